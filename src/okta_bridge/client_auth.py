@@ -1,0 +1,143 @@
+"""OAuth 2.0 client authentication: a registry from method name to the parts it adds to a request.
+
+Adding a method is adding one entry to ``METHODS``. ``private_key_jwt`` builds a fresh assertion
+for every attempt (Okta consumes the ``jti`` even when the request fails) and parses the PEM key
+once per environment (an RSA-2048 load costs ~40 ms). PyJWT and cryptography are imported only
+when a key is used, so secret-based clients never pay for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from okta_bridge.credentials import Credentials
+from okta_bridge.errors import SecretError
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Okta accepts at most one hour; five minutes is plenty for one request and limits replay.
+ASSERTION_LIFETIME = 300
+
+
+@dataclass(frozen=True)
+class ClientAuth:
+    """Headers and form fields that authenticate the client on one token request."""
+
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    form: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+Method = Callable[[Credentials, float], ClientAuth]
+
+
+def client_secret_basic(credentials: Credentials, _now: float) -> ClientAuth:
+    """RFC 6749 2.3.1: HTTP Basic with the client id and secret (Okta's default)."""
+    pair = f"{credentials.client_id}:{credentials.client_secret or ''}".encode()
+    return ClientAuth(headers={"Authorization": "Basic " + base64.b64encode(pair).decode()})
+
+
+def client_secret_post(credentials: Credentials, _now: float) -> ClientAuth:
+    """RFC 6749 2.3.1: the client id and secret in the form body."""
+    return ClientAuth(
+        form={"client_id": credentials.client_id, "client_secret": credentials.client_secret or ""}
+    )
+
+
+def private_key_jwt(credentials: Credentials, now: float) -> ClientAuth:
+    """RFC 7523 2.2: a JWT signed with the client's private key, new for every request."""
+    key, algorithm = KEYS.load(credentials.private_key or "")
+    import jwt  # noqa: PLC0415 - deferred with the key: only private_key_jwt clients need it
+
+    claims = {
+        "iss": credentials.client_id,  # RFC 7523 3.1: the client
+        "sub": credentials.client_id,  # RFC 7523 3.2: the client, for client authentication
+        "aud": credentials.token_url,  # RFC 7523 3.3: Okta wants the full token endpoint URL
+        "iat": int(now),  # RFC 7519 4.1.6
+        "exp": int(now) + ASSERTION_LIFETIME,  # RFC 7523 3.4; Okta allows at most 1 hour
+        "jti": uuid.uuid4().hex,  # RFC 7523 3.7: single use; from os.urandom, safe after restore
+    }
+    headers = {"kid": credentials.key_id} if credentials.key_id else None
+    assertion = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+    return ClientAuth(
+        form={
+            "client_id": credentials.client_id,
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion,
+        }
+    )
+
+
+METHODS: dict[str, Method] = {
+    "client_secret_basic": client_secret_basic,
+    "client_secret_post": client_secret_post,
+    "private_key_jwt": private_key_jwt,
+}
+
+
+def authenticate(credentials: Credentials, now: float | None = None) -> ClientAuth:
+    """The client authentication parts for ``credentials``' configured method."""
+    return METHODS[credentials.auth_method](credentials, time.time() if now is None else now)
+
+
+class KeyCache:
+    """Parsed private keys by PEM digest; keeps the last two (old and new during a rotation)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[Any, str]] = {}
+        self.loads = 0
+
+    def load(self, pem: str) -> tuple[Any, str]:
+        """The parsed key and its JWS algorithm; raises ``SecretError`` if the PEM is unusable."""
+        digest = hashlib.sha256(pem.encode()).hexdigest()
+        with self._lock:
+            if digest not in self._keys:
+                self.loads += 1
+                self._keys[digest] = _parse_key(pem)
+                while len(self._keys) > 2:
+                    del self._keys[next(iter(self._keys))]
+            return self._keys[digest]
+
+    def clear(self) -> None:
+        """Forget every parsed key (SnapStart restore)."""
+        with self._lock:
+            self._keys.clear()
+
+
+KEYS = KeyCache()
+
+
+def _parse_key(pem: str) -> tuple[Any, str]:
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
+
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise SecretError(
+            "SECRET_INVALID",
+            "The secret key 'private_key' is not an unencrypted PEM private key.",
+        ) from None
+    except UnsupportedAlgorithm as exc:
+        raise SecretError(
+            "SECRET_INVALID",
+            f"The secret key 'private_key' cannot be used ({type(exc).__name__}).",
+        ) from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise SecretError("SECRET_INVALID", "The RSA private key must be 2048 bits or more.")
+        return key, "RS256"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curves = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+        if key.curve.name in curves:
+            return key, curves[key.curve.name]
+    raise SecretError(
+        "SECRET_INVALID", "The private key must be RSA (2048+) or EC P-256/P-384/P-521."
+    )

@@ -1,0 +1,210 @@
+"""Settings, parsed once from the environment into a frozen object.
+
+Nothing else in the package reads ``os.environ``. A bad value raises ``ConfigError`` naming the
+variable, so the first invocation fails with a ``config`` error instead of a confusing later one.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from okta_bridge.errors import ConfigError
+
+SECRET_ID = "BRIDGE_SECRET_ID"
+CA_BUNDLE = "BRIDGE_CA_BUNDLE"
+TOKEN_URL = "BRIDGE_TOKEN_URL"
+API_BASE_URL = "BRIDGE_API_BASE_URL"
+SCOPES = "BRIDGE_SCOPES"
+AUTH_METHOD = "BRIDGE_AUTH_METHOD"
+ALLOWED_PATHS = "BRIDGE_ALLOWED_PATHS"
+CONNECT_TIMEOUT = "BRIDGE_CONNECT_TIMEOUT_SECONDS"
+READ_TIMEOUT = "BRIDGE_READ_TIMEOUT_SECONDS"
+DEADLINE_MARGIN = "BRIDGE_DEADLINE_MARGIN_MS"
+DEFAULT_DEADLINE = "BRIDGE_DEFAULT_DEADLINE_SECONDS"
+SECRET_TTL = "BRIDGE_SECRET_TTL_SECONDS"
+MAX_RETRIES = "BRIDGE_MAX_RETRIES"
+MAX_RESPONSE_BYTES = "BRIDGE_MAX_RESPONSE_BYTES"
+LOG_LEVEL = "BRIDGE_LOG_LEVEL"
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+DEFAULT_SCOPES = ("api.access",)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# Lambda refuses synchronous responses over 6 MB; keep room for the envelope.
+RESPONSE_CAP_LIMIT = 5_500_000
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Standard proxy variables, read here so the transport never touches the environment."""
+
+    https_proxy: str | None = None
+    no_proxy: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bridge needs that is not secret. Secret values live in ``Credentials``."""
+
+    secret_id: str
+    ca_bundle: Path | None = None
+    token_url: str | None = None
+    api_base_url: str | None = None
+    scopes: tuple[str, ...] | None = None
+    auth_method: str | None = None
+    allowed_paths: tuple[str, ...] | None = None
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    deadline_margin: float = 0.5
+    default_deadline: float = 30.0
+    secret_ttl: float = 900.0
+    max_retries: int = 2
+    max_response_bytes: int = 5_000_000
+    log_level: str = "INFO"
+    proxy: ProxySettings = ProxySettings()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment; raise ``ConfigError`` naming the bad variable."""
+        env = os.environ if env is None else env
+        secret_id = env.get(SECRET_ID, "").strip()
+        if not secret_id:
+            raise ConfigError(
+                SECRET_ID, "is required: the name or ARN of the secret holding the Okta credentials"
+            )
+        return cls(
+            secret_id=secret_id,
+            ca_bundle=_ca_bundle(env.get(CA_BUNDLE, "").strip()),
+            token_url=_optional_https_url(env, TOKEN_URL),
+            api_base_url=_optional_https_url(env, API_BASE_URL),
+            scopes=_optional_list(env, SCOPES, separators=" ,"),
+            auth_method=_auth_method(env.get(AUTH_METHOD, "").strip() or None, AUTH_METHOD),
+            allowed_paths=_allowed_paths(env),
+            connect_timeout=_number(env, CONNECT_TIMEOUT, 3.0, low=0.1, high=60),
+            read_timeout=_number(env, READ_TIMEOUT, 10.0, low=0.1, high=900),
+            deadline_margin=_number(env, DEADLINE_MARGIN, 500, low=0, high=10_000) / 1000,
+            default_deadline=_number(env, DEFAULT_DEADLINE, 30.0, low=1, high=900),
+            secret_ttl=_number(env, SECRET_TTL, 900.0, low=0, high=86_400),
+            max_retries=int(_number(env, MAX_RETRIES, 2, low=0, high=10, integer=True)),
+            max_response_bytes=int(
+                _number(
+                    env, MAX_RESPONSE_BYTES, 5_000_000, low=1, high=RESPONSE_CAP_LIMIT, integer=True
+                )
+            ),
+            log_level=_log_level(env),
+            proxy=ProxySettings(
+                https_proxy=_proxy_url(env),
+                no_proxy=env.get("NO_PROXY", env.get("no_proxy", "")),
+            ),
+        )
+
+
+def validate_https_url(value: str, name: str) -> str:
+    """Return ``value`` if it is an absolute https URL with a host; TLS is never optional."""
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ConfigError(name, "must be an absolute https:// URL with a host")
+    if parsed.username or parsed.password:
+        raise ConfigError(name, "must not carry credentials in the URL")
+    if parsed.fragment:
+        raise ConfigError(name, "must not have a #fragment")
+    return value
+
+
+def validate_auth_method(value: str | None, name: str) -> str | None:
+    """Return a known client authentication method or ``None``."""
+    return _auth_method(value, name)
+
+
+def _auth_method(value: str | None, name: str) -> str | None:
+    if value is not None and value not in AUTH_METHODS:
+        raise ConfigError(name, f"must be one of {', '.join(AUTH_METHODS)}")
+    return value
+
+
+def _ca_bundle(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ConfigError(CA_BUNDLE, f"no file at {path}") from None
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError(
+            CA_BUNDLE,
+            f"{path} is not a readable PEM file of CA certificates ({type(exc).__name__})",
+        ) from None
+    return path
+
+
+def _optional_https_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return validate_https_url(value, name) if value else None
+
+
+def _optional_list(env: Mapping[str, str], name: str, *, separators: str) -> tuple[str, ...] | None:
+    raw = env.get(name, "")
+    for sep in separators[1:]:
+        raw = raw.replace(sep, separators[0])
+    items = tuple(item for item in raw.split(separators[0]) if item)
+    return items or None
+
+
+def _allowed_paths(env: Mapping[str, str]) -> tuple[str, ...] | None:
+    raw = env.get(ALLOWED_PATHS, "")
+    patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for pattern in patterns:
+        if not pattern.startswith("/") or "\\" in pattern or "?" in pattern or "#" in pattern:
+            raise ConfigError(
+                ALLOWED_PATHS,
+                f"pattern {pattern!r} must be an absolute path like /v1/items/* or /v1/reports/**",
+            )
+        segments = pattern.split("/")[1:]
+        if any(seg in (".", "..") for seg in segments) or "**" in segments[:-1]:
+            raise ConfigError(ALLOWED_PATHS, f"pattern {pattern!r}: '**' may only end a pattern")
+    return patterns or None
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    integer: bool = False,
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(name, f"must be {kind}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    level = env.get(LOG_LEVEL, "INFO").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(LOG_LEVEL, f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _proxy_url(env: Mapping[str, str]) -> str | None:
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        value = env.get(name, "").strip()
+        if value:
+            parsed = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(name, "must be a proxy URL like http://proxy.corp:3128")
+            return parsed.geturl()
+    return None

@@ -1,0 +1,151 @@
+"""The credentials secret: its JSON shape, validated into a typed object.
+
+The design's four keys work as they are (``client_id``, ``client_secret``, ``token_url``,
+``api_endpoint``). Errors name the key at fault, never a value. Secret fields are excluded from
+``repr`` so a stray ``print`` or log of the object shows nothing sensitive.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from okta_bridge import config
+from okta_bridge.config import Settings
+from okta_bridge.errors import ConfigError, SecretError
+
+PASSWORD_GRANT_SCOPE = "openid"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Okta client credentials plus the endpoints they are for."""
+
+    client_id: str
+    token_url: str
+    api_endpoint: str
+    auth_method: str
+    scopes: tuple[str, ...]
+    client_secret: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    key_id: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    version_id: str | None = None
+
+    @property
+    def grant_type(self) -> str:
+        """``password`` for a domain service account, else ``client_credentials``."""
+        return "password" if self.username is not None else "client_credentials"
+
+    def sensitive_values(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line or a response."""
+        return tuple(v for v in (self.client_secret, self.private_key, self.password) if v)
+
+
+def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None) -> Credentials:
+    """Validate the secret string and merge the environment's overrides into it."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, TypeError):
+        raise SecretError(
+            "SECRET_INVALID", "The secret is not valid JSON (its content is not shown)."
+        ) from None
+    if not isinstance(data, dict):
+        raise SecretError("SECRET_INVALID", "The secret must be a JSON object.")
+
+    client_id = _required(data, "client_id")
+    token_url = settings.token_url or _required(data, "token_url")
+    api_endpoint = settings.api_base_url or _required(data, "api_endpoint")
+    _url(token_url, "token_url")
+    _url(api_endpoint, "api_endpoint")
+
+    private_key = _string(data, "private_key")
+    client_secret = _string(data, "client_secret")
+    username = _string(data, "username")
+    password = _string(data, "password")
+    if (username is None) != (password is None):
+        raise SecretError(
+            "SECRET_INVALID", "The secret has one of 'username' and 'password' but not both."
+        )
+    auth_method = settings.auth_method or _auth_method(data) or _infer_method(private_key)
+    if auth_method == "private_key_jwt" and private_key is None:
+        raise SecretError(
+            "SECRET_INVALID", "private_key_jwt needs the secret key 'private_key' (a PEM)."
+        )
+    if auth_method != "private_key_jwt" and client_secret is None:
+        raise SecretError("SECRET_INVALID", f"{auth_method} needs the secret key 'client_secret'.")
+
+    scopes = settings.scopes or _scopes(data) or config.DEFAULT_SCOPES
+    if username is not None and PASSWORD_GRANT_SCOPE not in scopes:
+        # Okta's resource owner password grant requires openid among the scopes.
+        scopes = (PASSWORD_GRANT_SCOPE, *scopes)
+    return Credentials(
+        client_id=client_id,
+        token_url=token_url,
+        api_endpoint=api_endpoint,
+        auth_method=auth_method,
+        scopes=scopes,
+        client_secret=client_secret,
+        private_key=private_key,
+        key_id=_string(data, "key_id"),
+        username=username,
+        password=password,
+        version_id=version_id,
+    )
+
+
+def _required(data: dict[str, Any], key: str) -> str:
+    value = _string(data, key)
+    if value is None:
+        raise SecretError("SECRET_INVALID", f"The secret lacks the key '{key}'.")
+    return value
+
+
+def _string(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SecretError("SECRET_INVALID", f"The secret key '{key}' must be a string.")
+    return value
+
+
+def _url(value: str, key: str) -> None:
+    try:
+        config.validate_https_url(value, key)
+    except ConfigError:
+        raise SecretError(
+            "SECRET_INVALID", f"The secret key '{key}' must be an absolute https:// URL."
+        ) from None
+
+
+def _auth_method(data: dict[str, Any]) -> str | None:
+    value = _string(data, "auth_method")
+    if value is not None and value not in config.AUTH_METHODS:
+        raise SecretError(
+            "SECRET_INVALID",
+            f"The secret key 'auth_method' must be one of {', '.join(config.AUTH_METHODS)}.",
+        )
+    return value
+
+
+def _infer_method(private_key: str | None) -> str:
+    # Okta's default for a new app is client_secret_basic; a key means private_key_jwt.
+    return "private_key_jwt" if private_key is not None else "client_secret_basic"
+
+
+def _scopes(data: dict[str, Any]) -> tuple[str, ...] | None:
+    value = data.get("scopes")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value if v.strip()]
+    else:
+        raise SecretError(
+            "SECRET_INVALID", "The secret key 'scopes' must be a string or a list of strings."
+        )
+    return tuple(items) or None

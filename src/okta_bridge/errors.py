@@ -1,0 +1,183 @@
+"""The one error tree of okta-bridge.
+
+Every failure the caller can see is a ``BridgeError`` with a stable ``code`` (what went wrong), a
+``stage`` (which hop), an HTTP ``status`` and an operator ``hint``. Foreign exceptions (botocore,
+urllib3, ssl, json) are translated at the edge with ``raise ... from exc``; messages never carry
+secret material, so they are safe to log and to return.
+
+    BridgeError
+    ├── ConfigError            stage=config     500
+    ├── RequestError           stage=request    400/403/405
+    ├── SecretError            stage=secret     500/502/503
+    ├── TokenError             stage=token      502/503/504
+    ├── NetworkError           stage=network    502/504
+    ├── TlsError               stage=tls        502
+    └── UpstreamError          stage=upstream   4xx/502/504
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+
+class Entry(NamedTuple):
+    status: int
+    hint: str
+
+
+# Every code the bridge can answer, with the HTTP status the caller sees and what an operator should
+# check first. Codes are a stable contract: add, never rename.
+CATALOG: dict[str, Entry] = {
+    "CONFIG_INVALID": Entry(500, "Fix the named environment variable or secret key and redeploy."),
+    "BAD_REQUEST": Entry(400, "Send a string path starting with '/' and a flat string query."),
+    "PATH_NOT_ALLOWED": Entry(
+        403, "Use a path matching BRIDGE_ALLOWED_PATHS, or extend that list."
+    ),
+    "METHOD_NOT_ALLOWED": Entry(405, "The bridge only reads: use GET."),
+    "SECRET_NOT_FOUND": Entry(500, "Check BRIDGE_SECRET_ID and the function's region."),
+    "SECRET_ACCESS_DENIED": Entry(
+        500, "Grant secretsmanager:GetSecretValue on this secret to the function's role."
+    ),
+    "SECRET_DECRYPT_FAILED": Entry(
+        500, "Allow kms:Decrypt on the secret's KMS key (via Secrets Manager) for the role."
+    ),
+    "SECRET_THROTTLED": Entry(503, "Secrets Manager throttled the read; it is retried next call."),
+    "SECRET_UNREACHABLE": Entry(
+        502, "Give the function a route to Secrets Manager: a VPC endpoint or a NAT gateway."
+    ),
+    "SECRET_INVALID": Entry(500, "Store the secret as JSON with the keys the guide lists."),
+    "SECRET_ERROR": Entry(502, "Secrets Manager failed; check its status and the logs."),
+    "TOKEN_REJECTED": Entry(
+        502,
+        "Okta refused the client credentials (invalid_client): check the client id, "
+        "secret or key, and the app's client authentication method.",
+    ),
+    "TOKEN_SCOPE_INVALID": Entry(
+        502, "Grant the scope on the authorization server and allow it in the access policy rule."
+    ),
+    "TOKEN_ACCESS_DENIED": Entry(
+        502, "Add an access policy rule on the authorization server that admits this client."
+    ),
+    "TOKEN_GRANT_INVALID": Entry(
+        502, "Okta refused the service account's username or password (invalid_grant)."
+    ),
+    "TOKEN_MFA_REQUIRED": Entry(
+        502, "Give the service account a password-only sign-on policy; the bridge cannot do MFA."
+    ),
+    "TOKEN_RATE_LIMITED": Entry(
+        503, "Okta's rate limit was hit; raise the app's rate-limit share or reduce cold starts."
+    ),
+    "TOKEN_ENDPOINT_ERROR": Entry(502, "Okta's token endpoint failed; check status.okta.com."),
+    "TOKEN_INVALID_RESPONSE": Entry(
+        502, "Okta's answer was not a Bearer token response; check the token URL."
+    ),
+    "TOKEN_UNREACHABLE": Entry(
+        502, "Check DNS, the security group, the proxy and the firewall towards the token host."
+    ),
+    "TOKEN_TIMEOUT": Entry(504, "The token host did not answer in time; check the route and NAT."),
+    "UPSTREAM_UNREACHABLE": Entry(
+        502, "Check DNS, routes, the security group and the firewall towards the API host."
+    ),
+    "UPSTREAM_TIMEOUT": Entry(
+        504, "The API did not answer within the deadline; check its health or raise the timeout."
+    ),
+    "TLS_UNTRUSTED": Entry(
+        502, "Put the enterprise root CA in the PEM file named by BRIDGE_CA_BUNDLE."
+    ),
+    "TLS_HOSTNAME_MISMATCH": Entry(
+        502, "Use the host name the certificate was issued for, or reissue the certificate."
+    ),
+    "TLS_CERT_EXPIRED": Entry(502, "The server's certificate has expired: renew it."),
+    "TLS_HANDSHAKE_FAILED": Entry(
+        502, "The TLS handshake failed: check the protocol version (1.2+) and any proxy."
+    ),
+    "UPSTREAM_UNAUTHORIZED": Entry(
+        502, "The API refused a fresh token: check its expected issuer, audience and scope."
+    ),
+    "UPSTREAM_FORBIDDEN": Entry(403, "The API denied the request for this client."),
+    "UPSTREAM_NOT_FOUND": Entry(404, "The API has no such resource."),
+    "UPSTREAM_CLIENT_ERROR": Entry(502, "The API refused the request; see the upstream status."),
+    "UPSTREAM_RATE_LIMITED": Entry(503, "The API is rate limiting the bridge; retry later."),
+    "UPSTREAM_ERROR": Entry(502, "The API failed; check its health."),
+    "UPSTREAM_NOT_JSON": Entry(502, "The API's answer was not JSON in UTF-8."),
+    "UPSTREAM_TOO_LARGE": Entry(
+        502, "The answer is over BRIDGE_MAX_RESPONSE_BYTES; ask for smaller pages."
+    ),
+    "UPSTREAM_REDIRECT": Entry(
+        502, "The API redirected to a non-HTTPS URL or redirected too often."
+    ),
+    "INTERNAL_ERROR": Entry(500, "Report it with the request id."),
+}
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge reports; its text is safe to log and to return."""
+
+    stage: ClassVar[str] = "internal"
+
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        entry = CATALOG[code]
+        self.code = code
+        self.message = message
+        self.status = entry.status
+        self.hint = entry.hint
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.stage}): {self.message}"
+
+
+class ConfigError(BridgeError):
+    """The function's environment is wrong: an operator must fix the deployment."""
+
+    stage = "config"
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__("CONFIG_INVALID", f"{variable}: {message}")
+        self.variable = variable
+
+
+class RequestError(BridgeError):
+    """The caller's event is malformed or asks for something the policy refuses."""
+
+    stage = "request"
+
+
+class SecretError(BridgeError):
+    """Reading or parsing the credentials secret failed."""
+
+    stage = "secret"
+
+
+class TokenError(BridgeError):
+    """Okta did not issue a usable access token."""
+
+    stage = "token"
+
+
+class NetworkError(BridgeError):
+    """A host could not be reached: DNS, TCP, proxy, or no answer before the deadline."""
+
+    stage = "network"
+
+
+class TlsError(BridgeError):
+    """The TLS handshake failed: untrusted chain, hostname mismatch, expired certificate."""
+
+    stage = "tls"
+
+
+class UpstreamError(BridgeError):
+    """The internal API answered, but not with usable JSON."""
+
+    stage = "upstream"
+
+
+class InternalError(BridgeError):
+    """A bug: the caller gets no details; the log gets the exception type."""
+
+    stage = "internal"
+
+    def __init__(self) -> None:
+        super().__init__("INTERNAL_ERROR", "Unexpected internal error; see the function's logs.")

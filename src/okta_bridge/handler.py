@@ -1,0 +1,85 @@
+"""Lambda entry point: event -> invocation -> bridge -> response. Nothing else lives here.
+
+The bridge is built at the first invocation, not at import, so a configuration error is answered
+as a ``config`` error (with the variable named) rather than crashing the runtime's Init phase, and
+so importing this module stays cheap. The caller never sees a stack trace.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from okta_bridge import events, logs
+from okta_bridge.bridge import Bridge
+from okta_bridge.config import Settings
+from okta_bridge.errors import BridgeError, InternalError
+from okta_bridge.transport import Deadline
+
+log = logs.get_logger("handler")
+
+_lock = threading.Lock()
+_bridge: Bridge | None = None
+
+
+def get_bridge() -> Bridge:
+    """The environment's bridge, built once from the environment (raises ``ConfigError``)."""
+    global _bridge  # noqa: PLW0603 - one bridge per execution environment, by design
+    with _lock:
+        if _bridge is None:
+            settings = Settings.from_env()
+            logs.configure(settings.log_level)
+            _bridge = Bridge(settings)
+        return _bridge
+
+
+def set_bridge(bridge: Bridge | None) -> None:
+    """Install a bridge built elsewhere (tests, the demo), or ``None`` to rebuild on next call."""
+    global _bridge  # noqa: PLW0603
+    with _lock:
+        _bridge = bridge
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Serve one invocation; always returns a response, never raises."""
+    request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+    kind = events.kind_of(event)
+    started = time.monotonic()
+    with logs.request_scope(request_id):
+        try:
+            bridge = get_bridge()
+            deadline = Deadline.from_context(context, bridge.settings)
+            invocation = events.parse_event(event)
+            result = bridge.serve(invocation, request_id=request_id, deadline=deadline)
+        except BridgeError as exc:
+            _log_failure(exc, started)
+            return events.failure(kind, exc, request_id)
+        except Exception:
+            log.exception("unexpected error", extra={"code": "INTERNAL_ERROR"})
+            return events.failure(kind, InternalError(), request_id)
+        log.info(
+            "invocation served",
+            extra={
+                "event_kind": kind,
+                "upstream_status": result.status,
+                "attempts": result.attempts,
+                "ms": round((time.monotonic() - started) * 1000),
+            },
+        )
+        return events.success(kind, result, request_id)
+
+
+def _log_failure(exc: BridgeError, started: float) -> None:
+    level = log.warning if exc.stage == "request" else log.error
+    level(
+        "invocation failed",
+        extra={
+            "code": exc.code,
+            "stage": exc.stage,
+            "error": exc.message,
+            "status": exc.status,
+            "ms": round((time.monotonic() - started) * 1000),
+        },
+    )

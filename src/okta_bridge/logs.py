@@ -1,0 +1,164 @@
+"""Structured JSON logs and the one redaction point.
+
+Every log line and every error body passes through ``REDACTOR``. It removes, wherever they appear:
+values registered at run time (client secret, password, private key, issued tokens), anything
+shaped like a JWT, a PEM block or an Authorization credential, and the value of any field whose
+name says it is sensitive. Lines carry the Lambda request id from a context variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+REDACTED = "[REDACTED]"
+LOGGER_NAME = "okta_bridge"
+
+_SENSITIVE_KEY = re.compile(
+    r"(authorization|secret|password|passwd|token|assertion|private_key|api_key|cookie)",
+    re.IGNORECASE,
+)
+_PATTERNS = (
+    re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.DOTALL),
+    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"(?i)\b(bearer|basic|dpop|ssws)\s+[A-Za-z0-9._~+/=-]{8,}"),
+)
+# Registered literals are kept bounded: a long-lived environment sees a new token every hour.
+_MAX_LITERALS = 64
+_MIN_LITERAL = 6
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "okta_bridge_request_id", default=None
+)
+
+
+class Redactor:
+    """Removes secret material from strings and nested structures; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._literals: deque[str] = deque(maxlen=_MAX_LITERALS)
+
+    def register(self, values: Iterable[str]) -> None:
+        """Remember values to scrub, and each long line of a multi-line value (a PEM body)."""
+        with self._lock:
+            for value in values:
+                for raw_part in (value, *value.splitlines()):
+                    part = raw_part.strip()
+                    if len(part) >= _MIN_LITERAL and part not in self._literals:
+                        self._literals.append(part)
+
+    def text(self, value: str) -> str:
+        """Scrub one string."""
+        with self._lock:
+            literals = sorted(self._literals, key=len, reverse=True)
+        for literal in literals:
+            if literal in value:
+                value = value.replace(literal, REDACTED)
+        for pattern in _PATTERNS:
+            value = pattern.sub(REDACTED, value)
+        return value
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        """Scrub a JSON-like structure; sensitive keys lose their value whatever it is."""
+        if depth > 20:
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {
+                str(k): REDACTED if _SENSITIVE_KEY.search(str(k)) else self.value(v, depth + 1)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.value(v, depth + 1) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.text(repr(value))
+
+
+REDACTOR = Redactor()
+
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, extras; redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": _iso(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = _request_id.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, val in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = val
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception"] = type(record.exc_info[1]).__name__
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(REDACTOR.value(entry), default=str, separators=(",", ":"))
+
+
+class _StdoutHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` is at emit time (Lambda's, or a test's capture)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure(level: str = "INFO") -> logging.Logger:
+    """Set up the package logger once; later calls only change the level."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level)
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A child of the package logger."""
+    return logging.getLogger(f"{LOGGER_NAME}.{name}")
+
+
+@contextlib.contextmanager
+def request_scope(request_id: str) -> Iterator[None]:
+    """Tag every log line inside the block with ``request_id``."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def current_request_id() -> str | None:
+    """The request id of the invocation in progress, if any."""
+    return _request_id.get()
+
+
+def _iso(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"

@@ -1,0 +1,208 @@
+"""SecretStore: the credentials secret, read once per environment and cached.
+
+The source only talks to AWS; the store owns caching. Two views of the cache:
+
+- ``current()`` serves the API call path: any cached value is good, so a warm call reads nothing.
+- ``fresh()`` serves token requests: the value is re-read when older than the TTL, so a token is
+  never minted from credentials older than that.
+- ``reload()`` is the forced re-read after Okta answers ``invalid_client`` (the secret rotated).
+
+Failures are never cached: the next call tries again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from okta_bridge.config import Settings
+from okta_bridge.credentials import Credentials, parse_secret
+from okta_bridge.errors import ConfigError, SecretError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """What a source returns: the secret string and the version it came from."""
+
+    text: str
+    version_id: str | None = None
+
+
+class SecretSource(Protocol):
+    """Reads one secret's current value; raises ``SecretError``."""
+
+    def fetch(self, secret_id: str) -> SecretValue: ...
+
+
+class BotoSecretSource:
+    """Secrets Manager through boto3, created lazily so importing the bridge stays cheap.
+
+    boto3 honours ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` and ``AWS_CA_BUNDLE`` itself. Retries of
+    throttling and transient faults are botocore's standard mode, bounded by ``max_attempts``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: SecretsManagerClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    def fetch(self, secret_id: str) -> SecretValue:
+        client = self._get_client()
+        try:
+            answer = client.get_secret_value(SecretId=secret_id)
+        except Exception as exc:
+            raise _translate(exc, secret_id) from exc
+        text = answer.get("SecretString")
+        if text is None:
+            raise SecretError(
+                "SECRET_INVALID", "The secret holds binary data; store the JSON as SecretString."
+            )
+        return SecretValue(text=text, version_id=answer.get("VersionId"))
+
+    def _get_client(self) -> SecretsManagerClient:
+        with self._lock:
+            if self._client is None:
+                self._client = _make_client(self._settings)
+            return self._client
+
+
+def _make_client(settings: Settings) -> SecretsManagerClient:
+    import boto3  # noqa: PLC0415 - deferred: boto3 costs ~200 ms to import
+    from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import NoRegionError  # noqa: PLC0415
+
+    retries: Any = {"mode": "standard", "max_attempts": settings.max_retries + 1}
+    botocore_config = Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=min(settings.read_timeout, 5.0),
+        retries=retries,
+        user_agent_extra="okta-bridge",
+    )
+    try:
+        return boto3.client("secretsmanager", config=botocore_config)
+    except NoRegionError:
+        raise ConfigError("AWS_REGION", "is not set; Lambda sets it, set it locally") from None
+
+
+_CLIENT_ERRORS: dict[str, tuple[str, str]] = {
+    "ResourceNotFoundException": ("SECRET_NOT_FOUND", "No secret named {id} in this region."),
+    "AccessDeniedException": (
+        "SECRET_ACCESS_DENIED",
+        "The function's role may not read {id} (AccessDeniedException).",
+    ),
+    "UnrecognizedClientException": (
+        "SECRET_ACCESS_DENIED",
+        "AWS rejected the function's credentials reading {id}.",
+    ),
+    "ExpiredTokenException": (
+        "SECRET_ACCESS_DENIED",
+        "The function's AWS credentials expired reading {id}.",
+    ),
+    "DecryptionFailure": (
+        "SECRET_DECRYPT_FAILED",
+        "KMS could not decrypt {id} (DecryptionFailure).",
+    ),
+    "ThrottlingException": ("SECRET_THROTTLED", "Secrets Manager throttled reads of {id}."),
+    "TooManyRequestsException": ("SECRET_THROTTLED", "Secrets Manager throttled reads of {id}."),
+    "InvalidRequestException": (
+        "SECRET_NOT_FOUND",
+        "{id} cannot be read: it is disabled or scheduled for deletion (InvalidRequestException).",
+    ),
+}
+
+
+def _translate(exc: Exception, secret_id: str) -> SecretError:
+    """Map a botocore failure to a ``SecretError``; the message names the AWS code, not details."""
+    from botocore import exceptions as bce  # noqa: PLC0415
+
+    if isinstance(exc, bce.ClientError):
+        aws_code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+        aws_message = str(exc.response.get("Error", {}).get("Message", ""))
+        if aws_code == "AccessDeniedException" and "kms" in aws_message.lower():
+            aws_code = "DecryptionFailure"
+        code, template = _CLIENT_ERRORS.get(
+            aws_code, ("SECRET_ERROR", f"Secrets Manager failed reading {{id}} ({aws_code}).")
+        )
+        return SecretError(code, template.format(id=secret_id))
+    if isinstance(exc, bce.NoCredentialsError):
+        return SecretError("SECRET_ACCESS_DENIED", "No AWS credentials are available.")
+    if isinstance(exc, bce.SSLError):
+        return SecretError(
+            "SECRET_UNREACHABLE", "TLS to Secrets Manager failed; check AWS_CA_BUNDLE or the proxy."
+        )
+    if isinstance(
+        exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ReadTimeoutError
+    ):
+        return SecretError(
+            "SECRET_UNREACHABLE", f"Secrets Manager could not be reached ({type(exc).__name__})."
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return SecretError("SECRET_ERROR", f"Reading the secret failed ({type(exc).__name__}).")
+    raise exc
+
+
+class SecretStore:
+    """The cached credentials of one secret; thread-safe, single flight."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: SecretSource,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_load: Callable[[Credentials], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._source = source
+        self._clock = clock
+        self._on_load = on_load
+        self._lock = threading.Lock()
+        self._cached: Credentials | None = None
+        self._loaded_at = 0.0
+        self.reads = 0
+
+    def current(self) -> Credentials:
+        """Any cached credentials, reading only when there are none."""
+        with self._lock:
+            if self._cached is None:
+                return self._load_locked()
+            return self._cached
+
+    def fresh(self) -> Credentials:
+        """Cached credentials younger than the TTL, else a new read."""
+        with self._lock:
+            if self._cached is None or self._clock() - self._loaded_at >= self._settings.secret_ttl:
+                return self._load_locked()
+            return self._cached
+
+    def reload(self, stale: Credentials | None = None) -> Credentials:
+        """Force one re-read, unless another thread already replaced ``stale``."""
+        with self._lock:
+            if stale is not None and self._cached is not None and self._cached is not stale:
+                return self._cached
+            return self._load_locked()
+
+    def clear(self) -> None:
+        """Forget the cached value (SnapStart restore, tests)."""
+        with self._lock:
+            self._cached = None
+
+    def _load_locked(self) -> Credentials:
+        self.reads += 1
+        value = self._source.fetch(self._settings.secret_id)
+        credentials = parse_secret(value.text, self._settings, version_id=value.version_id)
+        if self._on_load is not None:
+            self._on_load(credentials)
+        self._cached = credentials
+        self._loaded_at = self._clock()
+        return credentials

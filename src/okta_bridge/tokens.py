@@ -1,0 +1,264 @@
+"""TokenProvider: one Okta access token per token lifetime per execution environment.
+
+The token is cached until a refresh moment before its expiry (a leeway plus jitter, so many
+environments do not refresh at once). Refresh is single flight: concurrent callers wait for the one
+request in progress. If Okta answers ``invalid_client`` the secret is re-read once (it was probably
+rotated) and the request repeated once. If a refresh fails while the old token is still valid, the
+old token keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from okta_bridge.client_auth import authenticate
+from okta_bridge.credentials import Credentials
+from okta_bridge.errors import BridgeError, NetworkError, TokenError
+from okta_bridge.logs import get_logger
+from okta_bridge.secrets import SecretStore
+from okta_bridge.transport import (
+    Deadline,
+    HttpClient,
+    HttpResponse,
+    ResponseTooLarge,
+    Target,
+    retry_after_seconds,
+)
+
+TOKEN_TARGET = Target("Okta token endpoint", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT")
+MAX_TOKEN_RESPONSE = 65_536
+# RFC 6749 makes expires_in optional; without it assume a short life rather than guess long.
+DEFAULT_LIFETIME = 300
+# Stop using a token this long before it expires: clocks drift and the API call takes time.
+EXPIRY_SAFETY = 10.0
+
+_OAUTH_ERRORS = {
+    "invalid_client": "TOKEN_REJECTED",
+    "invalid_scope": "TOKEN_SCOPE_INVALID",
+    "access_denied": "TOKEN_ACCESS_DENIED",
+    "unauthorized_client": "TOKEN_ACCESS_DENIED",
+    "invalid_grant": "TOKEN_GRANT_INVALID",
+    "mfa_required": "TOKEN_MFA_REQUIRED",
+}
+
+log = get_logger("tokens")
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and the monotonic times at which to refresh it and to stop using it."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    refresh_at: float
+    lifetime: float
+    scopes: tuple[str, ...] = ()
+
+    def usable(self, now: float) -> bool:
+        """Still safe to send."""
+        return now < self.expires_at - EXPIRY_SAFETY
+
+
+class TokenProvider:
+    """Gets, caches and refreshes the access token; thread-safe."""
+
+    def __init__(
+        self,
+        secrets: SecretStore,
+        http: HttpClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> None:
+        self._secrets = secrets
+        self._http = http
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._on_token = on_token
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+        self.requests = 0
+
+    def get(self, deadline: Deadline) -> AccessToken:
+        """A usable token: the cached one, or one fresh request shared by concurrent callers."""
+        token = self._token
+        if token is not None and self._clock() < token.refresh_at:
+            return token
+        if not self._lock.acquire(timeout=max(deadline.remaining(), 0.001)):
+            raise NetworkError(
+                "TOKEN_TIMEOUT", "Timed out waiting for a token refresh in progress."
+            )
+        try:
+            token = self._token
+            now = self._clock()
+            if token is not None and now < token.refresh_at:
+                return token
+            try:
+                self._token = self._fetch(deadline)
+            except BridgeError as exc:
+                if token is not None and token.usable(self._clock()):
+                    log.warning(
+                        "token refresh failed; the current token keeps serving",
+                        extra={"code": exc.code, "expires_in_s": round(token.expires_at - now)},
+                    )
+                    return token
+                raise
+            return self._token
+        finally:
+            self._lock.release()
+
+    def invalidate(self, token: AccessToken) -> None:
+        """Drop ``token`` (the API refused it) unless it was already replaced."""
+        with self._lock:
+            if self._token is token:
+                self._token = None
+
+    def clear(self) -> None:
+        """Forget the cached token (SnapStart restore, tests)."""
+        with self._lock:
+            self._token = None
+
+    def _fetch(self, deadline: Deadline) -> AccessToken:
+        credentials = self._secrets.fresh()
+        try:
+            return self._request(credentials, deadline)
+        except TokenError as exc:
+            if exc.code != "TOKEN_REJECTED":
+                raise
+            log.warning("Okta answered invalid_client; re-reading the secret once")
+            reread = self._secrets.reload(stale=credentials)
+            if reread == credentials:
+                raise
+            return self._request(reread, deadline)
+
+    def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
+        form = {"grant_type": credentials.grant_type, "scope": " ".join(credentials.scopes)}
+        if credentials.username is not None:
+            form["username"] = credentials.username
+            form["password"] = credentials.password or ""
+        base_headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        headers = dict(base_headers)
+
+        def body() -> bytes:
+            # A fresh client authentication per attempt: a used jti is never sent again.
+            auth = authenticate(credentials, self._wall_clock())
+            headers.clear()
+            headers.update(base_headers, **auth.headers)
+            return urllib.parse.urlencode({**form, **auth.form}).encode()
+
+        self.requests += 1
+        started = self._clock()
+        try:
+            response = self._http.request(
+                "POST",
+                credentials.token_url,
+                target=TOKEN_TARGET,
+                deadline=deadline,
+                headers=headers,
+                body_factory=body,
+                max_bytes=MAX_TOKEN_RESPONSE,
+            )
+        except ResponseTooLarge:
+            raise TokenError(
+                "TOKEN_INVALID_RESPONSE", "Okta's token answer is too large."
+            ) from None
+        token = self._judge(response, started)
+        log.info(
+            "token issued",
+            extra={
+                "client_id": credentials.client_id,
+                "grant_type": credentials.grant_type,
+                "auth_method": credentials.auth_method,
+                "expires_in_s": round(token.lifetime),
+                "scopes": list(token.scopes),
+                "attempts": response.attempts,
+                "rate_limit_remaining": response.header("x-rate-limit-remaining"),
+                "ms": round((self._clock() - started) * 1000),
+            },
+        )
+        return token
+
+    def _judge(self, response: HttpResponse, started: float) -> AccessToken:
+        if response.status == 200:
+            return self._parse_token(response, started)
+        body = _json_object(response.body)
+        oauth_error = str(body.get("error", "")) if body else ""
+        description = str(body.get("error_description", ""))[:300] if body else ""
+        if response.status == 429:
+            raise TokenError(
+                "TOKEN_RATE_LIMITED",
+                f"Okta rate limited the token request (HTTP 429, {response.attempts} attempts).",
+                retry_after=retry_after_seconds(response, now=self._wall_clock),
+            )
+        if oauth_error:
+            code = _OAUTH_ERRORS.get(oauth_error, "TOKEN_ENDPOINT_ERROR")
+            raise TokenError(
+                code, f"Okta refused the token request: {oauth_error}: {description}".rstrip(": ")
+            )
+        if response.status >= 500:
+            raise TokenError(
+                "TOKEN_ENDPOINT_ERROR",
+                f"Okta's token endpoint failed with HTTP {response.status} "
+                f"after {response.attempts} attempts.",
+            )
+        raise TokenError(
+            "TOKEN_INVALID_RESPONSE",
+            f"Unexpected HTTP {response.status} from the token endpoint; is the token URL right?",
+        )
+
+    def _parse_token(self, response: HttpResponse, started: float) -> AccessToken:
+        body = _json_object(response.body)
+        if body is None:
+            raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer is not a JSON object.")
+        value = body.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer has no access_token.")
+        if self._on_token is not None:
+            self._on_token(value)
+        token_type = body.get("token_type")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise TokenError(
+                "TOKEN_INVALID_RESPONSE",
+                f"Okta issued a {str(token_type)[:20]!r} token; the bridge sends Bearer tokens "
+                "(turn off DPoP for this app).",
+            )
+        lifetime = body.get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            log.warning("token answer without a valid expires_in; assuming 300 s")
+            lifetime = DEFAULT_LIFETIME
+        scope = body.get("scope")
+        scopes = tuple(scope.split()) if isinstance(scope, str) else ()
+        expires_at = started + float(lifetime)
+        return AccessToken(
+            value=value,
+            expires_at=expires_at,
+            refresh_at=self._refresh_moment(started, float(lifetime)),
+            lifetime=float(lifetime),
+            scopes=scopes,
+        )
+
+    def _refresh_moment(self, issued: float, lifetime: float) -> float:
+        """A jittered moment in the last tenth of the lifetime (at most 5 min early, 30 s late)."""
+        early = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
+        return issued + lifetime - early - self._rng.uniform(0, early)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,468 @@
+"""The hardened HTTP client shared by the token and API calls.
+
+- TLS is always verified (1.2 minimum): the system store plus an optional extra CA bundle. There is
+  no switch to turn verification off.
+- One pool with keep-alive per environment; ``HTTPS_PROXY``/``NO_PROXY`` honoured (the proxy sees
+  a CONNECT tunnel only, TLS stays end to end).
+- Every wait is bounded by the invocation's ``Deadline``: connect, each read of the body (so a
+  body that trickles is cut), retry sleeps.
+- Retries of idempotent calls on connection errors, 429, 502, 503 and 504: exponential backoff with
+  full jitter, or the server's ``Retry-After`` / Okta's ``X-Rate-Limit-Reset`` when given, and never
+  past the deadline.
+- A response size cap; redirects followed only to https, at most a few, and the ``Authorization``
+  header is dropped when the origin changes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import ssl
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from urllib3 import exceptions as u3e
+
+from okta_bridge.config import Settings
+from okta_bridge.errors import BridgeError, NetworkError, TlsError
+from okta_bridge.logs import get_logger
+
+USER_AGENT = "okta-bridge/0.1"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+_READ_CHUNK = 65_536
+# The least time worth starting an attempt with; below it the deadline has effectively passed.
+_MIN_ATTEMPT = 0.05
+
+log = get_logger("transport")
+
+
+class Deadline:
+    """An absolute point in time every wait of one invocation must respect."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + max(0.0, seconds)
+
+    @classmethod
+    def from_context(cls, context: Any, settings: Settings) -> Deadline:
+        """Lambda's remaining time minus the margin; the configured default without a context."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        if callable(remaining_ms):
+            return cls(float(remaining_ms()) / 1000 - settings.deadline_margin)
+        return cls(settings.default_deadline)
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self._end - self._clock())
+
+    def cap(self, timeout: float) -> float:
+        """``timeout`` shortened to what is left (at least a sliver, so sockets never block)."""
+        return max(0.001, min(timeout, self.remaining()))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who is being called, for error codes and messages that name the right hop."""
+
+    label: str
+    unreachable_code: str
+    timeout_code: str
+    error_class: type[BridgeError] = NetworkError
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A fully read response."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+    attempts: int
+    retries: int = 0
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup."""
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What stays the same across the attempts and redirects of one request."""
+
+    target: Target
+    deadline: Deadline
+    max_bytes: int
+    follow_redirects: bool
+
+
+class ResponseTooLarge(Exception):
+    """The body exceeded the cap; callers map it to their own error code."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response larger than {limit} bytes")
+        self.limit = limit
+
+
+class RedirectRefused(Exception):
+    """A redirect to plain http, or too many of them."""
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by attempts and the deadline."""
+
+    max_retries: int = 2
+    base: float = 0.1
+    cap: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, retry: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**retry)] (AWS architecture blog)."""
+        return self.rng.uniform(0, min(self.cap, self.base * 2**retry))
+
+
+def build_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """Verified TLS 1.2+: the system store, plus the enterprise CA bundle when given."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if ssl.get_default_verify_paths().cafile is None and context.cert_store_stats()["x509_ca"] == 0:
+        _load_fallback_roots(context)
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
+def _load_fallback_roots(context: ssl.SSLContext) -> None:
+    # Some minimal images have no system store; botocore ships Mozilla's roots.
+    try:
+        import botocore  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        return
+    bundle = Path(botocore.__file__).parent / "cacert.pem"
+    if bundle.is_file():  # pragma: no branch
+        context.load_verify_locations(cafile=str(bundle))
+
+
+def retry_after_seconds(
+    response: HttpResponse, *, now: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds the server asked us to wait: ``Retry-After`` (seconds or HTTP-date) on any answer,
+    Okta's ``X-Rate-Limit-Reset`` (epoch seconds) on a 429."""
+    value = response.header("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - now())
+    reset = response.header("x-rate-limit-reset")
+    if response.status == 429 and reset and reset.strip().isdigit():
+        return max(0.0, float(reset) - now())
+    return None
+
+
+class HttpClient:
+    """One pooled, verified HTTPS client for the whole execution environment."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._context = build_ssl_context(settings.ca_bundle)
+        self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        pool_args: dict[str, Any] = {
+            "ssl_context": self._context,
+            "maxsize": 10,
+            "retries": False,
+            "headers": {"User-Agent": USER_AGENT},
+        }
+        self._direct = urllib3.PoolManager(num_pools=4, **pool_args)
+        self._proxied: urllib3.ProxyManager | None = None
+        if settings.proxy.https_proxy:
+            self._proxied = urllib3.ProxyManager(settings.proxy.https_proxy, **pool_args)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        target: Target,
+        deadline: Deadline,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        body_factory: Callable[[], bytes] | None = None,
+        max_bytes: int,
+        follow_redirects: bool = False,
+    ) -> HttpResponse:
+        """Send with retries; return the last response (the caller judges its status).
+
+        ``body_factory`` builds a new body per attempt (a fresh client assertion each time, since
+        Okta consumes its ``jti`` even when the request fails). Raises ``NetworkError``/``TlsError``
+        when no response was had, ``ResponseTooLarge`` and ``RedirectRefused``.
+        """
+        call = _Call(target, deadline, max_bytes, follow_redirects)
+        attempt = 0
+        while True:
+            attempt += 1
+            payload = body_factory() if body_factory is not None else body
+            try:
+                response = self._send_following(call, method, url, dict(headers or {}), payload)
+            except _Transient as exc:
+                if not self._may_retry(attempt, None, deadline, target):
+                    raise exc.error from exc.__cause__
+                delay = self._retry.backoff(attempt - 1)
+                self._log_retry(target, attempt, exc.error.code, delay)
+            else:
+                response = HttpResponse(
+                    response.status, response.headers, response.body, response.url, attempt,
+                    attempt - 1,
+                )  # fmt: skip
+                if response.status not in RETRY_STATUSES:
+                    return response
+                wait = retry_after_seconds(response, now=self._wall_clock)
+                if not self._may_retry(attempt, wait, deadline, target):
+                    return response
+                delay = wait if wait is not None else self._retry.backoff(attempt - 1)
+                self._log_retry(target, attempt, f"HTTP {response.status}", delay)
+            self._sleep(delay)
+
+    def _may_retry(
+        self, attempt: int, wait: float | None, deadline: Deadline, target: Target
+    ) -> bool:
+        if attempt > self._retry.max_retries:
+            return False
+        needed = (wait or 0.0) + _MIN_ATTEMPT
+        if deadline.remaining() <= needed:
+            log.info(
+                "retry skipped: deadline",
+                extra={"target": target.label, "wait_s": wait, "remaining_s": deadline.remaining()},
+            )
+            return False
+        return True
+
+    @staticmethod
+    def _log_retry(target: Target, attempt: int, reason: str, delay: float) -> None:
+        log.warning(
+            "retrying",
+            extra={"target": target.label, "attempt": attempt, "reason": reason,
+                   "delay_ms": round(delay * 1000)},
+        )  # fmt: skip
+
+    def _send_following(
+        self, call: _Call, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> HttpResponse:
+        origin = _origin(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_once(call, method, url, headers, body)
+            location = response.header("location")
+            if not (call.follow_redirects and response.status in REDIRECT_STATUSES and location):
+                return response
+            url = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(url).scheme != "https":
+                raise RedirectRefused("redirect to a non-https URL")
+            if _origin(url) != origin:
+                # Never hand our bearer token to another host (RFC 9110 15.4, as browsers do).
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if response.status == 303:
+                method, body = "GET", None
+        raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects")
+
+    def _send_once(
+        self, call: _Call, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> HttpResponse:
+        target, deadline = call.target, call.deadline
+        if deadline.remaining() < _MIN_ATTEMPT:
+            raise target.error_class(
+                target.timeout_code, f"No time left before calling the {target.label}."
+            )
+        host = urllib.parse.urlsplit(url).hostname or ""
+        manager = self._manager_for(host)
+        timeout = urllib3.Timeout(
+            connect=deadline.cap(self._settings.connect_timeout),
+            read=deadline.cap(self._settings.read_timeout),
+        )
+        try:
+            raw = manager.request(
+                method,
+                url,
+                headers=headers,
+                body=body,
+                timeout=timeout,
+                redirect=False,
+                preload_content=False,
+                retries=False,
+            )
+        except Exception as exc:
+            raise _classify(exc, target, host) from exc
+        try:
+            data = _read_body(raw, deadline, call.max_bytes, self._settings.read_timeout)
+        except ResponseTooLarge:
+            _discard(raw)
+            raise
+        except _DeadlineHit:
+            _discard(raw)
+            raise target.error_class(
+                target.timeout_code,
+                f"The {target.label} at {host} did not finish its answer before the deadline.",
+            ) from None
+        except Exception as exc:
+            _discard(raw)
+            raise _classify(exc, target, host) from exc
+        raw.release_conn()
+        response_headers = {k.lower(): v for k, v in raw.headers.items()}
+        return HttpResponse(raw.status, response_headers, data, url, 1)
+
+    def _manager_for(self, host: str) -> urllib3.PoolManager:
+        if self._proxied is None:
+            return self._direct
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if bypass(host, {"no": self._settings.proxy.no_proxy}):
+            return self._direct
+        return self._proxied
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._direct.clear()
+        if self._proxied is not None:
+            self._proxied.clear()
+
+
+class _Transient(Exception):
+    """A failure worth another attempt (connection refused, reset, timeout)."""
+
+    def __init__(self, error: BridgeError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class _DeadlineHit(Exception):
+    """The invocation's deadline passed while a body was still arriving."""
+
+
+def _read_body(
+    raw: urllib3.BaseHTTPResponse, deadline: Deadline, max_bytes: int, read_timeout: float
+) -> bytes:
+    """Read the whole body in chunks, re-arming the socket timeout from the deadline each time."""
+    length = raw.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise ResponseTooLarge(max_bytes)
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        if deadline.remaining() <= 0:
+            raise _DeadlineHit
+        if sock is not None:
+            sock.settimeout(deadline.cap(read_timeout))
+        chunk = raw.read1(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > max_bytes:
+            raise ResponseTooLarge(max_bytes)
+        chunks.append(chunk)
+
+
+def _discard(raw: urllib3.BaseHTTPResponse) -> None:
+    # A half-read connection must not go back to the pool.
+    raw.close()
+    raw.release_conn()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or 443
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes and contexts, and urllib3's wrapped ``reason``s."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return seen
+
+
+_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
+_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+
+
+def _tls_error(error: ssl.SSLCertVerificationError, host: str) -> TlsError:
+    code = getattr(error, "verify_code", None)
+    detail = str(getattr(error, "verify_message", "") or error)
+    if code == _EXPIRED or "expired" in detail.lower():
+        return TlsError("TLS_CERT_EXPIRED", f"The certificate of {host} has expired.")
+    if code == _HOSTNAME_MISMATCH or "match" in detail.lower():
+        return TlsError(
+            "TLS_HOSTNAME_MISMATCH", f"The certificate presented by {host} is not valid for {host}."
+        )
+    return TlsError(
+        "TLS_UNTRUSTED",
+        f"The certificate chain of {host} is not trusted ({detail}); "
+        "is its root CA in BRIDGE_CA_BUNDLE?",
+    )
+
+
+def _classify(exc: Exception, target: Target, host: str) -> Exception:
+    """Translate a urllib3/ssl/socket failure into a bridge error (wrapped if retryable)."""
+    chain = _chain(exc)
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return _tls_error(item, host)
+    if any(isinstance(item, u3e.ProxyError) for item in chain):
+        return _Transient(
+            target.error_class(
+                target.unreachable_code, f"The HTTPS proxy failed to reach the {target.label}."
+            )
+        )
+    if any(isinstance(item, ssl.SSLError | u3e.SSLError) for item in chain):
+        reason = next((type(i).__name__ for i in chain if isinstance(i, ssl.SSLError)), "SSLError")
+        return TlsError("TLS_HANDSHAKE_FAILED", f"The TLS handshake with {host} failed ({reason}).")
+    fail = target.error_class
+    if isinstance(exc, u3e.NameResolutionError):
+        return _Transient(fail(target.unreachable_code, f"DNS could not resolve {host}."))
+    if isinstance(exc, u3e.NewConnectionError):
+        return _Transient(
+            fail(target.unreachable_code, f"Could not connect to the {target.label} at {host}.")
+        )
+    if isinstance(exc, u3e.ConnectTimeoutError):
+        return _Transient(
+            fail(target.timeout_code, f"Connecting to the {target.label} at {host} timed out.")
+        )
+    if isinstance(exc, u3e.ReadTimeoutError | TimeoutError):
+        return _Transient(
+            fail(target.timeout_code, f"The {target.label} at {host} did not answer in time.")
+        )
+    if isinstance(exc, u3e.HTTPError | OSError):
+        return _Transient(
+            fail(
+                target.unreachable_code,
+                f"The connection to the {target.label} at {host} failed ({type(exc).__name__}).",
+            )
+        )
+    return exc

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import base64
+import urllib.parse
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from okta_bridge.client_auth import JWT_BEARER, KeyCache, authenticate
+from okta_bridge.credentials import Credentials
+from okta_bridge.errors import SecretError
+
+TOKEN_URL = "https://okta.example/oauth2/default/v1/token"
+
+
+def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def creds(method: str, **extra: str) -> Credentials:
+    return Credentials(
+        client_id="0oa-client",
+        token_url=TOKEN_URL,
+        api_endpoint="https://api.example/v1/data",
+        auth_method=method,
+        scopes=("api.access",),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_basic_puts_id_and_secret_in_the_header_only() -> None:
+    auth = authenticate(creds("client_secret_basic", client_secret="sec:ret"))
+    scheme, value = auth.headers["Authorization"].split(" ")
+    assert scheme == "Basic"
+    assert base64.b64decode(value).decode() == "0oa-client:sec:ret"
+    assert auth.form == {}
+
+
+def test_post_puts_id_and_secret_in_the_form() -> None:
+    auth = authenticate(creds("client_secret_post", client_secret="s"))
+    assert auth.form == {"client_id": "0oa-client", "client_secret": "s"}
+    assert auth.headers == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "alg"),
+    [
+        (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
+        (ec.generate_private_key(ec.SECP256R1()), "ES256"),
+    ],
+)
+def test_private_key_jwt_claims_follow_rfc7523_and_okta(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, alg: str
+) -> None:
+    c = creds("private_key_jwt", private_key=pem(key), key_id="kid-1")
+    first = authenticate(c, now=1_800_000_000)
+    second = authenticate(c, now=1_800_000_000)
+    assert first.form["client_assertion_type"] == JWT_BEARER
+    assertion = first.form["client_assertion"]
+    assert jwt.get_unverified_header(assertion) == {"alg": alg, "kid": "kid-1", "typ": "JWT"}
+    claims = jwt.decode(
+        assertion,
+        key.public_key(),
+        algorithms=[alg],
+        audience=TOKEN_URL,
+        options={"verify_exp": False, "verify_iat": False},
+    )
+    assert claims["iss"] == claims["sub"] == "0oa-client"
+    assert claims["aud"] == TOKEN_URL
+    assert claims["exp"] - claims["iat"] == 300
+    assert (
+        claims["jti"]
+        != jwt.decode(second.form["client_assertion"], options={"verify_signature": False})["jti"]
+    )
+
+
+def test_keys_are_parsed_once_and_two_are_kept() -> None:
+    cache = KeyCache()
+    keys = [pem(ec.generate_private_key(ec.SECP256R1())) for _ in range(3)]
+    for _ in range(5):
+        cache.load(keys[0])
+    assert cache.loads == 1
+    cache.load(keys[1])
+    cache.load(keys[2])
+    cache.load(keys[0])
+    assert cache.loads == 4
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a pem",
+        pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 - the point
+        pem(ec.generate_private_key(ec.SECP256K1())),
+    ],
+)
+def test_unusable_keys_are_secret_errors_without_content(bad: str) -> None:
+    with pytest.raises(SecretError) as err:
+        KeyCache().load(bad)
+    assert err.value.code == "SECRET_INVALID"
+    assert "BEGIN" not in err.value.message
+
+
+def test_form_encoding_of_assertion_is_plain() -> None:
+    c = creds("private_key_jwt", private_key=pem(ec.generate_private_key(ec.SECP256R1())))
+    body = urllib.parse.urlencode(authenticate(c).form)
+    assert "client_assertion=" in body
