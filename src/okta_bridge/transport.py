@@ -403,7 +403,10 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if item is None or any(item is s for s in seen):
             continue
         seen.append(item)
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        reason = getattr(item, "reason", None)
+        todo.extend([item.__cause__, item.__context__])
+        if isinstance(reason, BaseException):
+            todo.append(reason)
         todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
     return seen
 

@@ -1,0 +1,359 @@
+"""The whole local stack: a private CA, Secrets Manager (moto), an Okta-like server and the API.
+
+One Okta client per way the bridge can authenticate is registered with freshly generated
+credentials; ``secret_value`` renders each as the JSON secret the bridge reads, ``environment``
+gives the variables that point the bridge (and boto3) at the stack. Run
+``python -m okta_bridge_dev.stack`` for a stack to poke at by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shlex
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Self, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .api import SampleApi
+from .okta import OktaServer, public_jwk
+from .pki import LocalCA, ServerCert, server_context
+from .secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
+
+__all__ = ["API_SCOPE", "CLIENT_IDS", "KINDS", "PASSWORD_USER", "LocalStack", "main"]
+
+KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")
+CLIENT_IDS = {kind: f"bridge-{kind}" for kind in KINDS}
+PASSWORD_USER = "svc-okta-bridge"  # noqa: S105 - a user name, not a password
+API_SCOPE = "api.access"
+_AUTH_METHODS = {
+    "basic": "client_secret_basic",
+    "post": "client_secret_post",
+    "jwt-rs256": "private_key_jwt",
+    "jwt-es256": "private_key_jwt",
+    "password": "client_secret_basic",
+}
+_MIN_PEM_LINE = 40
+
+
+@dataclass
+class _Credential:
+    """What the stack generated for one client (replaced wholesale on rotation)."""
+
+    kind: str
+    client_id: str
+    client_secret: str | None = None
+    private_key_pem: str | None = None
+    key_id: str | None = None
+    password: str | None = None
+
+
+def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def _pem_fragments(pem: str) -> list[str]:
+    """The PEM and each of its body lines long enough to be unmistakably secret."""
+    lines = [line for line in pem.splitlines() if len(line) >= _MIN_PEM_LINE]
+    return [pem, *lines]
+
+
+class LocalStack:
+    """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
+
+    ``ca``, ``secrets_manager``, ``okta`` and ``api`` exist between ``start()`` and ``stop()``.
+    The environment of ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT`` are
+    absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
+    """
+
+    UNSET_ENVIRONMENT = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._directory = directory
+        self._lock = threading.RLock()
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        self._ca: LocalCA | None = None
+        self._server_cert: ServerCert | None = None
+        self._secrets_manager: SecretsManagerServer | None = None
+        self._okta: OktaServer | None = None
+        self._api: SampleApi | None = None
+        self._extra_apis: list[SampleApi] = []
+        self._credentials: dict[str, _Credential] = {}
+        self._material: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Create the CA and the server certificate, start the servers, register the clients."""
+        with self._lock:
+            if self._api is not None:
+                return self
+            try:
+                self._start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def _start(self) -> None:
+        directory = self._make_directory()
+        ca = self._ca = LocalCA(directory)
+        self._server_cert = ca.issue("server")
+        self._remember(*_pem_fragments(self._server_cert.key_path.read_text()))
+        context = server_context(self._server_cert)
+        self._secrets_manager = SecretsManagerServer(context, ca_bundle=ca.ca_pem_path).start()
+        okta = self._okta = OktaServer(context).start()
+        self._api = SampleApi(
+            context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
+        ).start()
+        for kind in KINDS:
+            self._register(kind)
+
+    def _make_directory(self) -> Path:
+        if self._directory is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="okta-bridge-stack-")
+            return Path(self._tempdir.name)
+        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self._directory
+
+    def stop(self) -> None:
+        """Stop every server (even after a failed start) and remove the temporary directory."""
+        with self._lock:
+            servers = [*self._extra_apis, self._api, self._okta, self._secrets_manager]
+            self._extra_apis = []
+            self._api = self._okta = self._secrets_manager = None
+            self._ca = self._server_cert = None
+            tempdir, self._tempdir = self._tempdir, None
+        for server in servers:
+            if server is not None:
+                server.stop()
+        if tempdir is not None:
+            tempdir.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- components ------------------------------------------------------------------------
+
+    @property
+    def ca(self) -> LocalCA:
+        """The CA every server certificate chains to."""
+        return _started(self._ca)
+
+    @property
+    def server_cert(self) -> ServerCert:
+        """The certificate (127.0.0.1 and localhost) all three servers present."""
+        return _started(self._server_cert)
+
+    @property
+    def secrets_manager(self) -> SecretsManagerServer:
+        """moto Secrets Manager over TLS."""
+        return _started(self._secrets_manager)
+
+    @property
+    def okta(self) -> OktaServer:
+        """The Okta-like authorization server."""
+        return _started(self._okta)
+
+    @property
+    def api(self) -> SampleApi:
+        """The sample internal API, trusting ``okta``'s tokens."""
+        return _started(self._api)
+
+    def start_extra_api(self) -> SampleApi:
+        """Another SampleApi (another origin) trusting the same Okta; stopped with the stack."""
+        okta = self.okta
+        api = SampleApi(
+            server_context(self.server_cert),
+            issuer=okta.issuer,
+            jwks_url=okta.jwks_url,
+            ca_bundle=self.ca.ca_pem_path,
+        ).start()
+        with self._lock:
+            self._extra_apis.append(api)
+        return api
+
+    # -- credentials -----------------------------------------------------------------------
+
+    def secret_value(self, kind: str) -> dict[str, str]:
+        """The credentials secret for ``kind`` as the bridge reads it (a fresh dict each call)."""
+        credential = self._credential(kind)
+        value = {"client_id": credential.client_id}
+        if credential.private_key_pem is not None and credential.key_id is not None:
+            value["private_key"] = credential.private_key_pem
+            value["key_id"] = credential.key_id
+        if credential.client_secret is not None:
+            value["client_secret"] = credential.client_secret
+        if credential.password is not None:
+            value["username"] = PASSWORD_USER
+            value["password"] = credential.password
+        value["token_url"] = self.okta.token_url
+        value["api_endpoint"] = f"{self.api.base_url}/v1/data"
+        value["auth_method"] = _AUTH_METHODS[kind]
+        return value
+
+    def store_secret(self, kind: str, name: str | None = None) -> str:
+        """Put ``secret_value(kind)`` into Secrets Manager; return the secret's name."""
+        secret_name = name or f"local/okta_api_creds/{kind}"
+        self.secrets_manager.put_secret(secret_name, self.secret_value(kind))
+        return secret_name
+
+    def rotate_client_secret(self, kind: str, name: str | None = None) -> str:
+        """Replace ``kind``'s credential in Okta (the old one stops working at once) and store the
+        new secret under ``name`` (default ``local/okta_api_creds/{kind}``).
+
+        Returns the new credential: the client secret, or the private key PEM for jwt kinds.
+        """
+        with self._lock:
+            self._register(kind)
+            credential = self._credential(kind)
+        self.store_secret(kind, name)
+        return credential.private_key_pem or credential.client_secret or ""
+
+    def environment(self, secret_id: str) -> dict[str, str]:
+        """Environment variables that point the bridge and boto3 at this stack."""
+        ca_bundle = str(self.ca.ca_pem_path)
+        return {
+            "BRIDGE_SECRET_ID": secret_id,
+            "BRIDGE_CA_BUNDLE": ca_bundle,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets_manager.endpoint_url,
+            "AWS_CA_BUNDLE": ca_bundle,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def all_secret_material(self) -> list[str]:
+        """Every secret the stack generated (rotated ones too) and every token Okta issued.
+
+        PEMs are listed whole and line by line, tokens whole and by signature, so a scan also
+        catches partial leaks.
+        """
+        with self._lock:
+            material = list(self._material)
+        tokens = list(self._okta.issued_tokens) if self._okta is not None else []
+        for token in tokens:
+            material += [token, token.rsplit(".", 1)[-1]]
+        return list(dict.fromkeys(material))
+
+    def reset_counts(self) -> None:
+        """Zero the counters of every server."""
+        for server in self._servers():
+            server.reset_counts()
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault and injected error."""
+        for server in self._servers():
+            server.clear_faults()
+
+    def _servers(self) -> list[SecretsManagerServer | OktaServer | SampleApi]:
+        with self._lock:
+            return [
+                s
+                for s in (self._secrets_manager, self._okta, self._api, *self._extra_apis)
+                if s is not None
+            ]
+
+    def _credential(self, kind: str) -> _Credential:
+        with self._lock:
+            if kind not in _AUTH_METHODS:
+                raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            if kind not in self._credentials:
+                raise RuntimeError("the stack is not started")
+            return self._credentials[kind]
+
+    def _register(self, kind: str) -> None:
+        """Generate credentials for ``kind``'s client and (re-)register it with Okta."""
+        if kind not in _AUTH_METHODS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        credential = _Credential(kind=kind, client_id=CLIENT_IDS[kind])
+        scopes: tuple[str, ...] = (API_SCOPE,)
+        users: dict[str, str] | None = None
+        jwks = []
+        if kind.startswith("jwt-"):
+            key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+            if kind == "jwt-rs256":
+                key, alg = rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"
+            else:
+                key, alg = ec.generate_private_key(ec.SECP256R1()), "ES256"
+            credential.key_id = f"{kind}-{secrets.token_urlsafe(9)}"
+            credential.private_key_pem = _private_pem(key)
+            jwks.append(public_jwk(key, kid=credential.key_id, alg=alg))
+            self._remember(*_pem_fragments(credential.private_key_pem))
+        else:
+            credential.client_secret = secrets.token_urlsafe(30)  # 40 characters, like Okta's
+            self._remember(credential.client_secret)
+        if kind == "password":
+            credential.password = secrets.token_urlsafe(18)
+            users = {PASSWORD_USER: credential.password}
+            scopes = (API_SCOPE, "openid")
+            self._remember(credential.password)
+        self.okta.register_client(
+            credential.client_id,
+            auth_method=_AUTH_METHODS[kind],
+            client_secret=credential.client_secret,
+            jwks=jwks,
+            scopes=scopes,
+            users=users,
+        )
+        with self._lock:
+            self._credentials[kind] = credential
+
+    def _remember(self, *material: str) -> None:
+        with self._lock:
+            self._material.extend(material)
+
+
+_T = TypeVar("_T")
+
+
+def _started(component: _T | None) -> _T:
+    if component is None:
+        raise RuntimeError("the local stack is not started; use `with LocalStack() as stack:`")
+    return component
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # unwinds through LocalStack.__exit__: servers stop, keys are removed
+
+
+def main() -> int:
+    """Start a stack, store the "basic" secret, print shell exports, serve until Ctrl-C."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with LocalStack() as stack:
+        name = stack.store_secret("basic")
+        for variable in LocalStack.UNSET_ENVIRONMENT:
+            print(f"unset {variable}")
+        for variable, value in stack.environment(name).items():
+            print(f"export {variable}={shlex.quote(value)}")
+        print(f"# secret {name!r} holds the client_secret_basic credentials", flush=True)
+        print("# local stack running on 127.0.0.1; Ctrl-C stops it", file=sys.stderr, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

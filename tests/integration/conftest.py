@@ -1,0 +1,108 @@
+"""Fixtures for tests that drive the local stack over real TLS sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from okta_bridge import handler
+from okta_bridge.bridge import Bridge
+from okta_bridge.config import Settings
+from okta_bridge.logs import REDACTOR, configure
+from okta_bridge.secrets import BotoSecretSource, SecretStore
+from okta_bridge.tokens import TokenProvider
+from okta_bridge.transport import HttpClient, RetryPolicy
+from okta_bridge_dev.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack() as local:
+        yield local
+
+
+@pytest.fixture(autouse=True)
+def _clean_stack(stack: LocalStack) -> Iterator[None]:
+    stack.reset_counts()
+    stack.clear_faults()
+    configure("INFO")
+    yield
+    stack.clear_faults()
+    handler.set_bridge(None)
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Harness:
+    """A bridge wired to the local stack, with a recording sleep and a settable clock."""
+
+    bridge: Bridge
+    sleeps: list[float] = field(default_factory=list)
+
+    def invoke(self, event: Any, remaining_ms: int = 20_000) -> dict[str, Any]:
+        handler.set_bridge(self.bridge)
+        return handler.lambda_handler(event, LambdaContext(remaining_ms))
+
+
+class LambdaContext:
+    """The two members of Lambda's context object that the bridge reads."""
+
+    _count = 0
+
+    def __init__(self, remaining_ms: int = 20_000) -> None:
+        LambdaContext._count += 1
+        self.aws_request_id = f"req-{LambdaContext._count:05d}"
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+def make_harness(
+    stack: LocalStack,
+    kind: str = "basic",
+    *,
+    clock: FakeClock | None = None,
+    secret_name: str | None = None,
+    **overrides: Any,
+) -> Harness:
+    """A bridge for one of the stack's clients; ``overrides`` replace Settings fields."""
+    name = stack.store_secret(kind, secret_name)
+    stack.reset_counts()
+    env = stack.environment(name)
+    settings = replace(Settings.from_env(env), **overrides)
+    sleeps: list[float] = []
+    http = HttpClient(
+        settings,
+        retry=RetryPolicy(max_retries=settings.max_retries, rng=random.Random(1)),
+        sleep=sleeps.append,
+    )
+    source = BotoSecretSource(settings, client=stack.secrets_manager.client(stack.ca.ca_pem_path))
+    secrets = SecretStore(
+        settings,
+        source,
+        on_load=lambda creds: REDACTOR.register(creds.sensitive_values()),
+        **({"clock": clock} if clock else {}),
+    )
+    tokens = TokenProvider(
+        secrets,
+        http,
+        rng=random.Random(2),
+        on_token=lambda value: REDACTOR.register([value]),
+        **({"clock": clock} if clock else {}),
+    )
+    bridge = Bridge(settings, secrets=secrets, http=http, tokens=tokens)
+    return Harness(bridge, sleeps)
