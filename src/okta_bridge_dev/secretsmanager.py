@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import boto3
@@ -30,7 +29,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .servers import IDLE_TIMEOUT, STOP_TIMEOUT, ConnectionTracker
+from .servers import IDLE_TIMEOUT, STOP_TIMEOUT, ConnectionTracker, Lifecycle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -84,7 +83,7 @@ def _tracked_handler(tracker: ConnectionTracker) -> type[WSGIRequestHandler]:
     return Handler
 
 
-class SecretsManagerServer:
+class SecretsManagerServer(Lifecycle):
     """moto Secrets Manager on ``https://host:port`` (werkzeug, one daemon thread per connection).
 
     ``counts`` is keyed by API action (``GetSecretValue``, ``CreateSecret``...), faulted requests
@@ -161,17 +160,6 @@ class SecretsManagerServer:
         thread.join(STOP_TIMEOUT)  # serve_forever's finally joins the connection threads
         self._tracker.join(STOP_TIMEOUT)
         server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def running(self) -> bool:

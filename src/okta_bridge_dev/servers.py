@@ -386,7 +386,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
 
 
-class TLSServer(abc.ABC):
+class Lifecycle(abc.ABC):
+    """``start()``/``stop()`` and the context-manager protocol that calls them."""
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start serving; return self."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop and release every thread and socket."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class TLSServer(Lifecycle):
     """An HTTPS server on a daemon thread; subclasses implement ``route``.
 
     Thread-safe: counters, recorded requests, errors and faults are guarded by one lock, and
@@ -460,17 +483,6 @@ class TLSServer(abc.ABC):
         stuck = httpd.tracker.join(STOP_TIMEOUT)
         if stuck or thread.is_alive():
             self.record_error(RuntimeError(f"{self.thread_name}: threads still alive after stop"))
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def running(self) -> bool:

@@ -17,7 +17,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Self, TypeVar
 
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +27,7 @@ from .api import SampleApi
 from .okta import OktaServer, public_jwk
 from .pki import LocalCA, ServerCert, server_context
 from .secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
+from .servers import Lifecycle
 
 __all__ = ["API_SCOPE", "CLIENT_IDS", "KINDS", "PASSWORD_USER", "LocalStack", "main"]
 
@@ -70,7 +71,7 @@ def _pem_fragments(pem: str) -> list[str]:
     return [pem, *lines]
 
 
-class LocalStack:
+class LocalStack(Lifecycle):
     """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
 
     ``ca``, ``secrets_manager``, ``okta`` and ``api`` exist between ``start()`` and ``stop()``.
@@ -141,17 +142,6 @@ class LocalStack:
                 server.stop()
         if tempdir is not None:
             tempdir.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- components ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,44 @@ def test_traversal_and_foreign_hosts_never_reach_any_host(stack: LocalStack, pat
     assert answer["body"]["error"]["code"] == "PATH_NOT_ALLOWED"
     assert sum(stack.api.counts.values()) == 0
     assert stack.okta.counts["token"] == 0
+
+
+def test_a_trickling_body_is_cut_at_the_deadline(stack: LocalStack) -> None:
+    harness = make_harness(stack, max_retries=0)
+    harness.invoke({})
+    stack.api.inject(Fault(trickle_interval=0.2, times=1))
+    started = time.monotonic()
+    answer = harness.invoke({}, remaining_ms=1_500)
+    elapsed = time.monotonic() - started
+    assert answer["body"]["error"]["code"] == "UPSTREAM_TIMEOUT"
+    body_bytes = len(json.dumps({"source": "sample-internal-api"}))
+    assert elapsed < body_bytes * 0.2  # cut well before the whole body could arrive
+
+
+def test_connection_reset_mid_body_is_retried(stack: LocalStack) -> None:
+    harness = make_harness(stack)
+    harness.invoke({})
+    stack.api.inject(Fault(reset_mid_body=True, times=1))
+    answer = harness.invoke({})
+    assert answer["statusCode"] == 200
+    assert answer["meta"]["attempts"] == 2
+
+
+def test_concurrent_cold_calls_share_one_secret_read_and_one_token(stack: LocalStack) -> None:
+    harness = make_harness(stack)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: harness.invoke({}), range(32)))
+    assert [a["statusCode"] for a in answers] == [200] * 32
+    assert stack.okta.counts["token"] == 1
+    assert stack.secrets_manager.counts["GetSecretValue"] == 1
+    assert sum(stack.api.counts.values()) == 32
+
+
+def test_refresh_failure_keeps_serving_the_still_valid_token(stack: LocalStack) -> None:
+    clock = FakeClock()
+    harness = make_harness(stack, clock=clock, max_retries=0)
+    assert harness.invoke({})["statusCode"] == 200
+    clock.now += 3350  # past every possible refresh moment, before expiry (3600 - 10)
+    stack.okta.inject(Fault(match=TOKEN_PATH, status=503, body=b"{}", times=1))
+    assert harness.invoke({})["statusCode"] == 200
+    assert stack.okta.counts["token"] == 2  # the refresh was tried, failed, old token served
