@@ -6,10 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY313 ?= $(shell command -v pyenv >/dev/null 2>&1 && echo "$$(pyenv root)/versions/3.13.0/bin/python")
 STAMP := $(VENV)/.installed
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck unit test-313 lock clean
+.PHONY: help demo test lint typecheck validate unit test-313 package deploy secret destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,10 +24,16 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+$(TOOLS_STAMP): requirements-tools.lock
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes -r requirements-tools.lock
+	@touch $@
+
 demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then warm ones
 	$(BIN)/python -m okta_bridge_dev.demo
 
-test: lint typecheck unit ## Every check: ruff, mypy --strict, pytest with coverage >= 90%
+test: lint typecheck validate unit ## Every check: ruff, mypy, cfn-lint, checkov, pytest (coverage >= 90%)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests
@@ -34,16 +42,33 @@ lint: $(STAMP) ## ruff lint and format check
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy $(SRC)
 
+validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml: no errors, no warnings
+	$(BIN)/cfn-lint template.yaml
+	$(TOOLS)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml
+
 unit: $(STAMP) ## pytest: unit and integration tests, with coverage of okta_bridge
 	$(BIN)/pytest --cov=okta_bridge --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test-313: ## The same pytest run on python3.13, Lambda's runtime (a separate .venv-313)
 	$(MAKE) unit VENV=.venv-313 PYTHON=$(PY313)
 
+package: $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
+	$(BIN)/python -m okta_bridge_dev.package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
+
+deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
+	$(BIN)/python -m okta_bridge_dev.deploy deploy
+
+secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json)
+	$(BIN)/python -m okta_bridge_dev.deploy secret $(if $(FILE),--file "$(FILE)")
+
+destroy: $(STAMP) ## Delete the stack
+	$(BIN)/python -m okta_bridge_dev.deploy destroy
+
 lock: ## Re-resolve the lock files (needs the network to PyPI)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	$(BIN)/uv pip compile requirements-tools.in --universal --python-version 3.11 --generate-hashes -o requirements-tools.lock
 
 clean: ## Remove the virtual environments and caches
-	rm -rf .venv .venv-313 .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf .venv .venv-313 .venv-tools dist build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
