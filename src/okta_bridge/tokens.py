@@ -146,18 +146,11 @@ class TokenProvider:
         if credentials.username is not None:
             form["username"] = credentials.username
             form["password"] = credentials.password or ""
-        base_headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        headers = dict(base_headers)
 
-        def body() -> bytes:
+        def prepare() -> tuple[dict[str, str], bytes]:
             # A fresh client authentication per attempt: a used jti is never sent again.
             auth = authenticate(credentials, self._wall_clock())
-            headers.clear()
-            headers.update(base_headers, **auth.headers)
-            return urllib.parse.urlencode({**form, **auth.form}).encode()
+            return auth.headers, urllib.parse.urlencode({**form, **auth.form}).encode()
 
         self.requests += 1
         started = self._clock()
@@ -167,8 +160,11 @@ class TokenProvider:
                 credentials.token_url,
                 target=TOKEN_TARGET,
                 deadline=deadline,
-                headers=headers,
-                body_factory=body,
+                headers={
+                    "Accept": "application/json",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                prepare=prepare,
                 max_bytes=MAX_TOKEN_RESPONSE,
             )
         except ResponseTooLarge:

@@ -210,23 +210,27 @@ class HttpClient:
         deadline: Deadline,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
-        body_factory: Callable[[], bytes] | None = None,
+        prepare: Callable[[], tuple[dict[str, str], bytes]] | None = None,
         max_bytes: int,
         follow_redirects: bool = False,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
-        ``body_factory`` builds a new body per attempt (a fresh client assertion each time, since
-        Okta consumes its ``jti`` even when the request fails). Raises ``NetworkError``/``TlsError``
-        when no response was had, ``ResponseTooLarge`` and ``RedirectRefused``.
+        ``prepare`` builds extra headers and the body anew for each attempt (a fresh client
+        assertion each time, since Okta consumes its ``jti`` even when the request fails).
+        Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
+        ``RedirectRefused``.
         """
         call = _Call(target, deadline, max_bytes, follow_redirects)
         attempt = 0
         while True:
             attempt += 1
-            payload = body_factory() if body_factory is not None else body
+            attempt_headers, payload = dict(headers or {}), body
+            if prepare is not None:
+                extra, payload = prepare()
+                attempt_headers.update(extra)
             try:
-                response = self._send_following(call, method, url, dict(headers or {}), payload)
+                response = self._send_following(call, method, url, attempt_headers, payload)
             except _Transient as exc:
                 if not self._may_retry(attempt, None, deadline, target):
                     raise exc.error from exc.__cause__
