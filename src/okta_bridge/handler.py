@@ -72,7 +72,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _log_failure(exc: BridgeError, started: float) -> None:
-    level = log.warning if exc.stage == "request" else log.error
+    # 5xx is the bridge's (or its dependencies') failure: ERROR, which the template's metric
+    # filter counts for the error-rate alarm. 4xx is the caller's request or the API's refusal.
+    level = log.error if exc.status >= 500 else log.warning
     level(
         "invocation failed",
         extra={

@@ -36,6 +36,9 @@ _PATTERNS = (
 _MAX_LITERALS = 64
 _MIN_LITERAL = 6
 
+# Lambda's log-level filter (JSON log format) knows TRACE DEBUG INFO WARN ERROR FATAL.
+_LAMBDA_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "okta_bridge_request_id", default=None
 )
@@ -99,7 +102,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": _iso(record.created),
-            "level": record.levelname,
+            "level": _LAMBDA_LEVELS.get(record.levelname, record.levelname),
             "logger": record.name,
             "message": record.getMessage(),
         }
