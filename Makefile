@@ -61,8 +61,8 @@ deploy: package ## Package, upload, deploy the stack (samconfig.toml or environm
 secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json)
 	$(BIN)/python -m okta_bridge_dev.deploy secret $(if $(FILE),--file "$(FILE)")
 
-destroy: $(STAMP) ## Delete the stack
-	$(BIN)/python -m okta_bridge_dev.deploy destroy
+destroy: $(STAMP) ## Delete the stack (asks for its name; YES=1 skips the question)
+	$(BIN)/python -m okta_bridge_dev.deploy destroy $(if $(YES),--yes)
 
 lock: ## Re-resolve the lock files (needs the network to PyPI)
 	$(BIN)/python -m pip install --quiet uv

@@ -1,0 +1,324 @@
+"""``deploy``, ``secret``, ``outputs`` and ``destroy`` end to end against moto's server."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.cloudformation import parsing
+
+from okta_bridge_dev import cloudformation as steps
+from okta_bridge_dev import deploy
+
+from . import moto_shims
+from .conftest import REGION, REPO, Moto
+
+pytestmark = pytest.mark.filterwarnings(
+    # moto warns (in its server thread) about each resource type it cannot create;
+    # test_moto_takes_every_resource_type_of_the_template names any such type instead.
+    "ignore:Tried to parse .* not supported by moto:UserWarning"
+)
+
+STACK = "okta-bridge-test"
+VALID = {
+    "client_id": "0oa1example",
+    "client_secret": "s3cr3t-value-never-shown",
+    "token_url": "https://yourcompany.okta.com/oauth2/default/v1/token",
+    "api_endpoint": "https://internal-api.yourcompany.com/v1/data",
+}
+
+
+class Captured(deploy.Console):
+    """A console whose output the test reads and whose prompts it answers."""
+
+    def __init__(self, answers: list[str] | None = None, *, tty: bool = False) -> None:
+        answers = list(answers or [])
+        super().__init__(
+            out=io.StringIO(),
+            err=io.StringIO(),
+            ask=lambda prompt: answers.pop(0),
+            ask_secret=lambda prompt: answers.pop(0),
+            interactive=lambda: tty,
+        )
+
+    @property
+    def text(self) -> str:
+        assert isinstance(self.out, io.StringIO)
+        assert isinstance(self.err, io.StringIO)
+        return self.out.getvalue() + self.err.getvalue()
+
+
+def run(*argv: str, console: Captured | None = None) -> tuple[int, str]:
+    console = console or Captured()
+    code = deploy.main(list(argv), console=console)
+    return code, console.text
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> Path:
+    """The real template.yaml, copied once per test so every deploy in a test reads the same."""
+    copy = tmp_path / "template.yaml"
+    shutil.copyfile(REPO / "template.yaml", copy)
+    return copy
+
+
+@pytest.fixture
+def artifact_bucket(aws: Moto) -> str:
+    """The default artifact bucket, created ahead (moto cannot honour its TLS-only policy)."""
+    name = deploy.default_bucket(aws.account, REGION)
+    boto3.session.Session(region_name=REGION).client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def deployed(artifact_bucket: str, fake_zip: Path, template: Path) -> str:
+    code, text = run(
+        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+    )
+    assert code == 0, text
+    return text
+
+
+def test_deploy_creates_the_stack(
+    aws: Moto, deployed: str, artifact_bucket: str, fake_zip: Path
+) -> None:
+    cfn = boto3.session.Session(region_name=REGION).client("cloudformation")
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    session = boto3.session.Session(region_name=REGION)
+    function = session.client("lambda").get_function(FunctionName=outputs["FunctionName"])
+    config = function["Configuration"]
+    assert config["Runtime"] == "python3.13"
+    assert config["Handler"] == "okta_bridge.handler.lambda_handler"
+    secret_arn = outputs["SecretArn"]
+    assert secret_arn.startswith(f"arn:aws:secretsmanager:{REGION}:{aws.account}:secret:")
+    assert config["Environment"]["Variables"]["BRIDGE_SECRET_ID"] == secret_arn
+
+    secrets = session.client("secretsmanager")
+    described = secrets.describe_secret(SecretId=secret_arn)
+    assert described["Name"] == "prod/okta_api_creds"
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.get_secret_value(SecretId=secret_arn)  # created empty: `make secret` fills it
+
+    role_name = outputs["RoleArn"].rsplit("/", 1)[-1]
+    assert session.client("iam").get_role(RoleName=role_name)["Role"]["Arn"] == outputs["RoleArn"]
+    assert config["Role"] == outputs["RoleArn"]
+
+    digest = hashlib.sha256(fake_zip.read_bytes()).hexdigest()
+    objects = session.client("s3").list_objects_v2(Bucket=artifact_bucket)["Contents"]
+    assert f"okta-bridge/{digest}.zip" in [o["Key"] for o in objects]
+    code = session.client("lambda").get_function(FunctionName=outputs["FunctionName"])["Code"]
+    assert code["RepositoryType"] == "S3"
+    assert "CREATE_COMPLETE" in deployed
+    assert "SecretArn" in deployed  # the outputs table
+    assert secret_arn in deployed
+
+
+def test_second_deploy_reports_no_changes(deployed: str, fake_zip: Path, template: Path) -> None:
+    code, text = run(
+        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+    )
+    assert code == 0, text
+    assert "already uploaded" in text
+    assert "no changes" in text
+    assert "SecretArn" in text
+
+
+def test_secret_file_stores_valid_credentials(aws: Moto, deployed: str, tmp_path: Path) -> None:
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps(VALID))
+    creds.chmod(0o600)
+    code, text = run("secret", "--stack-name", STACK, "--file", str(creds))
+    assert code == 0, text
+    assert "stored api_endpoint, client_id, client_secret, token_url" in text
+    assert VALID["client_secret"] not in text
+    session = boto3.session.Session(region_name=REGION)
+    cfn = session.client("cloudformation")
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName=STACK)["Stacks"][0]["Outputs"]
+    }
+    stored = session.client("secretsmanager").get_secret_value(SecretId=outputs["SecretArn"])
+    assert json.loads(stored["SecretString"]) == VALID
+
+
+def test_secret_file_refuses_invalid_credentials(aws: Moto, deployed: str, tmp_path: Path) -> None:
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps({**VALID, "token_url": "http://plain.example/token"}))
+    code, text = run("secret", "--stack-name", STACK, "--file", str(creds))
+    assert code == deploy.EXIT_USAGE
+    assert "'token_url'" in text
+    assert "not stored" in text
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({k: v for k, v in VALID.items() if k != "client_id"}))
+    code, text = run("secret", "--stack-name", STACK, "--file", str(missing))
+    assert code == deploy.EXIT_USAGE
+    assert "'client_id'" in text
+    assert VALID["client_secret"] not in text
+
+
+def test_destroy_removes_the_stack(aws: Moto, deployed: str) -> None:
+    code, text = run("destroy", "--stack-name", STACK, "--yes")
+    assert code == 0, text
+    assert "DELETE_COMPLETE" in text
+    cfn = boto3.session.Session(region_name=REGION).client("cloudformation")
+    live = [
+        s["StackName"]
+        for s in cfn.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
+    assert STACK not in live
+    code, text = run("destroy", "--stack-name", STACK, "--yes")
+    assert code == 0
+    assert "nothing to delete" in text
+
+
+def test_the_default_artifact_bucket_is_created_private_encrypted_versioned(aws: Moto) -> None:
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    name = deploy.default_bucket(aws.account, REGION)
+    assert deploy.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+    policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert not deploy.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
+
+
+def test_a_configured_bucket_must_exist(aws: Moto, fake_zip: Path, template: Path) -> None:
+    code, text = run(
+        "deploy", "--bucket", "no-such-bucket", "--zip", str(fake_zip), "--template", str(template)
+    )
+    assert code == deploy.EXIT_FAILED
+    assert "bucket no-such-bucket (s3_bucket / OKTA_BRIDGE_BUCKET) does not exist" in text
+
+
+def test_no_execute_leaves_the_change_set_for_review(
+    artifact_bucket: str, fake_zip: Path, template: Path
+) -> None:
+    code, text = run(
+        "deploy",
+        "--stack-name",
+        STACK,
+        "--zip",
+        str(fake_zip),
+        "--template",
+        str(template),
+        "--no-execute",
+    )
+    assert code == 0, text
+    assert "Add" in text
+    assert "not executed (--no-execute)" in text
+    cfn = boto3.session.Session(region_name=REGION).client("cloudformation")
+    assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+
+
+def test_secret_prompts_without_echo_when_there_is_no_file(aws: Moto, deployed: str) -> None:
+    answers = [
+        VALID["client_id"],
+        VALID["token_url"],
+        VALID["api_endpoint"],
+        "",  # auth_method: the default client_secret_basic
+        VALID["client_secret"],  # asked with getpass
+        "",  # no username: client credentials grant
+        "",  # scopes: the stack's default
+    ]
+    secret_prompts: list[str] = []
+    console = Captured(answers, tty=True)
+    ask_secret = console.ask_secret
+
+    def recording_ask_secret(prompt: str) -> str:
+        secret_prompts.append(prompt)
+        return ask_secret(prompt)
+
+    console.ask_secret = recording_ask_secret
+    code, text = run("secret", "--stack-name", STACK, console=console)
+    assert code == 0, text
+    assert secret_prompts == ["client_secret (not echoed): "]
+    assert VALID["client_secret"] not in text
+    session = boto3.session.Session(region_name=REGION)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in session.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0][
+            "Outputs"
+        ]
+    }
+    stored = json.loads(
+        session.client("secretsmanager").get_secret_value(SecretId=outputs["SecretArn"])[
+            "SecretString"
+        ]
+    )
+    assert stored == {**VALID, "auth_method": "client_secret_basic"}
+
+
+def test_secret_without_a_file_or_a_terminal_is_refused(aws: Moto, deployed: str) -> None:
+    code, text = run("secret", "--stack-name", STACK)
+    assert code == deploy.EXIT_USAGE
+    assert "pass --file" in text
+
+
+def test_commands_on_a_missing_stack_exit_3(aws: Moto, tmp_path: Path) -> None:
+    for command in ("outputs", "secret"):
+        code, text = run(command, "--stack-name", "absent")
+        assert code == deploy.EXIT_AWS
+        assert "stack absent does not exist" in text
+
+
+@pytest.mark.parametrize("limit", [100, 10**9])
+def test_the_template_goes_through_the_bucket_only_when_over_the_limit(
+    artifact_bucket: str,
+    fake_zip: Path,
+    template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+) -> None:
+    """The translated template (~57 KB) is over CloudFormation's 51,200-byte TemplateBody."""
+    monkeypatch.setattr(steps, "TEMPLATE_BODY_LIMIT", limit)
+    code, text = run(
+        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+    )
+    assert code == 0, text
+    assert "CREATE_COMPLETE" in text
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=artifact_bucket)["Contents"]]
+    uploaded = [k for k in keys if k.startswith("okta-bridge/templates/") and k.endswith(".json")]
+    assert bool(uploaded) is (limit == 100)
+
+
+def test_outputs_prints_the_table_or_one_value(deployed: str) -> None:
+    code, table = run("outputs", "--stack-name", STACK)
+    assert code == 0
+    assert table.splitlines()[0].split() == ["output", "value"]
+    for key in ("FunctionArn", "FunctionName", "SecretArn", "SecretName", "RoleArn"):
+        assert key in table
+    code, value = run("outputs", "--stack-name", STACK, "SecretName")
+    assert (code, value) == (0, "prod/okta_api_creds\n")
+    code, text = run("outputs", "--stack-name", STACK, "Nope")
+    assert code == deploy.EXIT_USAGE
+    assert "has no output Nope (it has: DashboardUrl, FunctionArn" in text
+
+
+def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:
+    """Each type is created by moto or stood in for by moto_shims (else moto skips it)."""
+    moto_shims.install()
+    sam = steps.load_template(template)
+    session = boto3.session.Session(
+        region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    translated = steps.translate(
+        steps.set_code_uri(sam, "bucket", "key.zip", None),
+        steps.resolve_parameters(sam, {}),
+        session,
+    )
+    types = {resource["Type"] for resource in translated["Resources"].values()}
+    missing = sorted(t for t in types if parsing.resource_class_from_type(t) is None)
+    assert not missing, f"moto cannot create {missing}: add them to moto_shims.PLACEHOLDER_TYPES"
