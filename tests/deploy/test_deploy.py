@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import boto3
@@ -16,7 +18,7 @@ from okta_bridge_dev import cloudformation as steps
 from okta_bridge_dev import deploy
 
 from . import moto_shims
-from .conftest import REGION, REPO, Moto
+from .conftest import REGION, REPO, Moto, find_python313
 
 pytestmark = pytest.mark.filterwarnings(
     # moto warns (in its server thread) about each resource type it cannot create;
@@ -322,3 +324,39 @@ def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:
     types = {resource["Type"] for resource in translated["Resources"].values()}
     missing = sorted(t for t in types if parsing.resource_class_from_type(t) is None)
     assert not missing, f"moto cannot create {missing}: add them to moto_shims.PLACEHOLDER_TYPES"
+
+
+def test_make_deploy_end_to_end(aws: Moto, artifact_bucket: str) -> None:
+    """The user's command itself: `make deploy` packages the real zip, uploads and deploys it."""
+    py313 = find_python313()
+    if py313 is None:
+        pytest.skip("make deploy packages with python3.13, which is not installed here")
+    env = {**os.environ, "OKTA_BRIDGE_STACK": "okta-bridge-make", "PY313": py313}
+    result = subprocess.run(  # noqa: S603 - make, with the repository's own Makefile
+        ["make", "--no-print-directory", "-C", str(REPO), "deploy"],  # noqa: S607
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "okta-bridge.zip" in result.stdout
+    assert "CREATE_COMPLETE" in result.stdout
+    session = boto3.session.Session(region_name=REGION)
+    stack = session.client("cloudformation").describe_stacks(StackName="okta-bridge-make")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
+    config = session.client("lambda").get_function(FunctionName=outputs["FunctionName"])[
+        "Configuration"
+    ]
+    assert (config["Runtime"], config["Handler"]) == (
+        "python3.13",
+        "okta_bridge.handler.lambda_handler",
+    )
+    assert config["Environment"]["Variables"]["BRIDGE_SECRET_ID"] == outputs["SecretArn"]
+    assert config["Role"] == outputs["RoleArn"]
+    built = (REPO / "dist" / "okta-bridge.zip").read_bytes()
+    keys = [
+        o["Key"] for o in session.client("s3").list_objects_v2(Bucket=artifact_bucket)["Contents"]
+    ]
+    assert f"okta-bridge/{hashlib.sha256(built).hexdigest()}.zip" in keys
