@@ -34,6 +34,8 @@ def find_python313() -> str | None:
             [pyenv, "root"], capture_output=True, text=True, check=False
         ).stdout.strip()
         candidates.append(f"{root}/versions/3.13.0/bin/python")
+    home = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates.extend(str(p) for p in sorted(home.glob("versions/3.13*/bin/python")))
     candidates.append(shutil.which("python3.13") or "")
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
