@@ -12,7 +12,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck validate unit test-313 package deploy secret destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit test-313 package deploy secret destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ $(TOOLS_STAMP): requirements-tools.lock
 demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then warm ones
 	$(BIN)/python -m okta_bridge_dev.demo
 
-test: lint typecheck validate unit ## Every check: ruff, mypy, cfn-lint, checkov, pytest (coverage >= 90%)
+test: lint typecheck security validate unit ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests
@@ -42,6 +42,13 @@ lint: $(STAMP) ## ruff lint and format check
 
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy $(SRC)
+
+security: $(STAMP) ## bandit: no finding of medium or higher severity (each exception justified inline)
+	$(BIN)/bandit --quiet --recursive src --severity-level medium
+
+audit: $(TOOLS_STAMP) ## pip-audit of the locked runtime and dev dependencies (needs PyPI's JSON API or OSV)
+	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements.lock
+	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements-dev.lock
 
 validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml: no errors, no warnings
 	$(BIN)/cfn-lint template.yaml

@@ -114,7 +114,8 @@ def load_template(path: Path) -> dict[str, Any]:
             f"no template at {path}: run from the repository root or --template"
         ) from None
     try:
-        template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+        # _TemplateLoader is a SafeLoader subclass: no arbitrary objects.
+        template = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506  # nosec B506
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict):
