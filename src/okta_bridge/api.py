@@ -9,6 +9,7 @@ from collections.abc import Callable
 from okta_bridge.errors import UpstreamError
 from okta_bridge.events import ApiResult
 from okta_bridge.logs import get_logger
+from okta_bridge.tls import TlsPolicy
 from okta_bridge.tokens import TokenProvider
 from okta_bridge.transport import (
     Deadline,
@@ -46,22 +47,26 @@ class InternalApi:
         self._wall_clock = wall_clock
         self.requests = 0
 
-    def get(self, url: str, *, request_id: str, deadline: Deadline) -> ApiResult:
+    def get(
+        self, url: str, *, request_id: str, deadline: Deadline, tls: TlsPolicy | None = None
+    ) -> ApiResult:
         """GET ``url``; on a 401 drop the token, fetch a new one and try exactly once more."""
         started = self._clock()
         token = self._tokens.get(deadline)
-        response = self._send(url, token.value, request_id, deadline)
+        response = self._send(url, token.value, request_id, deadline, tls)
         attempts = response.attempts
         if response.status == 401:
             log.warning("the API refused the token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get(deadline)
-            response = self._send(url, token.value, request_id, deadline)
+            response = self._send(url, token.value, request_id, deadline, tls)
             attempts += response.attempts
         elapsed_ms = round((self._clock() - started) * 1000)
         return self._judge(response, attempts, elapsed_ms)
 
-    def _send(self, url: str, token: str, request_id: str, deadline: Deadline) -> HttpResponse:
+    def _send(
+        self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
+    ) -> HttpResponse:
         self.requests += 1
         try:
             return self._http.request(
@@ -76,6 +81,7 @@ class InternalApi:
                 },
                 max_bytes=self._max_bytes,
                 follow_redirects=True,
+                tls=tls,
             )
         except ResponseTooLarge as exc:
             raise UpstreamError(

@@ -12,6 +12,7 @@ from okta_bridge.events import ApiResult, Invocation
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Endpoint, decode_path, encode_query, policy_for
 from okta_bridge.secrets import BotoSecretSource, SecretSource, SecretStore
+from okta_bridge.tls import TlsPolicy
 from okta_bridge.tokens import TokenProvider
 from okta_bridge.transport import Deadline, HttpClient
 
@@ -53,7 +54,14 @@ class Bridge:
 
     def serve(self, invocation: Invocation, *, request_id: str, deadline: Deadline) -> ApiResult:
         """Answer one invocation, or raise a ``BridgeError``."""
-        return self.api.get(self.target_url(invocation), request_id=request_id, deadline=deadline)
+        url = self.target_url(invocation)
+        credentials = self.secrets.current()
+        tls = TlsPolicy(
+            pins=self.settings.api_pins,
+            client_certificate=credentials.client_certificate,
+            client_key=credentials.client_key,
+        )
+        return self.api.get(url, request_id=request_id, deadline=deadline, tls=tls)
 
     def reset(self) -> None:
         """Forget cached secret and token (SnapStart restore, tests)."""

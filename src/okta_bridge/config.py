@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from okta_bridge.errors import ConfigError
+from okta_bridge.tls import parse_pins
 
 SECRET_ID = "BRIDGE_SECRET_ID"
 CA_BUNDLE = "BRIDGE_CA_BUNDLE"
@@ -30,6 +31,7 @@ SECRET_TTL = "BRIDGE_SECRET_TTL_SECONDS"
 MAX_RETRIES = "BRIDGE_MAX_RETRIES"
 MAX_RESPONSE_BYTES = "BRIDGE_MAX_RESPONSE_BYTES"
 LOG_LEVEL = "BRIDGE_LOG_LEVEL"
+API_PINS = "BRIDGE_API_PINS"
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 DEFAULT_SCOPES = ("api.access",)
@@ -66,6 +68,7 @@ class Settings:
     max_response_bytes: int = 5_000_000
     log_level: str = "INFO"
     proxy: ProxySettings = ProxySettings()
+    api_pins: frozenset[bytes] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
                 https_proxy=_proxy_url(env),
                 no_proxy=env.get("NO_PROXY", env.get("no_proxy", "")),
             ),
+            api_pins=_pins(env),
         )
 
 
@@ -190,6 +194,13 @@ def _number(
     if not low <= value <= high:
         raise ConfigError(name, f"must be between {low:g} and {high:g}, got {raw}")
     return value
+
+
+def _pins(env: Mapping[str, str]) -> frozenset[bytes]:
+    try:
+        return parse_pins(env.get(API_PINS, ""))
+    except ValueError as exc:
+        raise ConfigError(API_PINS, f"{exc}; give base64 SPKI SHA-256 digests") from None
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -32,6 +32,8 @@ class Credentials:
     key_id: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    client_certificate: str | None = None
+    client_key: str | None = field(default=None, repr=False)
     version_id: str | None = None
 
     @property
@@ -41,7 +43,8 @@ class Credentials:
 
     def sensitive_values(self) -> tuple[str, ...]:
         """Values that must never appear in a log line or a response."""
-        return tuple(v for v in (self.client_secret, self.private_key, self.password) if v)
+        values = (self.client_secret, self.private_key, self.password, self.client_key)
+        return tuple(v for v in values if v)
 
 
 def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None) -> Credentials:
@@ -69,6 +72,13 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
         raise SecretError(
             "SECRET_INVALID", "The secret has one of 'username' and 'password' but not both."
         )
+    client_certificate = _string(data, "client_certificate")
+    client_key = _string(data, "client_key")
+    if (client_certificate is None) != (client_key is None):
+        raise SecretError(
+            "SECRET_INVALID",
+            "The secret has one of 'client_certificate' and 'client_key' but not both.",
+        )
     auth_method = settings.auth_method or _auth_method(data) or _infer_method(private_key)
     if auth_method == "private_key_jwt" and private_key is None:
         raise SecretError(
@@ -92,6 +102,8 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
         key_id=_string(data, "key_id"),
         username=username,
         password=password,
+        client_certificate=client_certificate,
+        client_key=client_key,
         version_id=version_id,
     )
 

@@ -88,8 +88,13 @@ CATALOG: dict[str, Entry] = {
         502, "Use the host name the certificate was issued for, or reissue the certificate."
     ),
     "TLS_CERT_EXPIRED": Entry(502, "The server's certificate has expired: renew it."),
+    "TLS_PIN_MISMATCH": Entry(
+        502, "The API's key changed: if the change is planned, add its pin to BRIDGE_API_PINS."
+    ),
     "TLS_HANDSHAKE_FAILED": Entry(
-        502, "The TLS handshake failed: check the protocol version (1.2+) and any proxy."
+        502,
+        "The TLS handshake failed: check the protocol version (1.2+), whether the server "
+        "requires a client certificate (client_certificate in the secret), and any proxy.",
     ),
     "UPSTREAM_UNAUTHORIZED": Entry(
         502, "The API refused a fresh token: check its expected issuer, audience and scope."

@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import random
 import ssl
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +33,7 @@ from urllib3 import exceptions as u3e
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, NetworkError, TlsError
 from okta_bridge.logs import get_logger
+from okta_bridge.tls import PinMismatchError, TlsPolicy, load_client_certificate, pinned_pool_class
 
 USER_AGENT = "okta-bridge/0.1"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -102,6 +104,7 @@ class _Call:
     deadline: Deadline
     max_bytes: int
     follow_redirects: bool
+    tls: TlsPolicy | None = None
 
 
 class ResponseTooLarge(Exception):
@@ -190,16 +193,10 @@ class HttpClient:
         self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._sleep = sleep
         self._wall_clock = wall_clock
-        pool_args: dict[str, Any] = {
-            "ssl_context": self._context,
-            "maxsize": 10,
-            "retries": False,
-            "headers": {"User-Agent": USER_AGENT},
-        }
-        self._direct = urllib3.PoolManager(num_pools=4, **pool_args)
-        self._proxied: urllib3.ProxyManager | None = None
-        if settings.proxy.https_proxy:
-            self._proxied = urllib3.ProxyManager(settings.proxy.https_proxy, **pool_args)
+        self._lock = threading.Lock()
+        # One pool manager per (TLS policy, proxied): pinned or client-certificate connections
+        # never share a pool with plain ones.
+        self._managers: dict[tuple[TlsPolicy | None, bool], urllib3.PoolManager] = {}
 
     def request(
         self,
@@ -213,6 +210,7 @@ class HttpClient:
         prepare: Callable[[], tuple[dict[str, str], bytes]] | None = None,
         max_bytes: int,
         follow_redirects: bool = False,
+        tls: TlsPolicy | None = None,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
@@ -221,7 +219,7 @@ class HttpClient:
         Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
         ``RedirectRefused``.
         """
-        call = _Call(target, deadline, max_bytes, follow_redirects)
+        call = _Call(target, deadline, max_bytes, follow_redirects, tls)
         attempt = 0
         while True:
             attempt += 1
@@ -277,7 +275,9 @@ class HttpClient:
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(call, method, url, headers, body)
+            # Another origin is not the API host: its pins and client key stay behind.
+            tls = call.tls if _origin(url) == origin else None
+            response = self._send_once(call, method, url, headers, body, tls=tls)
             location = response.header("location")
             if not (call.follow_redirects and response.status in REDIRECT_STATUSES and location):
                 return response
@@ -292,7 +292,14 @@ class HttpClient:
         raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects")
 
     def _send_once(
-        self, call: _Call, method: str, url: str, headers: dict[str, str], body: bytes | None
+        self,
+        call: _Call,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        *,
+        tls: TlsPolicy | None,
     ) -> HttpResponse:
         target, deadline = call.target, call.deadline
         if deadline.remaining() < _MIN_ATTEMPT:
@@ -300,7 +307,7 @@ class HttpClient:
                 target.timeout_code, f"No time left before calling the {target.label}."
             )
         host = urllib.parse.urlsplit(url).hostname or ""
-        manager = self._manager_for(host)
+        manager = self._manager_for(host, tls)
         timeout = urllib3.Timeout(
             connect=deadline.cap(self._settings.connect_timeout),
             read=deadline.cap(self._settings.read_timeout),
@@ -336,19 +343,47 @@ class HttpClient:
         response_headers = {k.lower(): v for k, v in raw.headers.items()}
         return HttpResponse(raw.status, response_headers, data, url, 1)
 
-    def _manager_for(self, host: str) -> urllib3.PoolManager:
-        if self._proxied is None:
-            return self._direct
+    def _manager_for(self, host: str, tls: TlsPolicy | None) -> urllib3.PoolManager:
+        proxy = self._settings.proxy
         bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if bypass(host, {"no": self._settings.proxy.no_proxy}):
-            return self._direct
-        return self._proxied
+        proxied = bool(proxy.https_proxy) and not bypass(host, {"no": proxy.no_proxy})
+        key = (None if tls is None or tls.plain else tls, proxied)
+        with self._lock:
+            manager = self._managers.get(key)
+            if manager is None:
+                manager = self._build_manager(key[0], proxied)
+                self._managers[key] = manager
+            return manager
+
+    def _build_manager(self, tls: TlsPolicy | None, proxied: bool) -> urllib3.PoolManager:
+        context = self._context
+        if tls is not None:
+            context = build_ssl_context(self._settings.ca_bundle)
+            load_client_certificate(context, tls)
+        args: dict[str, Any] = {
+            "ssl_context": context,
+            "maxsize": 10,
+            "retries": False,
+            "headers": {"User-Agent": USER_AGENT},
+        }
+        manager = (
+            urllib3.ProxyManager(self._settings.proxy.https_proxy or "", **args)
+            if proxied
+            else urllib3.PoolManager(num_pools=4, **args)
+        )
+        if tls is not None and tls.pins:
+            manager.pool_classes_by_scheme = {
+                **manager.pool_classes_by_scheme,
+                "https": pinned_pool_class(tls.pins),
+            }
+        return manager
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._direct.clear()
-        if self._proxied is not None:
-            self._proxied.clear()
+        with self._lock:
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
 
 
 class _Transient(Exception):
@@ -438,6 +473,11 @@ def _tls_error(error: ssl.SSLCertVerificationError, host: str) -> TlsError:
 def _classify(exc: Exception, target: Target, host: str) -> Exception:
     """Translate a urllib3/ssl/socket failure into a bridge error (wrapped if retryable)."""
     chain = _chain(exc)
+    if any(isinstance(item, PinMismatchError) for item in chain):
+        return TlsError(
+            "TLS_PIN_MISMATCH",
+            f"The public key of {host} matches none of BRIDGE_API_PINS.",
+        )
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
             return _tls_error(item, host)
@@ -448,7 +488,10 @@ def _classify(exc: Exception, target: Target, host: str) -> Exception:
             )
         )
     if any(isinstance(item, ssl.SSLError | u3e.SSLError) for item in chain):
-        reason = next((type(i).__name__ for i in chain if isinstance(i, ssl.SSLError)), "SSLError")
+        reason = next(
+            (str(i.reason or type(i).__name__) for i in chain if isinstance(i, ssl.SSLError)),
+            "SSLError",
+        )
         return TlsError("TLS_HANDSHAKE_FAILED", f"The TLS handshake with {host} failed ({reason}).")
     fail = target.error_class
     if isinstance(exc, u3e.NameResolutionError):
