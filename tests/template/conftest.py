@@ -43,6 +43,10 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         "TokenUrl": "https://yourcompany.okta.com/oauth2/default/v1/token",
         "ApiBaseUrl": "https://internal-api.yourcompany.com/v1/data",
         "CaBundleFile": "corp-root.pem",
+        "ApiPins": (
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=,"
+            "57DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        ),
         "HttpsProxy": "http://proxy.yourcompany.com:443",
         "NoProxy": "secretsmanager.eu-west-1.amazonaws.com",
         "AlarmEmail": "platform-oncall@yourcompany.com",

@@ -34,6 +34,7 @@ CONTRACT_PARAMETERS: Final = {
     "TokenUrl": "",
     "ApiBaseUrl": "",
     "CaBundleFile": "",
+    "ApiPins": "",
     "HttpsProxy": "",
     "NoProxy": "",
     "AlarmEmail": "",
@@ -365,6 +366,10 @@ ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
         "BRIDGE_TOKEN_URL": "https://yourcompany.okta.com/oauth2/default/v1/token",
         "BRIDGE_API_BASE_URL": "https://internal-api.yourcompany.com/v1/data",
         "BRIDGE_CA_BUNDLE": "/var/task/certs/corp-root.pem",
+        "BRIDGE_API_PINS": (
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=,"
+            "57DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        ),
         "HTTPS_PROXY": "http://proxy.yourcompany.com:443",
         "NO_PROXY": "secretsmanager.eu-west-1.amazonaws.com",
     },
