@@ -247,9 +247,10 @@ class TokenProvider:
         )
 
     def _refresh_moment(self, issued: float, lifetime: float) -> float:
-        """A jittered moment in the last tenth of the lifetime (at most 5 min early, 30 s late)."""
-        early = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
-        return issued + lifetime - early - self._rng.uniform(0, early)
+        """A moment drawn at random in the token's last tenth (at most 5 minutes early), and at
+        least a fifth of that window before expiry, so a failed refresh can fall back."""
+        window = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
+        return issued + lifetime - self._rng.uniform(window / 5, window)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

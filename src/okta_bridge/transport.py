@@ -405,12 +405,14 @@ def _read_body(
     length = raw.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise ResponseTooLarge(max_bytes)
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
     chunks: list[bytes] = []
     total = 0
     while True:
         if deadline.remaining() <= 0:
             raise _DeadlineHit
+        # Look the socket up each time: urllib3 returns the connection to the pool as soon as
+        # the body is complete, after which it may be closed or serving another thread.
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
         if sock is not None:
             sock.settimeout(deadline.cap(read_timeout))
         chunk = raw.read1(_READ_CHUNK)

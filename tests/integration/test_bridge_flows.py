@@ -383,7 +383,7 @@ def test_refresh_failure_keeps_serving_the_still_valid_token(stack: LocalStack) 
     clock = FakeClock()
     harness = make_harness(stack, clock=clock, max_retries=0)
     assert harness.invoke({})["statusCode"] == 200
-    clock.now += 3350  # past every possible refresh moment, before expiry (3600 - 10)
+    clock.now += 3545  # past every refresh moment (<= 3600 - 60), still usable (< 3600 - 10)
     stack.okta.inject(Fault(match=TOKEN_PATH, status=503, body=b"{}", times=1))
     assert harness.invoke({})["statusCode"] == 200
     assert stack.okta.counts["token"] == 2  # the refresh was tried, failed, old token served
