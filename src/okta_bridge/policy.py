@@ -88,6 +88,8 @@ def decode_path(raw: object) -> list[str]:
         raise RequestError("BAD_REQUEST", f"'path' is longer than {MAX_PATH_LENGTH} characters.")
     if _CONTROL.search(raw):
         raise RequestError("BAD_REQUEST", "'path' contains control characters.")
+    if not _is_utf8(raw):
+        raise RequestError("BAD_REQUEST", "'path' is not valid Unicode (a lone surrogate).")
     if "?" in raw or "#" in raw:
         raise RequestError("BAD_REQUEST", "'path' must not contain '?' or '#'; send 'query'.")
     if "\\" in raw:
@@ -114,6 +116,8 @@ def _decode_segment(segment: str) -> str:
         raise RequestError("BAD_REQUEST", "'path' escapes are not valid UTF-8.") from None
     if _CONTROL.search(value):
         raise RequestError("BAD_REQUEST", "'path' contains encoded control characters.")
+    if not _is_utf8(value):
+        raise RequestError("BAD_REQUEST", "'path' is not valid Unicode (a lone surrogate).")
     folded = unicodedata.normalize("NFKC", value)
     if "%" in value:
         raise RequestError("PATH_NOT_ALLOWED", "Double-encoded paths are not allowed.")
@@ -126,8 +130,8 @@ def _decode_segment(segment: str) -> str:
 
 def _match(pattern: Sequence[str], segments: Sequence[str]) -> bool:
     if pattern and pattern[-1] == "**":
-        head = pattern[:-1]
-        return len(segments) > len(head) and _match(head, segments[: len(head)])
+        head, rest = pattern[:-1], segments[len(pattern) - 1 :]
+        return bool(rest) and all(rest) and _match(head, segments[: len(head)])
     if len(pattern) != len(segments):
         return False
     return all(p == s or (p == "*" and s != "") for p, s in zip(pattern, segments, strict=True))
@@ -148,9 +152,20 @@ def check_query(pairs: Query) -> Query:
             raise RequestError("BAD_REQUEST", "Query parameter names must not be empty.")
         if _CONTROL.search(key) or _CONTROL.search(value):
             raise RequestError("BAD_REQUEST", "The query contains control characters.")
+        if not (_is_utf8(key) and _is_utf8(value)):
+            raise RequestError("BAD_REQUEST", "The query is not valid Unicode (a lone surrogate).")
         total += len(key) + len(value) + 2
     if total > MAX_QUERY_LENGTH:
         raise RequestError(
             "BAD_REQUEST", f"The query is longer than {MAX_QUERY_LENGTH} characters."
         )
     return pairs
+
+
+def _is_utf8(text: str) -> bool:
+    """False for strings UTF-8 cannot encode: lone surrogates, which JSON's \\ud800 yields."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
