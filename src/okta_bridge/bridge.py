@@ -41,11 +41,11 @@ class Bridge:
         )
         self.api = InternalApi(self.tokens, self.http, max_bytes=settings.max_response_bytes)
 
-    def target_url(self, invocation: Invocation) -> str:
+    def target_url(self, invocation: Invocation, deadline: Deadline | None = None) -> str:
         """The URL to read: the configured origin, an allowed path, a canonical query."""
         # Malformed paths are refused before any I/O.
         segments = None if invocation.path is None else decode_path(invocation.path)
-        endpoint = Endpoint.parse(self.secrets.current().api_endpoint)
+        endpoint = Endpoint.parse(self.secrets.current(deadline).api_endpoint)
         if segments is None:
             return endpoint.url(endpoint.path, endpoint.query)
         patterns = self.settings.allowed_paths or (endpoint.path,)
@@ -54,8 +54,8 @@ class Bridge:
 
     def serve(self, invocation: Invocation, *, request_id: str, deadline: Deadline) -> ApiResult:
         """Answer one invocation, or raise a ``BridgeError``."""
-        url = self.target_url(invocation)
-        credentials = self.secrets.current()
+        url = self.target_url(invocation, deadline)
+        credentials = self.secrets.current(deadline)
         tls = TlsPolicy(
             pins=self.settings.api_pins,
             client_certificate=credentials.client_certificate,

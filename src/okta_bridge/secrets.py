@@ -12,18 +12,23 @@ Failures are never cached: the next call tries again.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import ConfigError, SecretError
+from okta_bridge.transport import Deadline
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,9 @@ class SecretValue:
 
 
 class SecretSource(Protocol):
-    """Reads one secret's current value; raises ``SecretError``."""
+    """Reads one secret's current value within ``deadline``; raises ``SecretError``."""
 
-    def fetch(self, secret_id: str) -> SecretValue: ...
+    def fetch(self, secret_id: str, deadline: Deadline | None = None) -> SecretValue: ...
 
 
 class BotoSecretSource:
@@ -55,11 +60,15 @@ class BotoSecretSource:
         self._settings = settings
         self._client = client
         self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
-    def fetch(self, secret_id: str) -> SecretValue:
+    def fetch(self, secret_id: str, deadline: Deadline | None = None) -> SecretValue:
         client = self._get_client()
+        call = functools.partial(client.get_secret_value, SecretId=secret_id)
         try:
-            answer = client.get_secret_value(SecretId=secret_id)
+            answer = call() if deadline is None else self._within(call, deadline, secret_id)
+        except SecretError:
+            raise
         except Exception as exc:
             raise _translate(exc, secret_id) from exc
         text = answer.get("SecretString")
@@ -68,6 +77,27 @@ class BotoSecretSource:
                 "SECRET_INVALID", "The secret holds binary data; store the JSON as SecretString."
             )
         return SecretValue(text=text, version_id=answer.get("VersionId"))
+
+    def _within(
+        self, call: Callable[[], GetSecretValueResponseTypeDef], deadline: Deadline, secret_id: str
+    ) -> GetSecretValueResponseTypeDef:
+        """Run ``call`` on a worker and wait only until the deadline.
+
+        botocore's timeouts are fixed per client and its retries sleep, so a silent endpoint
+        would outlast the invocation. A call abandoned here finishes in the background and its
+        result is dropped; the next read starts afresh.
+        """
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="secret")
+            future = self._executor.submit(call)
+        try:
+            return future.result(timeout=max(deadline.remaining(), 0.001))
+        except FutureTimeout:
+            raise SecretError(
+                "SECRET_UNREACHABLE",
+                f"Secrets Manager did not answer for {secret_id} before the deadline.",
+            ) from None
 
     def _get_client(self) -> SecretsManagerClient:
         with self._lock:
@@ -81,7 +111,8 @@ def _make_client(settings: Settings) -> SecretsManagerClient:
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import NoRegionError  # noqa: PLC0415
 
-    retries: Any = {"mode": "standard", "max_attempts": settings.max_retries + 1}
+    # total_max_attempts counts the first call; botocore's max_attempts would count retries.
+    retries: Any = {"mode": "standard", "total_max_attempts": settings.max_retries + 1}
     botocore_config = Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=min(settings.read_timeout, 5.0),
@@ -171,35 +202,37 @@ class SecretStore:
         self._loaded_at = 0.0
         self.reads = 0
 
-    def current(self) -> Credentials:
+    def current(self, deadline: Deadline | None = None) -> Credentials:
         """Any cached credentials, reading only when there are none."""
         with self._lock:
             if self._cached is None:
-                return self._load_locked()
+                return self._load_locked(deadline)
             return self._cached
 
-    def fresh(self) -> Credentials:
+    def fresh(self, deadline: Deadline | None = None) -> Credentials:
         """Cached credentials younger than the TTL, else a new read."""
         with self._lock:
             if self._cached is None or self._clock() - self._loaded_at >= self._settings.secret_ttl:
-                return self._load_locked()
+                return self._load_locked(deadline)
             return self._cached
 
-    def reload(self, stale: Credentials | None = None) -> Credentials:
+    def reload(
+        self, stale: Credentials | None = None, deadline: Deadline | None = None
+    ) -> Credentials:
         """Force one re-read, unless another thread already replaced ``stale``."""
         with self._lock:
             if stale is not None and self._cached is not None and self._cached is not stale:
                 return self._cached
-            return self._load_locked()
+            return self._load_locked(deadline)
 
     def clear(self) -> None:
         """Forget the cached value (SnapStart restore, tests)."""
         with self._lock:
             self._cached = None
 
-    def _load_locked(self) -> Credentials:
+    def _load_locked(self, deadline: Deadline | None) -> Credentials:
         self.reads += 1
-        value = self._source.fetch(self._settings.secret_id)
+        value = self._source.fetch(self._settings.secret_id, deadline)
         credentials = parse_secret(value.text, self._settings, version_id=value.version_id)
         if self._on_load is not None:
             self._on_load(credentials)

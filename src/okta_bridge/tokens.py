@@ -129,14 +129,14 @@ class TokenProvider:
             self._token = None
 
     def _fetch(self, deadline: Deadline) -> AccessToken:
-        credentials = self._secrets.fresh()
+        credentials = self._secrets.fresh(deadline)
         try:
             return self._request(credentials, deadline)
         except TokenError as exc:
             if exc.code != "TOKEN_REJECTED":
                 raise
             log.warning("Okta answered invalid_client; re-reading the secret once")
-            reread = self._secrets.reload(stale=credentials)
+            reread = self._secrets.reload(stale=credentials, deadline=deadline)
             if reread == credentials:
                 raise
             return self._request(reread, deadline)

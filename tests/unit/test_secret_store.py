@@ -24,7 +24,7 @@ class ScriptedSource:
         self.answers = list(answers)
         self.calls = 0
 
-    def fetch(self, secret_id: str) -> SecretValue:
+    def fetch(self, secret_id: str, deadline: object = None) -> SecretValue:
         self.calls += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
