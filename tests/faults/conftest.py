@@ -31,16 +31,12 @@ from okta_bridge.transport import Deadline, HttpClient, RetryPolicy
 from okta_bridge_dev.pki import LocalCA
 from okta_bridge_dev.reliability import Row
 from okta_bridge_dev.stack import LocalStack
-from tests.integration.conftest import LambdaContext
+from tests.integration.conftest import (
+    LambdaContext,
+)
 
 TOKEN_PATH = "/oauth2/default/v1/token"
 DEFAULT_REMAINING_MS = 20_000
-
-
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as local:
-        yield local
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Fixtures for the hostile-input tests: their own local stack, a harness per test.
 
-The integration directory's fixtures are not visible here, so the stack is started again for this
-directory (only when a test asks for it: the pure policy tests never do); ``make_harness`` is
-reused from there.
+The ``stack`` fixture (tests/conftest.py) gives this directory its own local stack, started only
+when a test asks for it (the pure policy tests never do); ``make_harness`` comes from
+tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from okta_bridge import handler
 from okta_bridge.logs import configure
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.stack import LocalStack
-from tests.integration.conftest import Harness, make_harness
+from tests.integration.conftest import (
+    Harness,
+    make_harness,
+)
 
 ALLOWED_PATHS = ("/v1/data", "/v1/items", "/v1/items/*")
 
@@ -31,13 +34,7 @@ def _unicode_tables() -> None:
     st.text().validate()
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as local:
-        yield local
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def extra_api(stack: LocalStack) -> SampleApi:
     """A second API origin trusting the same Okta: no hostile event may ever reach it."""
     return stack.start_extra_api()

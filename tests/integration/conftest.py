@@ -19,12 +19,6 @@ from okta_bridge.transport import HttpClient, RetryPolicy
 from okta_bridge_dev.stack import LocalStack
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as local:
-        yield local
-
-
 @pytest.fixture(autouse=True)
 def _clean_stack(stack: LocalStack) -> Iterator[None]:
     stack.reset_counts()

@@ -63,6 +63,9 @@ def test_pins_are_parsed_and_bad_ones_named() -> None:
 @pytest.fixture
 def mtls_api(stack: LocalStack) -> Iterator[SampleApi]:
     context = server_context(stack.server_cert, client_ca=stack.ca.ca_pem_path)
+    # TLS 1.2 refuses a missing client certificate inside the handshake; TLS 1.3 does it after
+    # the client's Finished, so the refusal would race with the request (alert or EOF).
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
     api = SampleApi(
         context,
         issuer=stack.okta.issuer,
@@ -104,7 +107,6 @@ def test_mutual_tls_without_a_client_certificate_is_a_tls_handshake_failure(
         "TLS_HANDSHAKE_FAILED",
         "tls",
     )
-    assert "CERTIFICATE_REQUIRED" in error["message"].upper()
     assert sum(mtls_api.counts.values()) == 0
 
 

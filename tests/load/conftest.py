@@ -1,7 +1,7 @@
 """Fixtures and helpers for the concurrency and load tests (their own local stack).
 
-The integration directory's fixtures are not visible here, so the stack is started again for this
-directory; ``make_harness`` and ``FakeClock`` are reused from there.
+The ``stack`` fixture (tests/conftest.py) gives this directory its own local stack;
+``make_harness`` and ``FakeClock`` come from tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from okta_bridge.bridge import Bridge
 from okta_bridge.logs import REDACTOR, configure
 from okta_bridge.tokens import TokenProvider
 from okta_bridge_dev.stack import LocalStack
-from tests.integration.conftest import FakeClock, make_harness
+from tests.integration.conftest import (
+    FakeClock,
+    make_harness,
+)
 
 ALLOWED_PATHS = ("/v1/data", "/v1/items", "/v1/items/*")
 TOKEN_PATH = "/oauth2/default/v1/token"
-
-
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as local:
-        yield local
 
 
 @pytest.fixture(autouse=True)
