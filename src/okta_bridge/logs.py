@@ -50,6 +50,9 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._literals: deque[str] = deque(maxlen=_MAX_LITERALS)
+        # Longest first, so a value is scrubbed before any shorter value inside it; kept sorted
+        # here, on the rare registration, rather than on every log line.
+        self._longest_first: tuple[str, ...] = ()
 
     def register(self, values: Iterable[str]) -> None:
         """Remember values to scrub, and each long line of a multi-line value (a PEM body)."""
@@ -59,12 +62,11 @@ class Redactor:
                     part = raw_part.strip()
                     if len(part) >= _MIN_LITERAL and part not in self._literals:
                         self._literals.append(part)
+            self._longest_first = tuple(sorted(self._literals, key=len, reverse=True))
 
     def text(self, value: str) -> str:
         """Scrub one string."""
-        with self._lock:
-            literals = sorted(self._literals, key=len, reverse=True)
-        for literal in literals:
+        for literal in self._longest_first:
             if literal in value:
                 value = value.replace(literal, REDACTED)
         for pattern in _PATTERNS:
