@@ -1,5 +1,10 @@
 """moto's Secrets Manager served over real TLS, with per-action counters and injected AWS errors.
 
+``RotateSecret`` behaves as in AWS when a rotation function is attached (``attach_rotation``): the
+call stages an empty AWSPENDING version, returns its id at once and runs the function's four steps
+on a thread, as Secrets Manager invokes the Lambda. moto's own ``rotate_secret`` needs Docker for
+Lambda, or without one promotes an empty version on the spot; neither is what AWS does.
+
 The bridge talks to it with an unmodified boto3 client (``AWS_ENDPOINT_URL_SECRETS_MANAGER`` and
 ``AWS_CA_BUNDLE``), so signing, retries and error parsing are botocore's own. moto keeps its state
 in process-wide globals; each server therefore forces its own random AWS account id on every
@@ -14,9 +19,10 @@ import json
 import secrets
 import ssl
 import threading
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -27,6 +33,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.secretsmanager.models import secretsmanager_backends
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .servers import IDLE_TIMEOUT, STOP_TIMEOUT, ConnectionTracker, Lifecycle
@@ -35,10 +42,31 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-__all__ = ["REGION", "SecretsManagerServer"]
+__all__ = ["REGION", "RotationRun", "SecretsManagerServer"]
 
 REGION = "us-east-1"
 DUMMY_CREDENTIAL = "testing"  # moto accepts any credentials
+
+
+ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+RotationFunction = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RotationRun:
+    """One RotateSecret call: the version it rotates to, the steps done, how it ended."""
+
+    secret_arn: str
+    token: str
+    steps_done: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until the four steps ran or one failed (bounded); True if all succeeded."""
+        if not self.finished.wait(timeout):
+            raise TimeoutError(f"rotation {self.token} still running after {timeout} s")
+        return self.error is None
 
 
 @dataclass
@@ -111,6 +139,11 @@ class SecretsManagerServer(Lifecycle):
         self._app = DomainDispatcherApplication(create_backend_app)
         self.account_id = str(100_000_000_000 + secrets.randbelow(900_000_000_000))
         self.counts: collections.Counter[str] = collections.Counter()
+        self.rotation_function: RotationFunction | None = None
+        self.rotation_arn = (
+            f"arn:aws:lambda:{REGION}:{self.account_id}:function:okta-bridge-rotation"
+        )
+        self.rotations: list[RotationRun] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -234,6 +267,100 @@ class SecretsManagerServer(Lifecycle):
         except client.exceptions.ResourceExistsException:
             return client.put_secret_value(SecretId=name, SecretString=payload)["ARN"]
 
+    # -- rotation (what AWS does around the rotation function) ------------------------------
+
+    def attach_rotation(self, function: RotationFunction | None) -> None:
+        """Invoke ``function(event)`` for each step when RotateSecret is called (None detaches)."""
+        with self._lock:
+            self.rotation_function = function
+
+    def enable_rotation(self, secret_id: str, days: int = 90) -> None:
+        """What the template's RotationSchedule does: rotation on, every ``days`` days."""
+        secret = self._backend().secrets[secret_id]
+        secret.rotation_requested = True  # moto reports rotation fields only once this is set
+        secret.rotation_enabled = True
+        secret.rotation_lambda_arn = self.rotation_arn
+        secret.auto_rotate_after_days = days
+
+    def begin_rotation(self, secret_id: str, token: str | None = None) -> tuple[str, str]:
+        """Stage AWSPENDING on a new empty version, as RotateSecret does; (secret ARN, version).
+
+        A rotation still in progress (AWSPENDING on a version that is not AWSCURRENT) is
+        resumed with its own version, as Secrets Manager reattempts it.
+        """
+        secret = self._backend().secrets[secret_id]
+        if not secret.rotation_enabled:
+            self.enable_rotation(secret_id)
+        for version_id, version in secret.versions.items():
+            stages = version["version_stages"]
+            if "AWSPENDING" in stages and "AWSCURRENT" not in stages:
+                return secret.arn, version_id
+        version_id = token or str(uuid.uuid4())
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        secret.versions[version_id] = {
+            "createdate": int(time.time()),
+            "version_id": version_id,
+            "version_stages": ["AWSPENDING"],
+        }
+        return secret.arn, version_id
+
+    def run_rotation(self, arn: str, token: str) -> RotationRun:
+        """The four steps, in order, on a daemon thread; the first failure ends the run."""
+        function = self.rotation_function
+        if function is None:
+            raise RuntimeError("attach_rotation() first")
+        run = RotationRun(secret_arn=arn, token=token)
+
+        def invoke() -> None:
+            try:
+                for step in ROTATION_STEPS:
+                    function({"Step": step, "SecretId": arn, "ClientRequestToken": token})
+                    run.steps_done.append(step)
+            except BaseException as exc:  # noqa: BLE001 - recorded for the caller, as AWS would
+                run.error = exc
+            finally:
+                run.finished.set()
+
+        with self._lock:
+            self.rotations.append(run)
+        threading.Thread(target=invoke, name="rotation", daemon=True).start()
+        return run
+
+    def _rotate_secret(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        length = int(str(environ.get("CONTENT_LENGTH") or "0") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        try:
+            arn, token = self.begin_rotation(request["SecretId"], request.get("ClientRequestToken"))
+        except KeyError:
+            return _json_answer(
+                start_response,
+                400,
+                {
+                    "__type": "ResourceNotFoundException",
+                    "message": "Secrets Manager can't find the specified secret.",
+                },
+            )
+        self.run_rotation(arn, token)
+        name = self._backend().secrets[request["SecretId"]].name
+        return _json_answer(start_response, 200, {"ARN": arn, "Name": name, "VersionId": token})
+
+    def _follow_awscurrent(self) -> None:
+        """Make a read without a stage return AWSCURRENT after the label moved, as AWS does.
+
+        moto answers GetSecretValue from a default version that UpdateSecretVersionStage leaves
+        where it was, so without this the bridge would keep reading the pre-rotation value.
+        """
+        for secret in list(self._backend().secrets.values()):
+            versions = getattr(secret, "versions", {})
+            for version_id, version in versions.items():
+                if "AWSCURRENT" in version["version_stages"]:
+                    secret.set_default_version_id(version_id)
+
+    def _backend(self) -> Any:
+        return secretsmanager_backends[self.account_id][REGION]
+
     def _admin_client(self) -> SecretsManagerClient:
         with self._lock:
             if self._server is None:
@@ -253,19 +380,18 @@ class SecretsManagerServer(Lifecycle):
             self.counts[action] += 1
             injected = self._take_error(action)
         if injected is None:
+            if action == "RotateSecret" and self.rotation_function is not None:
+                return self._rotate_secret(environ, start_response)
             result: Iterable[bytes] = self._app(environ, start_response)
+            if action == "UpdateSecretVersionStage":
+                self._follow_awscurrent()
             return result
         _drain(environ)
-        body = json.dumps({"__type": injected.code, "message": injected.message}).encode()
-        start_response(
-            f"{injected.status} {_reason(injected.status)}",
-            [
-                ("Content-Type", "application/x-amz-json-1.1"),
-                ("Content-Length", str(len(body))),
-                ("x-amzn-RequestId", str(uuid.uuid4())),
-            ],
+        return _json_answer(
+            start_response,
+            injected.status,
+            {"__type": injected.code, "message": injected.message},
         )
-        return [body]
 
     def _take_error(self, action: str) -> _InjectedError | None:
         for index, injected in enumerate(self._errors):
@@ -275,6 +401,21 @@ class SecretsManagerServer(Lifecycle):
                     del self._errors[index]
                 return injected
         return None
+
+
+def _json_answer(
+    start_response: StartResponse, status: int, payload: dict[str, Any]
+) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(
+        f"{status} {_reason(status)}",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [body]
 
 
 def _drain(environ: WSGIEnvironment) -> None:

@@ -2,7 +2,9 @@
 
 One Okta client per way the bridge can authenticate is registered with freshly generated
 credentials; ``secret_value`` renders each as the JSON secret the bridge reads, ``environment``
-gives the variables that point the bridge (and boto3) at the stack. Run
+gives the variables that point the bridge (and boto3) at the stack. An admin app
+(``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
+rotation; ``admin_secret_value`` renders its secret. Run
 ``python -m okta_bridge_dev.stack`` for a stack to poke at by hand.
 """
 
@@ -15,7 +17,7 @@ import signal
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Self, TypeVar
@@ -29,12 +31,23 @@ from .pki import LocalCA, ServerCert, server_context
 from .secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
 from .servers import Lifecycle
 
-__all__ = ["API_SCOPE", "CLIENT_IDS", "KINDS", "PASSWORD_USER", "LocalStack", "main"]
+__all__ = [
+    "ADMIN_CLIENT_ID",
+    "ADMIN_SECRET_NAME",
+    "API_SCOPE",
+    "CLIENT_IDS",
+    "KINDS",
+    "PASSWORD_USER",
+    "LocalStack",
+    "main",
+]
 
 KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")
 CLIENT_IDS = {kind: f"bridge-{kind}" for kind in KINDS}
 PASSWORD_USER = "svc-okta-bridge"  # noqa: S105 - a user name, not a password
 API_SCOPE = "api.access"
+ADMIN_CLIENT_ID = "okta-bridge-admin"
+ADMIN_SECRET_NAME = "okta-bridge/admin"  # noqa: S105 - a secret's name
 _AUTH_METHODS = {
     "basic": "client_secret_basic",
     "post": "client_secret_post",
@@ -43,6 +56,7 @@ _AUTH_METHODS = {
     "password": "client_secret_basic",
 }
 _MIN_PEM_LINE = 40
+_MIN_OKTA_SECRET = 8
 
 
 @dataclass
@@ -92,6 +106,7 @@ class LocalStack(Lifecycle):
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
         self._credentials: dict[str, _Credential] = {}
+        self._admin: _Credential | None = None
         self._material: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -121,6 +136,7 @@ class LocalStack(Lifecycle):
         ).start()
         for kind in KINDS:
             self._register(kind)
+        self._register_admin()
 
     def _make_directory(self) -> Path:
         if self._directory is None:
@@ -209,16 +225,50 @@ class LocalStack(Lifecycle):
         return secret_name
 
     def rotate_client_secret(self, kind: str, name: str | None = None) -> str:
-        """Replace ``kind``'s credential in Okta (the old one stops working at once) and store the
-        new secret under ``name`` (default ``local/okta_api_creds/{kind}``).
+        """Replace ``kind``'s credential in Okta by hand, as an admin in the console would (the
+        old one stops working at once), and store the new secret under ``name`` (default
+        ``local/okta_api_creds/{kind}``).
 
-        Returns the new credential: the client secret, or the private key PEM for jwt kinds.
+        Secret kinds get one new ACTIVE client secret in place of all the app's secrets (and the
+        password kind a new user password, set as an admin reset would); jwt kinds get a new key
+        pair. Returns the new credential: the client secret, or the private key PEM for jwt kinds.
         """
         with self._lock:
-            self._register(kind)
             credential = self._credential(kind)
+            if credential.client_secret is None:
+                self._register(kind)
+                credential = self._credential(kind)
+            else:
+                new_secret = secrets.token_urlsafe(30)  # 40 characters, like Okta's
+                self._remember(new_secret)
+                self.okta.reset_client_secret(credential.client_id, new_secret)
+                credential = replace(credential, client_secret=new_secret)
+                if credential.password is not None:
+                    credential.password = secrets.token_urlsafe(18)
+                    self._remember(credential.password)
+                    self.okta.set_user_password(PASSWORD_USER, credential.password)
+                self._credentials[kind] = credential
         self.store_secret(kind, name)
         return credential.private_key_pem or credential.client_secret or ""
+
+    def admin_secret_value(self) -> dict[str, str]:
+        """The admin app's secret as rotation reads it: ``org_url``, ``client_id``,
+        ``private_key`` (PKCS#8 PEM, EC P-256) and ``key_id``."""
+        with self._lock:
+            admin = self._admin
+        if admin is None or admin.private_key_pem is None or admin.key_id is None:
+            raise RuntimeError("the stack is not started")
+        return {
+            "org_url": self.okta.base_url,
+            "client_id": admin.client_id,
+            "private_key": admin.private_key_pem,
+            "key_id": admin.key_id,
+        }
+
+    def store_admin_secret(self, name: str = ADMIN_SECRET_NAME) -> str:
+        """Put ``admin_secret_value()`` into Secrets Manager; return the secret's name."""
+        self.secrets_manager.put_secret(name, self.admin_secret_value())
+        return name
 
     def environment(self, secret_id: str) -> dict[str, str]:
         """Environment variables that point the bridge and boto3 at this stack."""
@@ -236,14 +286,20 @@ class LocalStack(Lifecycle):
         }
 
     def all_secret_material(self) -> list[str]:
-        """Every secret the stack generated (rotated ones too) and every token Okta issued.
+        """Every secret the stack generated (rotated ones and the admin key too), every client
+        secret and password Okta held (those it generated or was given through its API too) and
+        every token Okta issued.
 
         PEMs are listed whole and line by line, tokens whole and by signature, so a scan also
-        catches partial leaks.
+        catches partial leaks. Okta-held values shorter than 8 characters are left out: tests
+        register such placeholders, and they would match by chance.
         """
         with self._lock:
             material = list(self._material)
-        tokens = list(self._okta.issued_tokens) if self._okta is not None else []
+        okta = self._okta
+        tokens = list(okta.issued_tokens) if okta is not None else []
+        held = list(okta.issued_secrets) if okta is not None else []
+        material += [value for value in held if len(value) >= _MIN_OKTA_SECRET]
         for token in tokens:
             material += [token, token.rsplit(".", 1)[-1]]
         return list(dict.fromkeys(material))
@@ -310,6 +366,19 @@ class LocalStack(Lifecycle):
         )
         with self._lock:
             self._credentials[kind] = credential
+
+    def _register_admin(self) -> None:
+        """Generate the admin app's EC P-256 key and register it as an Okta API service app."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem, kid = _private_pem(key), f"admin-{secrets.token_urlsafe(9)}"
+        self._remember(*_pem_fragments(pem))
+        self.okta.register_admin_client(
+            ADMIN_CLIENT_ID, jwks=[public_jwk(key, kid=kid, alg="ES256")]
+        )
+        with self._lock:
+            self._admin = _Credential(
+                kind="admin", client_id=ADMIN_CLIENT_ID, private_key_pem=pem, key_id=kid
+            )
 
     def _remember(self, *material: str) -> None:
         with self._lock:
