@@ -35,6 +35,13 @@ class Credentials:
     client_certificate: str | None = None
     client_key: str | None = field(default=None, repr=False)
     version_id: str | None = None
+    app_id: str = ""
+    okta_secret_id: str | None = None
+
+    @property
+    def okta_app_id(self) -> str:
+        """The Okta app whose credentials these are (Okta's app id is the client id by default)."""
+        return self.app_id or self.client_id
 
     @property
     def grant_type(self) -> str:
@@ -105,6 +112,8 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
         client_certificate=client_certificate,
         client_key=client_key,
         version_id=version_id,
+        app_id=_string(data, "app_id") or "",
+        okta_secret_id=_string(data, "okta_secret_id"),
     )
 
 

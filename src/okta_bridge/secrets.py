@@ -5,7 +5,9 @@ The source only talks to AWS; the store owns caching. Two views of the cache:
 - ``current()`` serves the API call path: any cached value is good, so a warm call reads nothing.
 - ``fresh()`` serves token requests: the value is re-read when older than the TTL, so a token is
   never minted from credentials older than that.
-- ``reload()`` is the forced re-read after Okta answers ``invalid_client`` (the secret rotated).
+- ``reload()`` is the forced re-read after Okta refuses the credentials (the secret rotated). If
+  AWSCURRENT has not changed, a rotation may be between its steps (a password already changed in
+  Okta, not yet promoted), so the AWSPENDING version is tried as well.
 
 Failures are never cached: the next call tries again.
 """
@@ -24,11 +26,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import ConfigError, SecretError
+from okta_bridge.logs import get_logger
 from okta_bridge.transport import Deadline
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
+
+log = get_logger("secrets")
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,16 @@ class SecretValue:
     version_id: str | None = None
 
 
-class SecretSource(Protocol):
-    """Reads one secret's current value within ``deadline``; raises ``SecretError``."""
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
 
-    def fetch(self, secret_id: str, deadline: Deadline | None = None) -> SecretValue: ...
+
+class SecretSource(Protocol):
+    """Reads one version stage of a secret within ``deadline``; raises ``SecretError``."""
+
+    def fetch(
+        self, secret_id: str, deadline: Deadline | None = None, *, stage: str = CURRENT
+    ) -> SecretValue: ...
 
 
 class BotoSecretSource:
@@ -62,15 +73,19 @@ class BotoSecretSource:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
-    def fetch(self, secret_id: str, deadline: Deadline | None = None) -> SecretValue:
+    def fetch(
+        self, secret_id: str, deadline: Deadline | None = None, *, stage: str = CURRENT
+    ) -> SecretValue:
         client = self._get_client()
         call = functools.partial(client.get_secret_value, SecretId=secret_id)
+        if stage != CURRENT:
+            call = functools.partial(call, VersionStage=stage)
         try:
             answer = call() if deadline is None else self._within(call, deadline, secret_id)
         except SecretError:
             raise
         except Exception as exc:
-            raise _translate(exc, secret_id) from exc
+            raise translate_aws_error(exc, secret_id) from exc
         text = answer.get("SecretString")
         if text is None:
             raise SecretError(
@@ -102,11 +117,11 @@ class BotoSecretSource:
     def _get_client(self) -> SecretsManagerClient:
         with self._lock:
             if self._client is None:
-                self._client = _make_client(self._settings)
+                self._client = make_client(self._settings)
             return self._client
 
 
-def _make_client(settings: Settings) -> SecretsManagerClient:
+def make_client(settings: Settings) -> SecretsManagerClient:
     import boto3  # noqa: PLC0415 - deferred: boto3 costs ~200 ms to import
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import NoRegionError  # noqa: PLC0415
@@ -152,7 +167,7 @@ _CLIENT_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def _translate(exc: Exception, secret_id: str) -> SecretError:
+def translate_aws_error(exc: Exception, secret_id: str) -> SecretError:
     """Map a botocore failure to a ``SecretError``; the message names the AWS code, not details."""
     from botocore import exceptions as bce  # noqa: PLC0415
 
@@ -219,11 +234,19 @@ class SecretStore:
     def reload(
         self, stale: Credentials | None = None, deadline: Deadline | None = None
     ) -> Credentials:
-        """Force one re-read, unless another thread already replaced ``stale``."""
+        """Force one re-read, unless another thread already replaced ``stale``.
+
+        When AWSCURRENT still holds ``stale``, the AWSPENDING version is returned if there is a
+        usable one: between a rotation's ``setSecret`` and ``finishSecret`` Okta may already
+        accept only the pending credential (a changed password).
+        """
         with self._lock:
             if stale is not None and self._cached is not None and self._cached is not stale:
                 return self._cached
-            return self._load_locked(deadline)
+            credentials = self._load_locked(deadline)
+            if stale is None or credentials != stale:
+                return credentials
+            return self._pending_locked(credentials, deadline) or credentials
 
     def clear(self) -> None:
         """Forget the cached value (SnapStart restore, tests)."""
@@ -233,6 +256,23 @@ class SecretStore:
     def _load_locked(self, deadline: Deadline | None) -> Credentials:
         self.reads += 1
         value = self._source.fetch(self._settings.secret_id, deadline)
+        return self._keep_locked(value)
+
+    def _pending_locked(
+        self, current: Credentials, deadline: Deadline | None
+    ) -> Credentials | None:
+        """The AWSPENDING credentials if a rotation has stored some, else None (never raises)."""
+        self.reads += 1
+        try:
+            value = self._source.fetch(self._settings.secret_id, deadline, stage=PENDING)
+            if value.version_id is not None and value.version_id == current.version_id:
+                return None
+            return self._keep_locked(value)
+        except SecretError as exc:
+            log.info("no usable AWSPENDING version", extra={"code": exc.code})
+            return None
+
+    def _keep_locked(self, value: SecretValue) -> Credentials:
         credentials = parse_secret(value.text, self._settings, version_id=value.version_id)
         if self._on_load is not None:
             self._on_load(credentials)

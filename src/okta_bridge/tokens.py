@@ -2,9 +2,10 @@
 
 The token is cached until a refresh moment before its expiry (a leeway plus jitter, so many
 environments do not refresh at once). Refresh is single flight: concurrent callers wait for the one
-request in progress. If Okta answers ``invalid_client`` the secret is re-read once (it was probably
-rotated) and the request repeated once. If a refresh fails while the old token is still valid, the
-old token keeps serving.
+request in progress. If Okta refuses the credentials (``invalid_client``, or ``invalid_grant`` for a
+service account's password) the secret is re-read once (it was probably rotated; see
+``SecretStore.reload``) and the request repeated once. If a refresh fails while the old token is
+still valid, the old token keeps serving.
 """
 
 from __future__ import annotations
@@ -66,12 +67,15 @@ class AccessToken:
         return now < self.expires_at - EXPIRY_SAFETY
 
 
-class TokenProvider:
-    """Gets, caches and refreshes the access token; thread-safe."""
+class TokenEndpoint:
+    """One token request for given credentials, judged the way Okta answers; no caching.
+
+    The bridge's ``TokenProvider`` caches what this returns; the rotation function uses it as is
+    to test a pending credential and to get Management API tokens.
+    """
 
     def __init__(
         self,
-        secrets: SecretStore,
         http: HttpClient,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -79,69 +83,15 @@ class TokenProvider:
         rng: random.Random | None = None,
         on_token: Callable[[str], None] | None = None,
     ) -> None:
-        self._secrets = secrets
         self._http = http
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._on_token = on_token
-        self._lock = threading.Lock()
-        self._token: AccessToken | None = None
         self.requests = 0
 
-    def get(self, deadline: Deadline) -> AccessToken:
-        """A usable token: the cached one, or one fresh request shared by concurrent callers."""
-        token = self._token
-        if token is not None and self._clock() < token.refresh_at:
-            return token
-        if not self._lock.acquire(timeout=max(deadline.remaining(), 0.001)):
-            raise NetworkError(
-                "TOKEN_TIMEOUT", "Timed out waiting for a token refresh in progress."
-            )
-        try:
-            token = self._token
-            now = self._clock()
-            if token is not None and now < token.refresh_at:
-                return token
-            try:
-                self._token = self._fetch(deadline)
-            except BridgeError as exc:
-                if token is not None and token.usable(self._clock()):
-                    log.warning(
-                        "token refresh failed; the current token keeps serving",
-                        extra={"code": exc.code, "expires_in_s": round(token.expires_at - now)},
-                    )
-                    return token
-                raise
-            return self._token
-        finally:
-            self._lock.release()
-
-    def invalidate(self, token: AccessToken) -> None:
-        """Drop ``token`` (the API refused it) unless it was already replaced."""
-        with self._lock:
-            if self._token is token:
-                self._token = None
-
-    def clear(self) -> None:
-        """Forget the cached token (SnapStart restore, tests)."""
-        with self._lock:
-            self._token = None
-
-    def _fetch(self, deadline: Deadline) -> AccessToken:
-        credentials = self._secrets.fresh(deadline)
-        try:
-            return self._request(credentials, deadline)
-        except TokenError as exc:
-            if exc.code != "TOKEN_REJECTED":
-                raise
-            log.warning("Okta answered invalid_client; re-reading the secret once")
-            reread = self._secrets.reload(stale=credentials, deadline=deadline)
-            if reread == credentials:
-                raise
-            return self._request(reread, deadline)
-
-    def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
+    def request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
+        """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason."""
         form = {"grant_type": credentials.grant_type, "scope": " ".join(credentials.scopes)}
         if credentials.username is not None:
             form["username"] = credentials.username
@@ -251,6 +201,96 @@ class TokenProvider:
         least a fifth of that window before expiry, so a failed refresh can fall back."""
         window = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
         return issued + lifetime - self._rng.uniform(window / 5, window)
+
+
+class TokenProvider:
+    """Gets, caches and refreshes the access token; thread-safe."""
+
+    def __init__(
+        self,
+        secrets: SecretStore,
+        http: HttpClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> None:
+        self._secrets = secrets
+        self._clock = clock
+        self._endpoint = TokenEndpoint(
+            http, clock=clock, wall_clock=wall_clock, rng=rng, on_token=on_token
+        )
+        self._lock = threading.Lock()
+        self._token: AccessToken | None = None
+
+    @property
+    def requests(self) -> int:
+        """Token requests sent to Okta by this environment."""
+        return self._endpoint.requests
+
+    def get(self, deadline: Deadline) -> AccessToken:
+        """A usable token: the cached one, or one fresh request shared by concurrent callers."""
+        token = self._token
+        if token is not None and self._clock() < token.refresh_at:
+            return token
+        if not self._lock.acquire(timeout=max(deadline.remaining(), 0.001)):
+            raise NetworkError(
+                "TOKEN_TIMEOUT", "Timed out waiting for a token refresh in progress."
+            )
+        try:
+            token = self._token
+            now = self._clock()
+            if token is not None and now < token.refresh_at:
+                return token
+            try:
+                self._token = self._fetch(deadline)
+            except BridgeError as exc:
+                if token is not None and token.usable(self._clock()):
+                    log.warning(
+                        "token refresh failed; the current token keeps serving",
+                        extra={"code": exc.code, "expires_in_s": round(token.expires_at - now)},
+                    )
+                    return token
+                raise
+            return self._token
+        finally:
+            self._lock.release()
+
+    def invalidate(self, token: AccessToken) -> None:
+        """Drop ``token`` (the API refused it) unless it was already replaced."""
+        with self._lock:
+            if self._token is token:
+                self._token = None
+
+    def clear(self) -> None:
+        """Forget the cached token (SnapStart restore, tests)."""
+        with self._lock:
+            self._token = None
+
+    def _fetch(self, deadline: Deadline) -> AccessToken:
+        credentials = self._secrets.fresh(deadline)
+        try:
+            return self._endpoint.request(credentials, deadline)
+        except TokenError as exc:
+            if not _credentials_refused(exc, credentials):
+                raise
+            log.warning("Okta refused the credentials; re-reading the secret once")
+            reread = self._secrets.reload(stale=credentials, deadline=deadline)
+            if reread == credentials:
+                raise
+            return self._endpoint.request(reread, deadline)
+
+
+def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:
+    """Okta refused the credentials themselves: they were probably rotated.
+
+    ``invalid_client`` for the app's secret or key; ``invalid_grant`` for a service account's
+    password (the password grant reports a wrong password that way).
+    """
+    if exc.code == "TOKEN_REJECTED":
+        return True
+    return exc.code == "TOKEN_GRANT_INVALID" and credentials.grant_type == "password"
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -294,7 +294,8 @@ def served_with_a_short_lived_token(kit: FaultKit, outcome: Outcome) -> None:
 
 def stopped_at_the_first_secret(kit: FaultKit, outcome: Outcome) -> None:
     assert kit.stack.okta.counts["token"] == 1
-    assert kit.stack.secrets_manager.counts["GetSecretValue"] == 2  # the read and one re-read
+    # The read, one re-read of AWSCURRENT, and one look for an AWSPENDING version (none here).
+    assert kit.stack.secrets_manager.counts["GetSecretValue"] == 3
 
 
 # -- the matrix ----------------------------------------------------------------------------
@@ -373,7 +374,7 @@ CASES: list[FaultCase] = [
         "okta-invalid-client", "okta", "`invalid_client` (wrong client secret, no new one stored)",
         wrong_client_secret,
         502, "TOKEN_REJECTED", "token", retries=0,
-        note="It had not changed, so Okta was not asked again.",
+        note="It had not changed and no AWSPENDING version existed, so Okta was not asked again.",
         check=stopped_at_the_first_secret,
     ),
     FaultCase(

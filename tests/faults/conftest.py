@@ -1,7 +1,7 @@
 """The fault matrix's kit: its own local stack, a bridge wired like production, virtual waits.
 
 The bridge is built the way ``handler.get_bridge()`` builds it (``Bridge(settings)``: the boto3
-client from ``_make_client``, the redaction hooks), except for its ``HttpClient``, which gets a
+client from ``make_client``, the redaction hooks), except for its ``HttpClient``, which gets a
 recording ``sleep`` and a fixed wall clock. botocore's retry sleep is recorded the same way. The
 waits are skipped, yet counted as time passed: the invocation's ``Deadline`` runs on a clock that
 includes them, so the bridge decides as it would after really waiting, and a row's duration is
@@ -231,7 +231,7 @@ class FaultKit:
             self._monkeypatch.delenv(variable, raising=False)
         for variable, value in env.items():
             self._monkeypatch.setenv(variable, value)
-        # boto3.client() (the bridge's _make_client) uses the default session; it reads this
+        # boto3.client() (the bridge's make_client) uses the default session; it reads this
         # case's environment when the client is created.
         self._monkeypatch.setattr(boto3, "DEFAULT_SESSION", self.boto_session)
         settings = replace(Settings.from_env(env), **overrides)

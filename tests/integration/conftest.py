@@ -71,10 +71,15 @@ def make_harness(
     *,
     clock: FakeClock | None = None,
     secret_name: str | None = None,
+    store: bool = True,
     **overrides: Any,
 ) -> Harness:
-    """A bridge for one of the stack's clients; ``overrides`` replace Settings fields."""
-    name = stack.store_secret(kind, secret_name)
+    """A bridge for one of the stack's clients; ``overrides`` replace Settings fields.
+
+    ``store=False`` reads ``secret_name`` as it is (a rotation test's secret) instead of storing
+    the stack's credentials there first.
+    """
+    name = stack.store_secret(kind, secret_name) if store or secret_name is None else secret_name
     stack.reset_counts()
     env = stack.environment(name)
     settings = replace(Settings.from_env(env), **overrides)

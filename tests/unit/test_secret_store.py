@@ -7,7 +7,7 @@ import pytest
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials
 from okta_bridge.errors import SecretError
-from okta_bridge.secrets import SecretStore, SecretValue
+from okta_bridge.secrets import CURRENT, PENDING, SecretStore, SecretValue
 
 SECRET = {
     "client_id": "0oa1",
@@ -20,11 +20,20 @@ SECRET = {
 class ScriptedSource:
     """A SecretSource returning queued values or errors (the store is the unit under test)."""
 
-    def __init__(self, *answers: object) -> None:
+    def __init__(self, *answers: object, pending: dict[str, object] | None = None) -> None:
         self.answers = list(answers)
+        self.pending = pending
         self.calls = 0
+        self.stages: list[str] = []
 
-    def fetch(self, secret_id: str, deadline: object = None) -> SecretValue:
+    def fetch(
+        self, secret_id: str, deadline: object = None, *, stage: str = CURRENT
+    ) -> SecretValue:
+        self.stages.append(stage)
+        if stage == PENDING:
+            if self.pending is None:
+                raise SecretError("SECRET_NOT_FOUND", "no AWSPENDING version")
+            return SecretValue(json.dumps(self.pending), version_id="pending")
         self.calls += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
@@ -73,6 +82,49 @@ def test_reload_skips_when_another_caller_already_replaced_the_value() -> None:
     assert newer is not stale
     assert s.reload(stale) is newer
     assert source.calls == 2
+
+
+def same_version(answer: dict[str, object]) -> ScriptedSource:
+    """A source whose AWSCURRENT never changes version (no rotation has been promoted)."""
+    source = ScriptedSource(answer)
+    original = source.fetch
+
+    def fetch(secret_id: str, deadline: object = None, *, stage: str = CURRENT) -> SecretValue:
+        value = original(secret_id, deadline, stage=stage)
+        return value if stage == PENDING else SecretValue(value.text, version_id="current")
+
+    source.fetch = fetch  # type: ignore[method-assign]
+    return source
+
+
+def test_reload_of_an_unchanged_secret_tries_the_pending_version() -> None:
+    source = same_version(SECRET)
+    source.pending = {**SECRET, "client_secret": "second-secret-value"}
+    s = store(source, Clock())
+    stale = s.current()
+    reread = s.reload(stale)
+    assert reread.client_secret == "second-secret-value"
+    assert reread.version_id == "pending"
+    assert s.current() is reread
+    assert source.stages == [CURRENT, CURRENT, PENDING]
+
+
+def test_reload_without_a_pending_version_returns_the_unchanged_secret() -> None:
+    source = same_version(SECRET)
+    s = store(source, Clock())
+    stale = s.current()
+    assert s.reload(stale) == stale
+    assert source.stages == [CURRENT, CURRENT, PENDING]
+    assert s.reads == 3
+
+
+def test_reload_of_a_changed_secret_never_reads_pending() -> None:
+    source = ScriptedSource(SECRET, {**SECRET, "client_secret": "rotated-secret-value"})
+    source.pending = {**SECRET, "client_secret": "never-read-value"}
+    s = store(source, Clock())
+    stale = s.current()
+    assert s.reload(stale).client_secret == "rotated-secret-value"
+    assert PENDING not in source.stages
 
 
 def test_failures_are_not_cached_and_on_load_sees_each_value() -> None:
