@@ -12,7 +12,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit test-313 package deploy secret destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit test-313 package deploy secret rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,8 +66,11 @@ package: $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, rep
 deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
 	$(BIN)/python -m okta_bridge_dev.deploy deploy
 
-secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json)
-	$(BIN)/python -m okta_bridge_dev.deploy secret $(if $(FILE),--file "$(FILE)")
+secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json; ADMIN=1: the admin app's)
+	$(BIN)/python -m okta_bridge_dev.deploy secret $(if $(ADMIN),--admin) $(if $(FILE),--file "$(FILE)")
+
+rotate-now: $(STAMP) ## Rotate the Okta credentials at once and confirm the old one is refused (LOCAL=1: the local stack)
+	$(BIN)/python -m okta_bridge_dev.deploy rotate-now $(if $(LOCAL),--local $(if $(KIND),--kind $(KIND)))
 
 destroy: $(STAMP) ## Delete the stack (asks for its name; YES=1 skips the question)
 	$(BIN)/python -m okta_bridge_dev.deploy destroy $(if $(YES),--yes)

@@ -112,6 +112,66 @@ CATALOG: dict[str, Entry] = {
         502, "The API redirected to a non-HTTPS URL or redirected too often."
     ),
     "INTERNAL_ERROR": Entry(500, "Report it with the request id."),
+    # The rotation function's failures. Secrets Manager retries the whole rotation; the codes tell
+    # the operator (alarm, log) what to fix before the next attempt.
+    "ROTATION_NOT_ENABLED": Entry(
+        500, "Turn rotation on for the secret (the template's RotationSchedule) before rotating."
+    ),
+    "ROTATION_SECRET_MISMATCH": Entry(
+        500, "This function rotates only BRIDGE_SECRET_ID; point the other secret elsewhere."
+    ),
+    "ROTATION_VERSION_UNKNOWN": Entry(
+        500, "The ClientRequestToken is no version of the secret; start a new rotation."
+    ),
+    "ROTATION_VERSION_NOT_PENDING": Entry(
+        500, "The version is not staged AWSPENDING; start a new rotation (make rotate-now)."
+    ),
+    "ROTATION_STEP_INVALID": Entry(
+        500, "Step must be createSecret, setSecret, testSecret or finishSecret."
+    ),
+    "ROTATION_ADMIN_SECRET_INVALID": Entry(
+        500,
+        "Store the admin app's org_url, client_id, private_key and key_id in the admin secret "
+        "(make secret ADMIN=1).",
+    ),
+    "ROTATION_ADMIN_TOKEN_FAILED": Entry(
+        502,
+        "Okta refused the admin app: check its public key, the granted okta.* scopes, and that "
+        "DPoP is off for it.",
+    ),
+    "ROTATION_OKTA_FORBIDDEN": Entry(
+        502,
+        "Grant the admin app the okta.* scope named and an admin role over the bridge app (or "
+        "the service account).",
+    ),
+    "ROTATION_OKTA_ERROR": Entry(
+        502, "Okta's Management API refused the change; its errorCode and errorSummary say why."
+    ),
+    "ROTATION_OKTA_UNREACHABLE": Entry(
+        502, "Give the rotation function a route to the Okta org (NAT, proxy, firewall, DNS)."
+    ),
+    "ROTATION_OKTA_TIMEOUT": Entry(
+        504, "Okta did not answer in time; check the route, then run make rotate-now again."
+    ),
+    "ROTATION_SECRET_LIMIT": Entry(
+        500,
+        "The app already has two active client secrets: delete the unused one in the Okta "
+        "console, or put its id in the secret as okta_secret_id.",
+    ),
+    "ROTATION_TEST_FAILED": Entry(
+        502,
+        "The new credential got no token; AWSCURRENT is untouched. Check the app's policy and "
+        "the log's Okta error, then rotate again.",
+    ),
+    "ROTATION_PASSWORD_DIRECTORY_MASTERED": Entry(
+        500,
+        "The directory (AD/LDAP) masters this password: change it there and store it with make "
+        "secret (see the guide).",
+    ),
+    "ROTATION_OLD_CREDENTIAL_ACCEPTED": Entry(
+        502,
+        "Okta still accepts the old credential: deactivate and delete it in the Okta console now.",
+    ),
 }
 
 
@@ -177,6 +237,12 @@ class UpstreamError(BridgeError):
     """The internal API answered, but not with usable JSON."""
 
     stage = "upstream"
+
+
+class RotationError(BridgeError):
+    """Rotating the credentials failed; raised to Secrets Manager, which retries the rotation."""
+
+    stage = "rotation"
 
 
 class InternalError(BridgeError):

@@ -179,12 +179,25 @@ def resolve_parameters(template: Mapping[str, Any], overrides: Mapping[str, str]
 
 
 def set_code_uri(template: Mapping[str, Any], bucket: str, key: str, version: str | None) -> Any:
-    """A copy of ``template`` whose function code is the uploaded object (as ``sam package``)."""
+    """A copy of ``template`` whose function code is the uploaded object (as ``sam package``).
+
+    Every function whose ``CodeUri`` is the bridge's (the rotation function shares its zip)
+    gets the same object.
+    """
     result = copy.deepcopy(dict(template))
     location: dict[str, str] = {"Bucket": bucket, "Key": key}
     if version:
         location["Version"] = version
-    result["Resources"][FUNCTION_ID].setdefault("Properties", {})["CodeUri"] = location
+    resources = result["Resources"]
+    packaged = resources[FUNCTION_ID].get("Properties", {}).get("CodeUri")
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if logical_id == FUNCTION_ID or (
+            packaged is not None
+            and resource.get("Type") == "AWS::Serverless::Function"
+            and properties.get("CodeUri") == packaged
+        ):
+            resource.setdefault("Properties", {})["CodeUri"] = dict(location)
     return result
 
 

@@ -44,11 +44,14 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from okta_bridge.client_auth import KEYS
 from okta_bridge.config import Settings
 from okta_bridge.credentials import parse_secret
-from okta_bridge.errors import SecretError
+from okta_bridge.errors import RotationError, SecretError
+from okta_bridge.okta_admin import parse_admin_secret
 
 from . import cloudformation as cfn_steps
+from . import rotate
 from .cloudformation import DeployError, StackNotFound, UsageError
 
 __all__ = ["DeployConfig", "load_config", "main", "parse_key_values"]
@@ -610,6 +613,8 @@ def cmd_secret(args: argparse.Namespace, config: DeployConfig, console: Console)
     aws = Aws.connect(config)
     cfn = aws.client("cloudformation")
     outputs = cfn_steps.stack_outputs(cfn, config.stack_name)
+    if args.admin:
+        return _store_admin_secret(args, aws, outputs, console)
     secret_arn = outputs.get("SecretArn")
     if not secret_arn:
         raise DeployError(f"stack {config.stack_name} has no SecretArn output: is it okta-bridge?")
@@ -630,6 +635,67 @@ def cmd_secret(args: argparse.Namespace, config: DeployConfig, console: Console)
         "BRIDGE_SECRET_TTL_SECONDS, or at once on Okta's invalid_client"
     )
     return EXIT_OK
+
+
+def _store_admin_secret(
+    args: argparse.Namespace, aws: Aws, outputs: Mapping[str, str], console: Console
+) -> int:
+    """The Okta admin app's credentials, for the rotation function only."""
+    secret_arn = outputs.get("AdminSecretArn")
+    if not secret_arn:
+        raise DeployError("the stack has no AdminSecretArn output: redeploy this version first")
+    if args.file is not None:
+        text = _read_secret_file(args.file, console)
+    else:
+        if not console.interactive():
+            raise UsageError("no terminal to prompt on: pass --file admin.json (or --file -)")
+        text = json.dumps(prompt_admin_credentials(console))
+    validate_admin_secret(text)
+    aws.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=text)
+    console.say(f"stored the admin app's credentials in {secret_arn}")
+    return EXIT_OK
+
+
+def validate_admin_secret(text: str) -> None:
+    """Refuse an admin secret the rotation function could not use, naming the key at fault."""
+    try:
+        admin = parse_admin_secret(text)
+        KEYS.load(admin.private_key or "")
+    except (RotationError, SecretError) as exc:
+        raise UsageError(f"the admin credentials were not stored: {exc.message}") from None
+
+
+def prompt_admin_credentials(console: Console) -> dict[str, str]:
+    """Ask for the admin app's org URL, client id, private key file and kid."""
+    values = {
+        "org_url": console.ask("org_url (https://<your-org>.okta.com, not an auth server): "),
+        "client_id": console.ask("client_id (the okta-bridge-admin API Services app): "),
+    }
+    key_path = console.ask("private_key: path of the PEM file: ").strip()
+    try:
+        values["private_key"] = Path(key_path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the private key file {key_path!r}: {exc}") from None
+    values["key_id"] = console.ask("key_id (the kid Okta shows for the key): ")
+    return {key: value.strip() if key != "private_key" else value for key, value in values.items()}
+
+
+def cmd_rotate_now(args: argparse.Namespace, config: DeployConfig, console: Console) -> int:
+    """Rotate the Okta credentials at once and confirm the old one is refused."""
+    if args.local:
+        return rotate.run_local(args.kind, console)
+    aws = Aws.connect(config)
+    cfn = aws.client("cloudformation")
+    outputs = cfn_steps.stack_outputs(cfn, config.stack_name)
+    secret_arn = outputs.get("SecretArn")
+    if not secret_arn:
+        raise DeployError(f"stack {config.stack_name} has no SecretArn output: is it okta-bridge?")
+    settings = rotate.stack_settings(
+        cfn_steps.stack_parameters(cfn, config.stack_name), args.ca_bundle, secret_arn
+    )
+    return rotate.rotate_now(
+        aws.client("secretsmanager"), secret_arn, settings, console, timeout=args.timeout
+    )
 
 
 def _read_secret_file(path: Path, console: Console) -> str:
@@ -760,7 +826,39 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="JSON file with the credentials ('-' for standard input); else prompts, no echo",
     )
+    secret.add_argument(
+        "--admin",
+        action="store_true",
+        help="store the Okta admin app's credentials (org_url, client_id, private_key, key_id) "
+        "in the admin secret, for the rotation function",
+    )
     secret.set_defaults(handler=cmd_secret)
+
+    rotate_now = commands.add_parser(
+        "rotate-now",
+        parents=[common],
+        help="rotate the Okta credentials at once and confirm the old one is refused",
+        description="Rotate the Okta credentials at once (after a leak): RotateSecret, follow "
+        "the rotation, then confirm Okta refuses the old credential. Exit 0 only if it does.",
+    )
+    rotate_now.add_argument(
+        "--local", action="store_true", help="run against the local stack (no AWS account)"
+    )
+    rotate_now.add_argument(
+        "--kind",
+        default="basic",
+        choices=["basic", "post", "jwt-rs256", "jwt-es256", "password"],
+        help="with --local: which kind of credential to rotate (default: basic)",
+    )
+    rotate_now.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait (default: 300)"
+    )
+    rotate_now.add_argument(
+        "--ca-bundle",
+        type=Path,
+        help="PEM of a private CA in front of Okta, for the confirmation request",
+    )
+    rotate_now.set_defaults(handler=cmd_rotate_now)
 
     destroy = commands.add_parser(
         "destroy", parents=[common], help="delete the stack", description="Delete the stack."

@@ -11,11 +11,11 @@ moto 5.2.5 has three gaps the deployment tests would otherwise trip on:
   (``execute_change_set`` never rebuilds the output map), so it has no ``Outputs``.
   ``apply_with_outputs`` rebuilds them after the change set is applied, as ``update_stack`` does.
 - It creates nothing for the other resource types in ``PLACEHOLDER_TYPES`` (policies attached to
-  other resources, alarms, the anomaly detector, log metric filters, the function's event invoke
-  config, and the optional network resources). ``placeholder`` registers a stand-in for each:
-  it creates nothing, answers ``Ref`` and ``Fn::GetAtt`` (the dashboard refers to the alarms'
-  ARNs), and lets the rest of the stack be created. The tests assert only on what moto really
-  creates.
+  other resources, the rotation schedule, alarms, the anomaly detector, log metric filters, the
+  function's event invoke config, and the optional network resources). ``placeholder``
+  registers a stand-in for each: it creates nothing, answers ``Ref`` and ``Fn::GetAtt`` (the
+  dashboard refers to the alarms' ARNs), and lets the rest of the stack be created. The tests
+  assert only on what moto really creates.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
 SECRET_TYPE = "AWS::SecretsManager::Secret"
 PLACEHOLDER_TYPES = (
     "AWS::SecretsManager::ResourcePolicy",
+    "AWS::SecretsManager::RotationSchedule",
     "AWS::IAM::RolePolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",

@@ -118,6 +118,21 @@ def test_deploy_creates_the_stack(
     assert f"okta-bridge/{digest}.zip" in [o["Key"] for o in objects]
     code = session.client("lambda").get_function(FunctionName=outputs["FunctionName"])["Code"]
     assert code["RepositoryType"] == "S3"
+
+    # The rotation function runs the same uploaded zip, with both secrets' ARNs.
+    rotation = session.client("lambda").get_function(FunctionName=outputs["RotationFunctionName"])
+    assert rotation["Configuration"]["Handler"] == "okta_bridge.rotation.lambda_handler"
+    assert rotation["Configuration"]["Environment"]["Variables"] == {
+        "BRIDGE_SECRET_ID": secret_arn,
+        "BRIDGE_ADMIN_SECRET_ID": outputs["AdminSecretArn"],
+        "BRIDGE_LOG_LEVEL": "INFO",
+        "BRIDGE_SCOPES": "api.access",
+    }
+    assert rotation["Configuration"]["CodeSha256"] == config["CodeSha256"]
+    admin = secrets.describe_secret(SecretId=outputs["AdminSecretArn"])
+    assert admin["Name"] == outputs["AdminSecretName"] == "prod/okta_api_creds-admin"
+    with pytest.raises(secrets.exceptions.ResourceNotFoundException):
+        secrets.get_secret_value(SecretId=outputs["AdminSecretArn"])
     assert "CREATE_COMPLETE" in deployed
     assert "SecretArn" in deployed  # the outputs table
     assert secret_arn in deployed
@@ -275,16 +290,19 @@ def test_commands_on_a_missing_stack_exit_3(aws: Moto, tmp_path: Path) -> None:
         assert "stack absent does not exist" in text
 
 
-@pytest.mark.parametrize("limit", [100, 10**9])
+@pytest.mark.parametrize("limit", [None, 10**9])
 def test_the_template_goes_through_the_bucket_only_when_over_the_limit(
     artifact_bucket: str,
     fake_zip: Path,
     template: Path,
     monkeypatch: pytest.MonkeyPatch,
-    limit: int,
+    limit: int | None,
 ) -> None:
-    """The translated template (~57 KB) is over CloudFormation's 51,200-byte TemplateBody."""
-    monkeypatch.setattr(steps, "TEMPLATE_BODY_LIMIT", limit)
+    """The translated template (~61 KB) is over CloudFormation's 51,200-byte TemplateBody: with
+    the real limit (None) it is uploaded and passed as TemplateURL; under a raised limit it is not.
+    """
+    if limit is not None:
+        monkeypatch.setattr(steps, "TEMPLATE_BODY_LIMIT", limit)
     code, text = run(
         "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
     )
@@ -293,7 +311,7 @@ def test_the_template_goes_through_the_bucket_only_when_over_the_limit(
     s3 = boto3.session.Session(region_name=REGION).client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=artifact_bucket)["Contents"]]
     uploaded = [k for k in keys if k.startswith("okta-bridge/templates/") and k.endswith(".json")]
-    assert bool(uploaded) is (limit == 100)
+    assert bool(uploaded) is (limit is None)
 
 
 def test_outputs_prints_the_table_or_one_value(deployed: str) -> None:
@@ -306,7 +324,7 @@ def test_outputs_prints_the_table_or_one_value(deployed: str) -> None:
     assert (code, value) == (0, "prod/okta_api_creds\n")
     code, text = run("outputs", "--stack-name", STACK, "Nope")
     assert code == deploy.EXIT_USAGE
-    assert "has no output Nope (it has: DashboardUrl, FunctionArn" in text
+    assert "has no output Nope (it has: AdminSecretArn, AdminSecretName, DashboardUrl" in text
 
 
 def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:

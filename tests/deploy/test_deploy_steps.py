@@ -209,6 +209,26 @@ def test_code_uri_points_at_the_uploaded_object_without_touching_the_original(
     )
 
 
+def test_every_function_of_the_bridges_zip_points_at_the_uploaded_object(tmp_path: Path) -> None:
+    shared = "\n".join(
+        [
+            "  RotationFunction:",
+            "    Type: AWS::Serverless::Function",
+            "    Properties: {CodeUri: dist/okta-bridge.zip, Handler: okta_bridge.rotation.h}",
+            "  OtherFunction:",
+            "    Type: AWS::Serverless::Function",
+            "    Properties: {CodeUri: s3://elsewhere/other.zip, Handler: other.h}",
+        ]
+    )
+    template = steps.load_template(write(tmp_path, SAM + shared + "\n"))
+    packaged = steps.set_code_uri(template, "bucket", "okta-bridge/abc.zip", None)
+    resources = packaged["Resources"]
+    location = {"Bucket": "bucket", "Key": "okta-bridge/abc.zip"}
+    assert resources["BridgeFunction"]["Properties"]["CodeUri"] == location
+    assert resources["RotationFunction"]["Properties"]["CodeUri"] == location
+    assert resources["OtherFunction"]["Properties"]["CodeUri"] == "s3://elsewhere/other.zip"
+
+
 def test_parameters_are_checked_against_the_template(tmp_path: Path) -> None:
     template = steps.load_template(write(tmp_path, SAM))
     with pytest.raises(steps.UsageError, match="sets Typo, which the template does not declare"):

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from okta_bridge.config import Settings
 from okta_bridge.credentials import parse_secret
 from okta_bridge.errors import CATALOG
+from okta_bridge.okta_admin import parse_admin_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = {"en": ROOT / "docs" / "guide.md", "zh": ROOT / "docs" / "guide.zh-CN.md"}
@@ -31,6 +32,7 @@ GUIDES = {"en": ROOT / "docs" / "guide.md", "zh": ROOT / "docs" / "guide.zh-CN.m
 # The template's parameters, as fixed by the deployment contract.
 CONTRACT_PARAMETERS = (
     "SecretName",
+    "RotationDays",
     "Architecture",
     "MemorySize",
     "Timeout",
@@ -72,9 +74,12 @@ CONTRACT_OUTPUTS = (
     "LogGroupName",
     "DashboardUrl",
     "KmsKeyArn",
+    "RotationFunctionName",
+    "AdminSecretArn",
+    "AdminSecretName",
 )
-MAKE_TARGETS = ("deploy", "secret", "destroy", "package", "validate", "demo", "test")
-RUNBOOK_NUMBER = "6.2"
+MAKE_TARGETS = ("deploy", "secret", "rotate-now", "destroy", "package", "validate", "demo", "test")
+RUNBOOK_NUMBER = "7.2"
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 HEADING_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?\s")
@@ -262,7 +267,17 @@ def test_the_runbook_maps_every_error_code(guides: dict[str, Guide]) -> None:
 
 
 def test_every_error_code_named_in_the_guides_exists(guides: dict[str, Guide]) -> None:
-    stages = ("CONFIG_", "SECRET_", "TOKEN_", "UPSTREAM_", "TLS_", "BAD_", "PATH_", "METHOD_")
+    stages = (
+        "CONFIG_",
+        "SECRET_",
+        "TOKEN_",
+        "UPSTREAM_",
+        "TLS_",
+        "BAD_",
+        "PATH_",
+        "METHOD_",
+        "ROTATION_",
+    )
     for lang, guide in guides.items():
         named = {t for t in CODE_TOKEN.findall(guide.prose) if t.startswith(stages)}
         unknown = sorted(named - set(CATALOG))
@@ -381,6 +396,49 @@ def test_the_secret_snippet_writes_json_the_bridge_accepts(
     assert credentials.private_key is not None
     assert credentials.private_key.startswith("-----BEGIN PRIVATE KEY-----")
     assert credentials.key_id is not None
+
+
+def test_the_admin_secret_snippet_writes_json_the_rotation_accepts(
+    guides: dict[str, Guide], tmp_path: Path
+) -> None:
+    arguments, program = _heredoc(guides["en"], '"org_url": "https://')
+    (key_path,) = arguments
+    _write_key(tmp_path / key_path, "EC")
+    admin = parse_admin_secret(_run(program, arguments, tmp_path))
+    assert admin.auth_method == "private_key_jwt"
+    assert admin.token_url.endswith("/oauth2/v1/token"), "the org authorization server"
+    assert admin.key_id is not None
+
+
+def test_the_cloudtrail_snippet_lists_who_read_the_secret(
+    guides: dict[str, Guide], tmp_path: Path
+) -> None:
+    arguments, program = _heredoc(guides["en"], "GetSecretValue")
+    trail, name = arguments
+
+    def event(arn: str, secret: str, error: str | None = None) -> str:
+        record: dict[str, Any] = {
+            "userIdentity": {"arn": arn},
+            "sourceIPAddress": "192.0.2.10",
+            "requestParameters": {"secretId": secret},
+        }
+        if error is not None:
+            record["errorCode"] = error
+            record["requestParameters"] = None
+        return json.dumps(record)
+
+    bridge = "arn:aws:sts::123456789012:assumed-role/okta-bridge-prod-BridgeRole-AbC/okta-bridge"
+    events = [
+        event(bridge, f"arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:{name}-AbCdEf"),
+        event(bridge, name),
+        event("arn:aws:iam::123456789012:user/mallory", name, error="AccessDenied"),
+        event("arn:aws:iam::123456789012:user/other", "someone/elses_secret"),
+    ]
+    (tmp_path / trail).write_text(json.dumps(events), encoding="utf-8")
+    lines = _run(program, arguments, tmp_path).splitlines()
+    assert sum(1 for line in lines if bridge in line) == 2, lines  # by name and by ARN
+    assert any("mallory" in line and "AccessDenied" in line for line in lines), lines
+    assert not any("user/other" in line for line in lines), "another secret's reads are left out"
 
 
 def test_the_json_examples_are_valid_secrets(guides: dict[str, Guide]) -> None:

@@ -3,7 +3,7 @@
 - ``load_template``: the SAM template as plain JSON-like data (cfn-lint's YAML decoder reads the
   short intrinsics ``!Ref``, ``!Sub``, ``!If``...).
 - ``translate``: SAM -> CloudFormation with aws-sam-translator, as ``make deploy`` does (the
-  function's ``CodeUri`` first replaced by an S3 location, as ``sam package`` does).
+  functions' ``CodeUri`` first replaced by an S3 location, as ``sam package`` does).
 - ``Evaluator``: resolves Conditions, Rules and the intrinsic functions the template uses for
   one set of parameter values. References to resources cannot be resolved without a stack, so
   they stay symbolic: ``Ref X`` becomes ``"<X>"`` and ``GetAtt X.Y`` becomes ``"<X.Y>"``, also
@@ -78,7 +78,9 @@ def translate(template: Mapping[str, Json], parameters: Mapping[str, str]) -> di
     instead of the environment).
     """
     document = copy.deepcopy(dict(template))
-    document["Resources"]["BridgeFunction"]["Properties"]["CodeUri"] = dict(ARTIFACT)
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = dict(ARTIFACT)
     values: dict[str, Json] = dict(parameters)
     session = boto3.session.Session(region_name=PSEUDO["AWS::Region"])
     translator = Translator(None, Parser(), boto_session=session)

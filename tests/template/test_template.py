@@ -7,11 +7,14 @@ network mode. Resource references stay symbolic: ``"<X>"`` is ``Ref X``, ``"<X.Y
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from typing import Final
 
 import pytest
+
+from okta_bridge_dev import cloudformation as steps
 
 from .cfn import Evaluator, Json, parameter_errors, parameter_values
 from .conftest import ADMINS, FULL_LISTS, SCENARIOS, _translated, evaluator
@@ -23,6 +26,7 @@ KEY: Final = "<BridgeKey.Arn>"
 
 CONTRACT_PARAMETERS: Final = {
     "SecretName": "prod/okta_api_creds",
+    "RotationDays": "90",
     "Architecture": "arm64",
     "MemorySize": "256",
     "Timeout": "30",
@@ -68,6 +72,9 @@ CONTRACT_OUTPUTS: Final = {
         "#dashboards/dashboard/<BridgeDashboard>"
     ),
     "KmsKeyArn": "<BridgeKey.Arn>",
+    "RotationFunctionName": "<RotationFunction>",
+    "AdminSecretArn": "<AdminSecret>",
+    "AdminSecretName": "prod/okta_api_creds-admin",
 }
 
 # -- which resources each scenario creates -----------------------------------------------------
@@ -78,6 +85,8 @@ ALWAYS: Final = frozenset(
         "BridgeKeyAlias",
         "CredentialsSecret",
         "CredentialsSecretPolicy",
+        "AdminSecret",
+        "AdminSecretPolicy",
         "BridgeRole",
         "BridgeRolePolicy",
         "BridgeLogGroup",
@@ -85,6 +94,12 @@ ALWAYS: Final = frozenset(
         "BridgeFunctionEventInvokeConfig",
         "FailureQueue",
         "FailureQueuePolicy",
+        "RotationRole",
+        "RotationRolePolicy",
+        "RotationLogGroup",
+        "RotationFunction",
+        "RotationPermission",
+        "RotationSchedule",
         "AlarmTopic",
         "AlarmTopicPolicy",
         "BridgeFailureMetricFilter",
@@ -94,6 +109,7 @@ ALWAYS: Final = frozenset(
         "ConcurrencyAnomalyDetector",
         "ConcurrencyAnomalyAlarm",
         "FailedInvocationsAlarm",
+        "RotationFailedAlarm",
         "BridgeDashboard",
     }
 )
@@ -227,6 +243,10 @@ def test_every_scenario_is_a_valid_parameter_set(scenario: str, template: dict[s
         ({"RelayAmiParameter": "not-a-path"}, 1),
         ({"CorporateNetwork": "direct-connect"}, 1),
         ({"ReservedConcurrency": "0"}, 1),
+        ({"RotationDays": "0"}, 1),
+        ({"RotationDays": "1001"}, 1),
+        ({"SecretName": "s" * 507}, 1),  # <SecretName>-admin would exceed 512 characters
+        ({"RotationDays": "1000", "SecretName": "s" * 506}, 0),
         (FULL_LISTS, 0),
         ({"AdminPrincipalArns": ADMINS}, 0),
     ],
@@ -279,10 +299,18 @@ def test_rules_refuse_inconsistent_parameter_sets(
     assert [failure.split(":")[0] for failure in failures] == failed
 
 
-def test_the_translated_template_fits_in_a_template_body() -> None:
-    """Under CloudFormation's 51,200-byte TemplateBody limit: no template upload needed."""
-    body = json.dumps(_translated("defaults"), separators=(",", ":"), ensure_ascii=False)
-    assert len(body.encode()) < 51_200
+TEMPLATE_URL_LIMIT: Final = 1_000_000
+"""CloudFormation's limit for a template passed by ``TemplateURL`` (an S3 object)."""
+
+
+@pytest.mark.parametrize("scenario_name", ["defaults", "options"])
+def test_the_translated_template_is_uploaded_and_fits_a_template_url(scenario_name: str) -> None:
+    """Over the 51,200-byte TemplateBody limit, so ``make deploy`` uploads it to the artifact
+    bucket (tests/deploy covers that path); far under the 1,000,000 bytes of a TemplateURL.
+    """
+    body = steps.template_json(_translated(scenario_name)).encode()
+    assert steps.TEMPLATE_BODY_LIMIT == 51_200
+    assert steps.TEMPLATE_BODY_LIMIT < len(body) < TEMPLATE_URL_LIMIT
 
 
 # -- which resources exist -----------------------------------------------------------------------
@@ -402,12 +430,101 @@ def test_failed_async_invocations_go_to_the_encrypted_failure_queue(scenario: st
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_log_group_is_encrypted_with_retention(scenario: str) -> None:
+@pytest.mark.parametrize(
+    ("logical_id", "name"),
+    [("BridgeLogGroup", "okta-bridge-bridge"), ("RotationLogGroup", "okta-bridge-rotation")],
+)
+def test_log_groups_are_encrypted_with_retention(scenario: str, logical_id: str, name: str) -> None:
     values = parameter_values(_translated(scenario), SCENARIOS[scenario])
-    assert props(scenario, "BridgeLogGroup") == {
-        "LogGroupName": "/aws/lambda/okta-bridge-bridge",
+    assert props(scenario, logical_id) == {
+        "LogGroupName": f"/aws/lambda/{name}",
         "RetentionInDays": values["LogRetentionDays"],
         "KmsKeyId": KEY,
+    }
+
+
+# -- the rotation ----------------------------------------------------------------------------
+
+SHARED_SETTINGS: Final = (
+    "Code",
+    "Runtime",
+    "Architectures",
+    "TracingConfig",
+    "CodeSigningConfigArn",
+    "VpcConfig",
+)
+BRIDGE_ONLY_VARIABLES: Final = ("BRIDGE_ALLOWED_PATHS", "BRIDGE_API_BASE_URL", "BRIDGE_API_PINS")
+
+
+def test_rotation_function_shares_the_bridges_code_runtime_network_and_tracing(
+    scenario: str,
+) -> None:
+    function = created(scenario)["RotationFunction"]
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert function["DependsOn"] == "RotationRolePolicy"
+    p = function["Properties"]
+    bridge = props(scenario, "BridgeFunction")
+    assert {k: p.get(k) for k in SHARED_SETTINGS} == {k: bridge.get(k) for k in SHARED_SETTINGS}
+    assert p["Handler"] == "okta_bridge.rotation.lambda_handler"
+    assert p["Role"] == "<RotationRole.Arn>"
+    assert (p["MemorySize"], p["Timeout"], p["ReservedConcurrentExecutions"]) == (256, 120, 2)
+    assert p["LoggingConfig"] == {
+        **bridge["LoggingConfig"],
+        "LogGroup": "<RotationLogGroup>",
+    }
+    assert "DeadLetterConfig" not in p  # Secrets Manager invokes it synchronously
+    assert "RotationFunctionEventInvokeConfig" not in created(scenario)
+
+
+def test_rotation_function_reaches_okta_as_the_bridge_does(scenario: str) -> None:
+    """The same token URL, scopes, CA bundle and proxy (testSecret requests a token), both
+    secrets' ARNs, and none of the bridge's API settings.
+    """
+    variables = props(scenario, "RotationFunction")["Environment"]["Variables"]
+    bridge = ENVIRONMENT.get(scenario, BASE_ENVIRONMENT)
+    assert variables == {
+        **{k: v for k, v in bridge.items() if k not in BRIDGE_ONLY_VARIABLES},
+        "BRIDGE_ADMIN_SECRET_ID": "<AdminSecret>",
+    }
+    if scenario == "options":
+        assert variables["BRIDGE_CA_BUNDLE"] == "/var/task/certs/corp-root.pem"
+        assert variables["HTTPS_PROXY"] == "http://proxy.yourcompany.com:443"
+    if scenario == "relay":
+        assert variables["HTTPS_PROXY"] == "http://<RelayInstance.PrivateIp>:3128"
+        assert variables["NO_PROXY"] == "secretsmanager.eu-west-1.amazonaws.com"
+
+
+def test_only_secrets_manager_of_this_account_invokes_the_rotation_function() -> None:
+    assert props("defaults", "RotationPermission") == {
+        "FunctionName": "<RotationFunction.Arn>",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "secretsmanager.amazonaws.com",
+        "SourceAccount": "123456789012",
+    }
+
+
+@pytest.mark.parametrize("days", ["90", "30"])
+def test_the_schedule_rotates_the_credentials_every_rotation_days_never_at_deploy(
+    template: dict[str, Json], days: str
+) -> None:
+    translated = _translated("defaults")
+    values = parameter_values(translated, {"RotationDays": days})
+    schedule = Evaluator(translated, values).resources()["RotationSchedule"]
+    assert schedule["DependsOn"] == "RotationPermission"
+    assert schedule["Properties"] == {
+        "SecretId": "<CredentialsSecret>",
+        "RotationLambdaARN": "<RotationFunction.Arn>",
+        "RotateImmediatelyOnUpdate": False,  # the secret is empty until `make secret`
+        "RotationRules": {"AutomaticallyAfterDays": days},
+    }
+    assert template["Parameters"]["RotationDays"] == {
+        "Type": "Number",
+        "Default": 90,
+        "MinValue": 1,
+        "MaxValue": 1000,
+        "Description": (
+            "Days between automatic rotations of the Okta credentials (Secrets Manager schedule)"
+        ),
     }
 
 
@@ -439,10 +556,10 @@ STAR_RESOURCE_SIDS: Final = {
 }
 
 
-def role_statements(scenario: str) -> list[dict[str, Json]]:
-    """Every statement granted to BridgeRole: inline policies and attached policy resources."""
+def role_statements(scenario: str, role_id: str = "BridgeRole") -> list[dict[str, Json]]:
+    """Every statement granted to the role: inline policies and attached policy resources."""
     resources = created(scenario)
-    role = resources["BridgeRole"]["Properties"]
+    role = resources[role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
     assert "PermissionsBoundary" not in role
     statements = [
@@ -454,13 +571,22 @@ def role_statements(scenario: str) -> list[dict[str, Json]]:
     for resource in resources.values():
         attached = resource["Properties"]
         roles = [attached.get("RoleName"), *attached.get("Roles", [])]
-        if resource["Type"] in policy_types and "<BridgeRole>" in roles:
+        if resource["Type"] in policy_types and f"<{role_id}>" in roles:
             statements.extend(attached["PolicyDocument"]["Statement"])
     return statements
 
 
-def test_role_is_assumed_by_lambda_only(scenario: str) -> None:
-    (trust,) = props(scenario, "BridgeRole")["AssumeRolePolicyDocument"]["Statement"]
+def action_resource_pairs(statements: list[dict[str, Json]]) -> list[tuple[tuple[str, ...], str]]:
+    return sorted(
+        (tuple(sorted(as_list(statement["Action"]))), resource)
+        for statement in statements
+        for resource in as_list(statement["Resource"])
+    )
+
+
+@pytest.mark.parametrize("role_id", ["BridgeRole", "RotationRole"])
+def test_roles_are_assumed_by_lambda_only(scenario: str, role_id: str) -> None:
+    (trust,) = props(scenario, role_id)["AssumeRolePolicyDocument"]["Statement"]
     assert trust == {
         "Effect": "Allow",
         "Principal": {"Service": "lambda.amazonaws.com"},
@@ -472,20 +598,30 @@ def test_role_grants_exactly_the_allowed_actions_on_exactly_the_allowed_resource
     scenario: str,
 ) -> None:
     statements = role_statements(scenario)
-    pairs = sorted(
-        (tuple(sorted(as_list(statement["Action"]))), resource)
-        for statement in statements
-        for resource in as_list(statement["Resource"])
-    )
     expected = ROLE_PAIRS + (VPC_ROLE_PAIRS if scenario in IN_VPC else [])
-    assert pairs == sorted(expected)
+    assert action_resource_pairs(statements) == sorted(expected)
     assert all(statement["Effect"] == "Allow" for statement in statements)
 
 
-def test_role_has_no_wildcard_action_and_star_resources_only_where_aws_requires(
-    scenario: str,
+def test_the_bridge_role_cannot_read_the_admin_secret(scenario: str) -> None:
+    """Its role names only the credentials secret (no "*"), the admin secret's policy denies it
+    (test_secret_policies_...) and its key grant misses the admin secret (test_the_bridge_...).
+    """
+    secret_resources = {
+        resource
+        for statement in role_statements(scenario)
+        if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"]))
+        for resource in as_list(statement["Resource"])
+    }
+    assert secret_resources == {"<CredentialsSecret>"}
+    assert "<AdminSecret>" not in json.dumps(role_statements(scenario))
+
+
+@pytest.mark.parametrize("role_id", ["BridgeRole", "RotationRole"])
+def test_roles_have_no_wildcard_action_and_star_resources_only_where_aws_requires(
+    scenario: str, role_id: str
 ) -> None:
-    for statement in role_statements(scenario):
+    for statement in role_statements(scenario, role_id):
         assert all(not action.endswith("*") for action in as_list(statement["Action"]))
         if "*" in as_list(statement["Resource"]):
             assert statement["Sid"] in STAR_RESOURCE_SIDS
@@ -517,12 +653,82 @@ def test_role_uses_the_key_only_through_secrets_manager_and_sqs(scenario: str) -
     assert len(kms) == 2
 
 
-def test_network_interface_actions_are_limited_to_the_vpc() -> None:
-    (eni,) = [s for s in role_statements("vpc") if s["Sid"] == "ManageNetworkInterfacesInTheVpc"]
+@pytest.mark.parametrize("role_id", ["BridgeRole", "RotationRole"])
+def test_network_interface_actions_are_limited_to_the_vpc(role_id: str) -> None:
+    statements = role_statements("vpc", role_id)
+    (eni,) = [s for s in statements if s["Sid"] == "ManageNetworkInterfacesInTheVpc"]
     assert eni["Condition"] == {
         "ArnEqualsIfExists": {
             "ec2:Vpc": "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0123456789abcdef0"
         }
+    }
+
+
+# -- the rotation role -------------------------------------------------------------------------
+
+ROTATION_ROLE_PAIRS: Final = [
+    (
+        (
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        ),
+        "<CredentialsSecret>",
+    ),
+    (("secretsmanager:GetSecretValue",), "<AdminSecret>"),
+    (("kms:Decrypt",), KEY),
+    (("kms:GenerateDataKey",), KEY),
+    (("logs:CreateLogStream", "logs:PutLogEvents"), "<RotationLogGroup.Arn>"),
+    (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), "*"),
+]
+
+
+def test_rotation_role_grants_exactly_the_allowed_actions_on_exactly_the_allowed_resources(
+    scenario: str,
+) -> None:
+    statements = role_statements(scenario, "RotationRole")
+    expected = ROTATION_ROLE_PAIRS + (VPC_ROLE_PAIRS if scenario in IN_VPC else [])
+    assert action_resource_pairs(statements) == sorted(expected)
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert "secretsmanager:GetRandomPassword" not in actions  # the code makes the password
+
+
+def test_rotation_role_uses_the_key_only_through_secrets_manager_for_its_secrets(
+    scenario: str,
+) -> None:
+    kms = {
+        statement["Sid"]: statement
+        for statement in role_statements(scenario, "RotationRole")
+        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
+    }
+    assert kms == {
+        "DecryptBothSecretsThroughSecretsManager": {
+            "Sid": "DecryptBothSecretsThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": KEY,
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": ["<CredentialsSecret>", "<AdminSecret>"],
+                }
+            },
+        },
+        # New versions only of the credentials secret: the admin secret is read-only.
+        "EncryptTheCredentialsThroughSecretsManager": {
+            "Sid": "EncryptTheCredentialsThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": "kms:GenerateDataKey",
+            "Resource": KEY,
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": "<CredentialsSecret>",
+                }
+            },
+        },
     }
 
 
@@ -542,6 +748,8 @@ def test_key_policy_names_who_may_use_the_key(scenario: str) -> None:
     expected = {
         "AccountAndAdminsAdministerTheKey",
         "FunctionDecryptsTheSecretThroughSecretsManager",
+        "RotationDecryptsBothSecretsThroughSecretsManager",
+        "RotationEncryptsTheCredentialsThroughSecretsManager",
         "FunctionSendsFailedInvocationsThroughSqs",
         "CloudWatchLogsEncryptsTheStackLogGroups",
         "CloudWatchAlarmsPublishToTheEncryptedTopic",
@@ -566,13 +774,18 @@ def test_key_administrators_cannot_use_the_key(scenario: str) -> None:
     assert "Condition" not in administer
 
 
-def test_the_account_principal_uses_the_key_only_as_the_function_role(scenario: str) -> None:
+def test_the_account_principal_uses_the_key_only_as_one_of_the_function_roles(
+    scenario: str,
+) -> None:
+    roles = []
     for sid, statement in key_statements(scenario).items():
         crypto = [a for a in as_list(statement["Action"]) if a.startswith(CRYPTO_ACTIONS)]
         if crypto and statement["Principal"] == {"AWS": ACCOUNT}:
-            assert statement["Condition"]["ArnEquals"] == {
-                "aws:PrincipalArn": "<BridgeRole.Arn>"
-            }, sid
+            (role,) = as_list(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"])
+            roles.append(role)
+            expected = "<RotationRole.Arn>" if sid.startswith("Rotation") else "<BridgeRole.Arn>"
+            assert role == expected, sid
+    assert sorted(roles) == sorted(["<BridgeRole.Arn>"] * 2 + ["<RotationRole.Arn>"] * 2)
 
 
 def test_function_role_uses_the_key_only_through_secrets_manager_and_sqs(scenario: str) -> None:
@@ -593,6 +806,43 @@ def test_function_role_uses_the_key_only_through_secrets_manager_and_sqs(scenari
     assert queue["Condition"]["StringEquals"] == {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}
 
 
+SECRET_ARN: Final = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/okta_api_creds-"
+
+
+def test_rotation_role_uses_the_key_only_through_secrets_manager_for_the_two_secrets(
+    scenario: str,
+) -> None:
+    statements = key_statements(scenario)
+    via = {"kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}
+    decrypt = statements["RotationDecryptsBothSecretsThroughSecretsManager"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": "<RotationRole.Arn>"},
+        "StringEquals": via,
+        "StringLike": {
+            "kms:EncryptionContext:SecretARN": [SECRET_ARN + "??????", SECRET_ARN + "admin-??????"]
+        },
+    }
+    encrypt = statements["RotationEncryptsTheCredentialsThroughSecretsManager"]
+    assert encrypt["Action"] == "kms:GenerateDataKey"
+    assert encrypt["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": "<RotationRole.Arn>"},
+        "StringEquals": via,
+        "StringLike": {"kms:EncryptionContext:SecretARN": SECRET_ARN + "??????"},
+    }
+
+
+def test_the_bridge_roles_key_grant_does_not_reach_the_admin_secret() -> None:
+    """StringLike's "?" is one character: the credentials pattern misses the admin secret."""
+    (pattern,) = as_list(
+        key_statements("defaults")["FunctionDecryptsTheSecretThroughSecretsManager"]["Condition"][
+            "StringLike"
+        ]["kms:EncryptionContext:SecretARN"]
+    )
+    assert fnmatch.fnmatchcase(SECRET_ARN + "AbCd12", pattern)
+    assert not fnmatch.fnmatchcase(SECRET_ARN + "admin-AbCd12", pattern)
+
+
 def test_admins_use_the_key_only_through_secrets_manager_and_sqs() -> None:
     admins = key_statements("options")["AdminsUseTheKeyThroughSecretsManagerAndSqs"]
     assert admins["Principal"] == {"AWS": ADMINS.split(",")}
@@ -609,7 +859,10 @@ def test_admins_use_the_key_only_through_secrets_manager_and_sqs() -> None:
 def test_cloudwatch_logs_may_use_the_key_for_the_stack_log_groups_only(scenario: str) -> None:
     logs = key_statements(scenario)["CloudWatchLogsEncryptsTheStackLogGroups"]
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
-    groups = [props(scenario, "BridgeLogGroup")["LogGroupName"]]
+    groups = [
+        props(scenario, "BridgeLogGroup")["LogGroupName"],
+        props(scenario, "RotationLogGroup")["LogGroupName"],
+    ]
     if "FlowLogGroup" in created(scenario):
         groups.append(props(scenario, "FlowLogGroup")["LogGroupName"])
     prefix = "arn:aws:logs:eu-west-1:123456789012:log-group:"
@@ -625,22 +878,37 @@ def test_alias_is_the_stack_name() -> None:
     }
 
 
-# -- the secret ------------------------------------------------------------------------------------
+# -- the secrets -----------------------------------------------------------------------------------
 
 
-def test_secret_is_created_without_a_value_and_encrypted_with_the_key(scenario: str) -> None:
-    secret = props(scenario, "CredentialsSecret")
+@pytest.mark.parametrize(
+    ("logical_id", "name"),
+    [("CredentialsSecret", "prod/okta_api_creds"), ("AdminSecret", "prod/okta_api_creds-admin")],
+)
+def test_secrets_are_created_without_a_value_and_encrypted_with_the_key(
+    scenario: str, logical_id: str, name: str
+) -> None:
+    secret = props(scenario, logical_id)
     assert "SecretString" not in secret
     assert "GenerateSecretString" not in secret
-    assert secret["Name"] == "prod/okta_api_creds"
+    assert secret["Name"] == name
     assert secret["KmsKeyId"] == KEY
 
 
-def test_secret_policy_denies_non_tls_and_everyone_but_the_named_principals(
-    scenario: str,
+SECRET_POLICY_PRINCIPALS: Final = {
+    "CredentialsSecretPolicy": ("<CredentialsSecret>", ["<BridgeRole.Arn>", "<RotationRole.Arn>"]),
+    # The bridge's role is not let through: only the rotation reads the admin secret.
+    "AdminSecretPolicy": ("<AdminSecret>", ["<RotationRole.Arn>"]),
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(SECRET_POLICY_PRINCIPALS))
+def test_secret_policies_deny_non_tls_and_everyone_but_the_named_principals(
+    scenario: str, logical_id: str
 ) -> None:
-    policy = props(scenario, "CredentialsSecretPolicy")
-    assert policy["SecretId"] == "<CredentialsSecret>"
+    secret, roles = SECRET_POLICY_PRINCIPALS[logical_id]
+    policy = props(scenario, logical_id)
+    assert policy["SecretId"] == secret
     assert policy["BlockPublicPolicy"] is True
     tls, others = policy["ResourcePolicy"]["Statement"]
     for deny in (tls, others):
@@ -651,11 +919,7 @@ def test_secret_policy_denies_non_tls_and_everyone_but_the_named_principals(
             "*",
         )
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    allowed = [
-        "<BridgeRole.Arn>",
-        ACCOUNT,
-        "arn:aws:iam::123456789012:role/okta-bridge-secret-rotation",
-    ]
+    allowed = [*roles, ACCOUNT]
     if scenario == "options":
         allowed += ADMINS.split(",")
     assert others["Condition"] == {
@@ -672,6 +936,7 @@ ALARMS: Final = {
     "ThrottlesAlarm": "okta-bridge-throttles",
     "ConcurrencyAnomalyAlarm": "okta-bridge-concurrency-anomaly",
     "FailedInvocationsAlarm": "okta-bridge-failed-async-invocations",
+    "RotationFailedAlarm": "okta-bridge-rotation-failed",
 }
 FUNCTION_DIMENSION: Final = [{"Name": "FunctionName", "Value": "<BridgeFunction>"}]
 
@@ -748,6 +1013,22 @@ def test_duration_throttle_and_concurrency_alarms() -> None:
         "Dimensions": FUNCTION_DIMENSION,
         "Stat": metrics["concurrency"]["MetricStat"]["Stat"],
     }
+
+
+def test_rotation_alarm_fires_on_any_rotation_function_error() -> None:
+    alarm = props("defaults", "RotationFailedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Lambda",
+        "Errors",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "<RotationFunction>"}]
+    assert (alarm["Period"], alarm["EvaluationPeriods"]) == (300, 1)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 def test_dashboard_shows_invocations_errors_duration_throttles_and_the_alarms() -> None:
@@ -834,19 +1115,32 @@ def test_function_security_group_allows_only_the_listed_egress(scenario: str) ->
     assert set(egress) == EGRESS[scenario]
 
 
-def test_secrets_manager_endpoint_is_private_and_for_the_function_only() -> None:
+def test_secrets_manager_endpoint_is_private_and_for_the_two_functions_only() -> None:
     endpoint = props("vpc-locked-down", "SecretsManagerEndpoint")
     assert endpoint["VpcEndpointType"] == "Interface"
     assert endpoint["ServiceName"] == "com.amazonaws.eu-west-1.secretsmanager"
     assert endpoint["PrivateDnsEnabled"] is True
     assert endpoint["SubnetIds"] == ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"]
     assert endpoint["SecurityGroupIds"] == ["<SecretsManagerEndpointSecurityGroup>"]
-    (statement,) = endpoint["PolicyDocument"]["Statement"]
-    assert (statement["Action"], statement["Resource"]) == (
-        "secretsmanager:GetSecretValue",
-        "<CredentialsSecret>",
+    statements = endpoint["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" and s["Principal"] == "*" for s in statements)
+    admitted = sorted(
+        (s["Condition"]["ArnEquals"]["aws:PrincipalArn"], actions, resource)
+        for s in statements
+        for actions, resource in action_resource_pairs([s])
     )
-    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": "<BridgeRole.Arn>"}}
+    # Each role gets through the endpoint what its own policy allows on the secrets, no more.
+    assert admitted == sorted(
+        [
+            ("<BridgeRole.Arn>", ("secretsmanager:GetSecretValue",), "<CredentialsSecret>"),
+            *[
+                ("<RotationRole.Arn>", actions, resource)
+                for actions, resource in ROTATION_ROLE_PAIRS
+                if actions[0].startswith("secretsmanager:")
+            ],
+        ]
+    )
+    assert all(s["Condition"].keys() == {"ArnEquals"} for s in statements)
     group = props("vpc-locked-down", "SecretsManagerEndpointSecurityGroup")
     (ingress,) = group["SecurityGroupIngress"]
     assert (ingress["FromPort"], ingress["SourceSecurityGroupId"]) == (443, "<BridgeSecurityGroup>")

@@ -1,0 +1,343 @@
+"""OktaAdmin: the few Okta Management API calls that credential rotation makes.
+
+Calls go through the bridge's own ``HttpClient`` (verified TLS, the proxy, the deadline, retries of
+429 and 5xx that honour Okta's ``X-Rate-Limit-Reset``) with a token from the org authorization
+server, minted for the admin app by ``private_key_jwt``: Okta accepts no other client
+authentication for ``okta.*`` scopes. Okta's error bodies (``errorCode``, ``errorSummary``,
+``errorCauses``) become ``OktaApiError``s that quote them. Request and response bodies, which can
+hold a new client secret or password, are never logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from okta_bridge import config
+from okta_bridge.credentials import Credentials
+from okta_bridge.errors import ConfigError, RotationError, TokenError
+from okta_bridge.logs import get_logger
+from okta_bridge.tokens import AccessToken, TokenEndpoint
+from okta_bridge.transport import Deadline, HttpClient, HttpResponse, ResponseTooLarge, Target
+
+ADMIN_TARGET = Target(
+    "Okta Management API", "ROTATION_OKTA_UNREACHABLE", "ROTATION_OKTA_TIMEOUT", RotationError
+)
+APPS_SCOPE = "okta.apps.manage"
+USERS_SCOPE = "okta.users.manage"
+MAX_ADMIN_RESPONSE = 1_048_576
+# Okta error codes that mean the admin app lacks a scope or an admin role, not a bad request.
+_PERMISSION_CODES = frozenset({"E0000006", "E0000011", "E0000015"})
+
+log = get_logger("okta_admin")
+
+
+@dataclass(frozen=True)
+class OktaSecret:
+    """One client secret of an app, as Okta lists it (the value is never kept from a listing)."""
+
+    id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class OktaKey:
+    """One public key registered on an app: Okta's id, the JWK's kid, status and public members."""
+
+    id: str
+    kid: str | None
+    status: str
+    jwk: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OktaUser:
+    """A user, with who masters its password (``OKTA``, ``ACTIVE_DIRECTORY``, ``LDAP``...)."""
+
+    id: str
+    login: str
+    provider_type: str
+    provider_name: str
+
+
+class OktaApiError(RotationError):
+    """A Management API refusal; ``okta_code`` is Okta's ``errorCode`` (``E0000014``...)."""
+
+    def __init__(self, code: str, message: str, *, status: int, okta_code: str) -> None:
+        super().__init__(code, message)
+        self.http_status = status
+        self.okta_code = okta_code
+
+
+def parse_admin_secret(raw: str) -> Credentials:
+    """The admin app's credentials for the org authorization server; errors name the key."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, TypeError):
+        data = None
+    if not isinstance(data, dict):
+        raise RotationError(
+            "ROTATION_ADMIN_SECRET_INVALID", "The admin secret is not a JSON object."
+        )
+    values: dict[str, str] = {}
+    for key in ("org_url", "client_id", "private_key"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise RotationError(
+                "ROTATION_ADMIN_SECRET_INVALID", f"The admin secret lacks the key '{key}'."
+            )
+        values[key] = value.strip()
+    key_id = data.get("key_id")
+    try:
+        org_url = config.validate_https_url(values["org_url"], "org_url").rstrip("/")
+    except ConfigError:
+        raise RotationError(
+            "ROTATION_ADMIN_SECRET_INVALID",
+            "The admin secret's 'org_url' must be the Okta org's https:// URL.",
+        ) from None
+    return Credentials(
+        client_id=values["client_id"],
+        token_url=f"{org_url}/oauth2/v1/token",
+        api_endpoint=org_url,
+        auth_method="private_key_jwt",
+        scopes=(APPS_SCOPE,),
+        private_key=values["private_key"],
+        key_id=key_id if isinstance(key_id, str) and key_id else None,
+    )
+
+
+class OktaAdmin:
+    """Management API calls on behalf of the admin app, one cached token per scope."""
+
+    def __init__(
+        self,
+        admin: Credentials,
+        http: HttpClient,
+        endpoint: TokenEndpoint,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._admin = admin
+        self._http = http
+        self._endpoint = endpoint
+        self._clock = clock
+        self._tokens: dict[str, AccessToken] = {}
+        self.calls = 0
+
+    # -- client secrets --------------------------------------------------------------------
+
+    def list_secrets(self, app_id: str, deadline: Deadline) -> list[OktaSecret]:
+        """Every client secret of the app, active or not."""
+        items = self._call("GET", _app(app_id, "secrets"), APPS_SCOPE, deadline)
+        return [OktaSecret(id=str(i["id"]), status=str(i["status"])) for i in _items(items)]
+
+    def create_secret(
+        self, app_id: str, deadline: Deadline, *, status: str
+    ) -> tuple[OktaSecret, str]:
+        """A new Okta-generated client secret and its value (shown by Okta only this once)."""
+        item = self._call(
+            "POST", _app(app_id, "secrets"), APPS_SCOPE, deadline, body={"status": status}
+        )
+        value = item.get("client_secret") if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value or "id" not in item:
+            raise RotationError(
+                "ROTATION_OKTA_ERROR", "Okta's answer to creating a client secret has no secret."
+            )
+        return OktaSecret(id=str(item["id"]), status=str(item.get("status", status))), value
+
+    def set_secret_status(
+        self, app_id: str, secret_id: str, deadline: Deadline, *, active: bool
+    ) -> None:
+        """Activate or deactivate one client secret."""
+        action = "activate" if active else "deactivate"
+        path = _app(app_id, "secrets", secret_id, "lifecycle", action)
+        self._call("POST", path, APPS_SCOPE, deadline)
+
+    def delete_secret(self, app_id: str, secret_id: str, deadline: Deadline) -> None:
+        """Delete an inactive client secret (Okta refuses to delete an active one)."""
+        self._call("DELETE", _app(app_id, "secrets", secret_id), APPS_SCOPE, deadline)
+
+    # -- public keys -----------------------------------------------------------------------
+
+    def list_keys(self, app_id: str, deadline: Deadline) -> list[OktaKey]:
+        """Every public key registered on the app."""
+        items = self._call("GET", _app(app_id, "jwks"), APPS_SCOPE, deadline)
+        return [_key(item) for item in _items(items)]
+
+    def add_key(
+        self, app_id: str, jwk: Mapping[str, Any], deadline: Deadline, *, status: str
+    ) -> OktaKey:
+        """Register a public JWK (with a kid unique on the app)."""
+        item = self._call(
+            "POST", _app(app_id, "jwks"), APPS_SCOPE, deadline, body={**jwk, "status": status}
+        )
+        if not isinstance(item, dict) or "id" not in item:
+            raise RotationError("ROTATION_OKTA_ERROR", "Okta's answer to adding a key has no id.")
+        return _key(item)
+
+    def set_key_status(self, app_id: str, key_id: str, deadline: Deadline, *, active: bool) -> None:
+        """Activate or deactivate one public key."""
+        action = "activate" if active else "deactivate"
+        self._call("POST", _app(app_id, "jwks", key_id, "lifecycle", action), APPS_SCOPE, deadline)
+
+    def delete_key(self, app_id: str, key_id: str, deadline: Deadline) -> None:
+        """Delete an inactive public key."""
+        self._call("DELETE", _app(app_id, "jwks", key_id), APPS_SCOPE, deadline)
+
+    # -- users -----------------------------------------------------------------------------
+
+    def get_user(self, login: str, deadline: Deadline) -> OktaUser:
+        """The user with this login (or id)."""
+        path = "/api/v1/users/" + urllib.parse.quote(login, safe="")
+        item = self._call("GET", path, USERS_SCOPE, deadline)
+        if not isinstance(item, dict) or "id" not in item:
+            raise RotationError("ROTATION_OKTA_ERROR", "Okta's user answer has no id.")
+        credentials = item.get("credentials") or {}
+        provider = credentials.get("provider") or {} if isinstance(credentials, dict) else {}
+        return OktaUser(
+            id=str(item["id"]),
+            login=str((item.get("profile") or {}).get("login", login)),
+            provider_type=str(provider.get("type", "OKTA")),
+            provider_name=str(provider.get("name", "")),
+        )
+
+    def change_password(self, user_id: str, old: str, new: str, deadline: Deadline) -> None:
+        """Change a password, proving the old one (Okta checks its password policy)."""
+        path = f"/api/v1/users/{urllib.parse.quote(user_id, safe='')}/credentials/change_password"
+        body = {"oldPassword": {"value": old}, "newPassword": {"value": new}}
+        self._call("POST", path, USERS_SCOPE, deadline, body=body)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _token(self, scope: str, deadline: Deadline) -> AccessToken:
+        token = self._tokens.get(scope)
+        if token is not None and token.usable(self._clock()):
+            return token
+        admin = dataclasses.replace(self._admin, scopes=(scope,))
+        try:
+            token = self._endpoint.request(admin, deadline)
+        except TokenError as exc:
+            raise RotationError(
+                "ROTATION_ADMIN_TOKEN_FAILED",
+                f"Okta refused a {scope} token to the admin app {admin.client_id}: "
+                f"{exc.code}: {exc.message}",
+            ) from None
+        self._tokens[scope] = token
+        return token
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        deadline: Deadline,
+        *,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        for attempt in (1, 2):
+            token = self._token(scope, deadline)
+            response = self._send(method, path, token, deadline, body)
+            if response.status == 401 and attempt == 1:
+                # The token expired or was revoked since it was cached: one fresh token.
+                self._tokens.pop(scope, None)
+                continue
+            break
+        if 200 <= response.status < 300:
+            log.info(
+                "okta management call",
+                extra={"method": method, "path": path, "status": response.status},
+            )
+            return _json(response.body) if response.body else None
+        raise _error(method, path, scope, response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        token: AccessToken,
+        deadline: Deadline,
+        body: Mapping[str, Any] | None,
+    ) -> HttpResponse:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {token.value}"}
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body).encode()
+        self.calls += 1
+        try:
+            return self._http.request(
+                method,
+                self._admin.api_endpoint + path,
+                target=ADMIN_TARGET,
+                deadline=deadline,
+                headers=headers,
+                body=payload,
+                max_bytes=MAX_ADMIN_RESPONSE,
+            )
+        except ResponseTooLarge:
+            raise RotationError(
+                "ROTATION_OKTA_ERROR", f"Okta's answer to {method} {path} is too large."
+            ) from None
+
+
+def _app(app_id: str, kind: str, *parts: str) -> str:
+    quoted = [urllib.parse.quote(p, safe="") for p in (app_id, *parts)]
+    tail = "/".join(quoted[1:])
+    return f"/api/v1/apps/{quoted[0]}/credentials/{kind}" + (f"/{tail}" if tail else "")
+
+
+def _items(answer: Any) -> list[dict[str, Any]]:
+    if not isinstance(answer, list) or not all(isinstance(i, dict) and "id" in i for i in answer):
+        raise RotationError("ROTATION_OKTA_ERROR", "Okta's list answer is not a list of objects.")
+    return answer
+
+
+def _key(item: Mapping[str, Any]) -> OktaKey:
+    public = {k: v for k, v in item.items() if k in ("kty", "crv", "x", "y", "n", "e")}
+    kid = item.get("kid")
+    return OktaKey(
+        id=str(item["id"]),
+        kid=str(kid) if kid is not None else None,
+        status=str(item.get("status", "ACTIVE")),
+        jwk=public,
+    )
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RotationError("ROTATION_OKTA_ERROR", "Okta's answer is not JSON.") from None
+
+
+def _error(method: str, path: str, scope: str, response: HttpResponse) -> OktaApiError:
+    """Okta's error body, quoted: errorCode, errorSummary and the causes (never secret)."""
+    try:
+        body = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    body = body if isinstance(body, dict) else {}
+    okta_code = str(body.get("errorCode", ""))
+    summary = str(body.get("errorSummary", ""))[:200]
+    causes = [
+        str(c.get("errorSummary", ""))[:200]
+        for c in body.get("errorCauses") or []
+        if isinstance(c, dict)
+    ]
+    detail = f"{okta_code}: {summary}" if okta_code else f"HTTP {response.status}"
+    if causes:
+        detail += " (" + "; ".join(causes) + ")"
+    what = f"Okta refused {method} {path} with HTTP {response.status}: {detail}"
+    if response.status in (401, 403) and (okta_code in _PERMISSION_CODES or not okta_code):
+        return OktaApiError(
+            "ROTATION_OKTA_FORBIDDEN",
+            f"{what}. The admin app needs the {scope} scope and an admin role over this resource.",
+            status=response.status,
+            okta_code=okta_code,
+        )
+    return OktaApiError("ROTATION_OKTA_ERROR", what, status=response.status, okta_code=okta_code)

@@ -1,0 +1,239 @@
+"""Rotate now: the emergency rotation after a leak, on the deployed stack or the local one.
+
+It asks Secrets Manager to rotate at once (``RotateSecret``), follows the new version until the
+rotation function has finished with it, then requests a token with the AWSPREVIOUS (old)
+credential and confirms that Okta refuses it. ``--local`` runs the same against the local stack
+while the bridge serves on threads the whole time, and reports the bridge's failed invocations
+(there must be none).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from okta_bridge import handler
+from okta_bridge.bridge import Bridge
+from okta_bridge.config import Settings
+from okta_bridge.credentials import parse_secret
+from okta_bridge.errors import BridgeError, TokenError
+from okta_bridge.rotation import RotationRequest, build_rotator
+from okta_bridge.secrets import BotoSecretSource
+from okta_bridge.tokens import TokenEndpoint
+from okta_bridge.transport import Deadline, HttpClient
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from okta_bridge_dev.deploy import Console
+
+EXIT_OK, EXIT_FAILED = 0, 1
+POLL_SECONDS = 2.0
+REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
+LOCAL_SECRET = "prod/okta_api_creds"  # noqa: S105 - the design document's secret name
+
+
+def rotate_now(
+    sm: SecretsManagerClient,
+    secret_id: str,
+    settings: Settings,
+    console: Console,
+    *,
+    timeout: float = 300.0,
+    poll: float = POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Rotate at once, wait for the rotation to finish, confirm the old credential is refused."""
+    started = sm.rotate_secret(SecretId=secret_id, RotateImmediately=True)
+    token = started["VersionId"]
+    console.say(f"rotation started: new version {token}")
+    if not _follow(
+        sm, secret_id, token, console=console, timeout=timeout, poll=poll, sleep=sleep, clock=clock
+    ):
+        console.error(
+            f"the rotation did not finish within {timeout:.0f} s. The rotation function's log "
+            "says which step failed and why (its error code is in the guide); Secrets Manager "
+            "retries it, and make rotate-now runs it again."
+        )
+        return EXIT_FAILED
+    return confirm_old_refused(sm, secret_id, settings, console)
+
+
+def _follow(
+    sm: SecretsManagerClient,
+    secret_id: str,
+    token: str,
+    *,
+    console: Console,
+    timeout: float,
+    poll: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> bool:
+    """Report progress until AWSCURRENT is on ``token`` and AWSPENDING is gone (finishSecret)."""
+    end = clock() + timeout
+    said: set[str] = set()
+
+    def say_once(key: str, text: str) -> None:
+        if key not in said:
+            said.add(key)
+            console.say(text)
+
+    while True:
+        stages = sm.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {}).get(token, [])
+        if "AWSCURRENT" in stages:
+            say_once("current", "  finishSecret: the new version is AWSCURRENT")
+            if "AWSPENDING" not in stages:
+                say_once("done", "  finishSecret: the old credential is retired in Okta")
+                return True
+        elif _has_value(sm, secret_id, token):
+            say_once("pending", "  createSecret: the new credential is stored as AWSPENDING")
+        if clock() >= end:
+            return False
+        sleep(poll)
+
+
+def _has_value(sm: SecretsManagerClient, secret_id: str, token: str) -> bool:
+    try:
+        answer = sm.get_secret_value(SecretId=secret_id, VersionId=token)
+    except sm.exceptions.ResourceNotFoundException:
+        return False
+    return "SecretString" in answer
+
+
+def confirm_old_refused(
+    sm: SecretsManagerClient, secret_id: str, settings: Settings, console: Console
+) -> int:
+    """Ask Okta for a token with the AWSPREVIOUS credential: it must be refused."""
+    try:
+        text = sm.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")["SecretString"]
+    except sm.exceptions.ResourceNotFoundException:
+        console.error("the secret has no AWSPREVIOUS version: there is no old credential to test")
+        return EXIT_FAILED
+    old = parse_secret(text, settings)
+    endpoint = TokenEndpoint(HttpClient(settings))
+    try:
+        endpoint.request(old, Deadline(settings.default_deadline))
+    except TokenError as exc:
+        if exc.code in REFUSED:
+            console.say(f"confirmed: Okta refuses the old credential ({exc.code})")
+            return EXIT_OK
+        console.error(f"could not confirm from here: {exc}")
+        return EXIT_FAILED
+    except BridgeError as exc:
+        console.error(
+            f"could not reach Okta from here to confirm ({exc.code}); the rotation function "
+            "logs 'Okta refuses the old credential' when it confirmed it"
+        )
+        return EXIT_FAILED
+    console.error(
+        "THE OLD CREDENTIAL STILL GETS A TOKEN: deactivate and delete it in the Okta console now"
+    )
+    return EXIT_FAILED
+
+
+@dataclass
+class Traffic:
+    """The bridge invoked in a loop on threads, counting outcomes, until ``stop``."""
+
+    threads: int = 4
+    served: int = 0
+    failed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the invoking threads."""
+        for number in range(self.threads):
+            worker = threading.Thread(target=self._loop, name=f"traffic-{number}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def stop(self) -> None:
+        """Stop and join the threads (bounded)."""
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            answer = handler.lambda_handler({}, _Context())
+            with self._lock:
+                if answer.get("statusCode") == 200:
+                    self.served += 1
+                else:
+                    self.failed.append(json.dumps(answer.get("body"))[:300])
+
+
+@dataclass
+class _Context:
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def run_local(kind: str, console: Console) -> int:
+    """``make rotate-now LOCAL=1``: the whole emergency rotation against the local stack."""
+    from okta_bridge_dev.stack import LocalStack  # noqa: PLC0415 - dev-only, heavy
+
+    console.say("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
+    with LocalStack() as stack:
+        secret_id = stack.store_secret(kind, LOCAL_SECRET)
+        admin_id = stack.store_admin_secret()
+        settings = Settings.from_env(stack.environment(secret_id))
+        sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
+        rotator = build_rotator(settings, admin_id, client=sm)
+        stack.secrets_manager.attach_rotation(
+            lambda event: rotator.run(RotationRequest.parse(event), Deadline(60.0))
+        )
+        stack.secrets_manager.enable_rotation(secret_id)
+        bridge = Bridge(settings, source=BotoSecretSource(settings, sm))
+        handler.set_bridge(bridge)
+        console.say(f"  secret {secret_id!r} ({kind}); the bridge is serving on 4 threads\n")
+        traffic = Traffic()
+        traffic.start()
+        try:
+            code = rotate_now(sm, secret_id, settings, console, timeout=120.0, poll=0.2)
+            # The bridge's cached token is still good; expire it to show the next token request.
+            before = bridge.tokens.requests
+            bridge.tokens.clear()
+            answer = handler.lambda_handler({}, _Context())
+        finally:
+            traffic.stop()
+            handler.set_bridge(None)
+        console.say(
+            f"\nbridge: {traffic.served} invocations served during the rotation, "
+            f"{len(traffic.failed)} failed"
+        )
+        console.say(
+            f"bridge after its token expired: HTTP {answer.get('statusCode')}, "
+            f"{bridge.tokens.requests - before} token request(s), now with the new credential"
+        )
+        for failure in traffic.failed[:5]:
+            console.error(f"failed invocation: {failure}")
+        if traffic.failed or answer.get("statusCode") != 200:
+            return EXIT_FAILED
+        return code
+
+
+def stack_settings(
+    parameters: Mapping[str, str], ca_bundle: Path | None, secret_arn: str
+) -> Settings:
+    """The bridge's settings that matter for a token request, from the stack's parameters."""
+    scopes = tuple((parameters.get("Scopes") or "").replace(",", " ").split()) or None
+    return Settings(
+        secret_id=secret_arn,
+        token_url=parameters.get("TokenUrl") or None,
+        api_base_url=parameters.get("ApiBaseUrl") or None,
+        scopes=scopes,
+        ca_bundle=ca_bundle,
+    )

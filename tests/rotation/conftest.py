@@ -1,0 +1,122 @@
+"""Rotation against the local stack: moto's Secrets Manager, the Okta-like server and its
+Management API, the bridge. Secrets Manager's own part (staging an AWSPENDING version and invoking
+the function's steps) is played by ``SecretsManagerServer.begin_rotation``/``attach_rotation``.
+
+Each test starts from fresh Okta credentials under its own secret name, so no test sees another's
+rotated state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from okta_bridge import handler
+from okta_bridge.config import Settings
+from okta_bridge.credentials import Credentials, parse_secret
+from okta_bridge.errors import TokenError
+from okta_bridge.logs import configure
+from okta_bridge.rotation import STEPS, RotationRequest, Rotator, build_rotator
+from okta_bridge.tokens import TokenEndpoint
+from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from tests.integration.conftest import Harness, make_harness
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _clean_stack(stack: LocalStack) -> Iterator[None]:
+    stack.reset_counts()
+    stack.clear_faults()
+    configure("INFO")
+    yield
+    stack.clear_faults()
+    stack.secrets_manager.attach_rotation(None)
+    handler.set_bridge(None)
+
+
+@dataclass
+class Kit:
+    """One credentials secret with rotation on, its rotator, and ways to look at the result."""
+
+    stack: LocalStack
+    kind: str
+    secret_id: str
+    admin_id: str
+    settings: Settings
+    rotator: Rotator
+    sm: Any
+    arn: str = ""
+    endpoint: TokenEndpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endpoint = TokenEndpoint(HttpClient(self.settings))
+        self.arn = self.sm.describe_secret(SecretId=self.secret_id)["ARN"]
+
+    @property
+    def client_id(self) -> str:
+        return CLIENT_IDS[self.kind]
+
+    def begin(self) -> str:
+        """Stage AWSPENDING on a new empty version, as RotateSecret does; its id."""
+        _, token = self.stack.secrets_manager.begin_rotation(self.secret_id)
+        return token
+
+    def step(self, step: str, token: str) -> None:
+        request = RotationRequest(step=step, secret_id=self.arn, token=token)
+        self.rotator.run(request, Deadline(30.0))
+
+    def rotate(self) -> str:
+        token = self.begin()
+        for step in STEPS:
+            self.step(step, token)
+        return token
+
+    def stages(self) -> dict[str, list[str]]:
+        versions = self.sm.describe_secret(SecretId=self.secret_id)["VersionIdsToStages"]
+        return {k: sorted(v) for k, v in versions.items()}
+
+    def version(self, stage: str) -> Credentials:
+        text = self.sm.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
+        return parse_secret(text["SecretString"], self.settings)
+
+    def raw(self, stage: str) -> dict[str, Any]:
+        text = self.sm.get_secret_value(SecretId=self.secret_id, VersionStage=stage)
+        return dict(json.loads(text["SecretString"]))
+
+    def token_outcome(self, credentials: Credentials) -> str:
+        """``ok`` or the bridge's error code for a token request with ``credentials``."""
+        try:
+            self.endpoint.request(credentials, Deadline(10.0))
+        except TokenError as exc:
+            return exc.code
+        return "ok"
+
+    def harness(self, **overrides: Any) -> Harness:
+        """A bridge reading this secret (no new version is stored)."""
+        return make_harness(
+            self.stack, self.kind, secret_name=self.secret_id, store=False, **overrides
+        )
+
+
+@pytest.fixture
+def make_kit(stack: LocalStack) -> Any:
+    """``make_kit(kind)``: fresh Okta credentials for ``kind`` in a new secret, rotation on."""
+    admin_id = stack.store_admin_secret()
+
+    def make(kind: str = "basic") -> Kit:
+        name = f"rotation/{kind}/{next(_names)}"
+        stack.rotate_client_secret(kind, name)
+        stack.secrets_manager.enable_rotation(name)
+        settings = Settings.from_env(stack.environment(name))
+        sm = stack.secrets_manager.client(stack.ca.ca_pem_path, max_attempts=1)
+        rotator = build_rotator(settings, admin_id, client=sm, http=HttpClient(settings))
+        return Kit(stack, kind, name, admin_id, settings, rotator, sm)
+
+    return make
