@@ -29,6 +29,7 @@ ADMIN_TARGET = Target(
     "Okta Management API", "ROTATION_OKTA_UNREACHABLE", "ROTATION_OKTA_TIMEOUT", RotationError
 )
 APPS_SCOPE = "okta.apps.manage"
+SECRETS, JWKS = "secrets", "jwks"  # the two kinds of app credentials, as Okta's paths name them
 USERS_SCOPE = "okta.users.manage"
 MAX_ADMIN_RESPONSE = 1_048_576
 # Okta error codes that mean the admin app lacks a scope or an admin role, not a bad request.
@@ -133,7 +134,7 @@ class OktaAdmin:
 
     def list_secrets(self, app_id: str, deadline: Deadline) -> list[OktaSecret]:
         """Every client secret of the app, active or not."""
-        items = self._call("GET", _app(app_id, "secrets"), APPS_SCOPE, deadline)
+        items = self._call("GET", _app(app_id, SECRETS), APPS_SCOPE, deadline)
         return [OktaSecret(id=str(i["id"]), status=str(i["status"])) for i in _items(items)]
 
     def create_secret(
@@ -141,7 +142,7 @@ class OktaAdmin:
     ) -> tuple[OktaSecret, str]:
         """A new Okta-generated client secret and its value (shown by Okta only this once)."""
         item = self._call(
-            "POST", _app(app_id, "secrets"), APPS_SCOPE, deadline, body={"status": status}
+            "POST", _app(app_id, SECRETS), APPS_SCOPE, deadline, body={"status": status}
         )
         value = item.get("client_secret") if isinstance(item, dict) else None
         if not isinstance(value, str) or not value or "id" not in item:
@@ -150,23 +151,11 @@ class OktaAdmin:
             )
         return OktaSecret(id=str(item["id"]), status=str(item.get("status", status))), value
 
-    def set_secret_status(
-        self, app_id: str, secret_id: str, deadline: Deadline, *, active: bool
-    ) -> None:
-        """Activate or deactivate one client secret."""
-        action = "activate" if active else "deactivate"
-        path = _app(app_id, "secrets", secret_id, "lifecycle", action)
-        self._call("POST", path, APPS_SCOPE, deadline)
-
-    def delete_secret(self, app_id: str, secret_id: str, deadline: Deadline) -> None:
-        """Delete an inactive client secret (Okta refuses to delete an active one)."""
-        self._call("DELETE", _app(app_id, "secrets", secret_id), APPS_SCOPE, deadline)
-
     # -- public keys -----------------------------------------------------------------------
 
     def list_keys(self, app_id: str, deadline: Deadline) -> list[OktaKey]:
         """Every public key registered on the app."""
-        items = self._call("GET", _app(app_id, "jwks"), APPS_SCOPE, deadline)
+        items = self._call("GET", _app(app_id, JWKS), APPS_SCOPE, deadline)
         return [_key(item) for item in _items(items)]
 
     def add_key(
@@ -174,20 +163,24 @@ class OktaAdmin:
     ) -> OktaKey:
         """Register a public JWK (with a kid unique on the app)."""
         item = self._call(
-            "POST", _app(app_id, "jwks"), APPS_SCOPE, deadline, body={**jwk, "status": status}
+            "POST", _app(app_id, JWKS), APPS_SCOPE, deadline, body={**jwk, "status": status}
         )
         if not isinstance(item, dict) or "id" not in item:
             raise RotationError("ROTATION_OKTA_ERROR", "Okta's answer to adding a key has no id.")
         return _key(item)
 
-    def set_key_status(self, app_id: str, key_id: str, deadline: Deadline, *, active: bool) -> None:
-        """Activate or deactivate one public key."""
-        action = "activate" if active else "deactivate"
-        self._call("POST", _app(app_id, "jwks", key_id, "lifecycle", action), APPS_SCOPE, deadline)
+    # -- either kind ----------------------------------------------------------------------
 
-    def delete_key(self, app_id: str, key_id: str, deadline: Deadline) -> None:
-        """Delete an inactive public key."""
-        self._call("DELETE", _app(app_id, "jwks", key_id), APPS_SCOPE, deadline)
+    def set_status(
+        self, app_id: str, kind: str, item_id: str, deadline: Deadline, *, active: bool
+    ) -> None:
+        """Activate or deactivate one client secret (``kind`` "secrets") or key ("jwks")."""
+        action = "activate" if active else "deactivate"
+        self._call("POST", _app(app_id, kind, item_id, "lifecycle", action), APPS_SCOPE, deadline)
+
+    def delete(self, app_id: str, kind: str, item_id: str, deadline: Deadline) -> None:
+        """Delete an inactive client secret or key (Okta refuses to delete an active one)."""
+        self._call("DELETE", _app(app_id, kind, item_id), APPS_SCOPE, deadline)
 
     # -- users -----------------------------------------------------------------------------
 

@@ -42,7 +42,15 @@ from okta_bridge.errors import (
 )
 from okta_bridge.keys import new_key_like, public_members, same_public_key
 from okta_bridge.logs import REDACTOR, get_logger
-from okta_bridge.okta_admin import OktaAdmin, OktaApiError, OktaKey, OktaSecret, parse_admin_secret
+from okta_bridge.okta_admin import (
+    JWKS,
+    SECRETS,
+    OktaAdmin,
+    OktaApiError,
+    OktaKey,
+    OktaSecret,
+    parse_admin_secret,
+)
 from okta_bridge.secrets import CURRENT, PENDING, make_client, translate_aws_error
 from okta_bridge.tokens import TokenEndpoint
 from okta_bridge.transport import Deadline, HttpClient
@@ -203,11 +211,41 @@ class Strategy(Protocol):
 Probe = Callable[[Credentials, Deadline], bool]
 
 
-class ClientSecretStrategy:
-    """An app's client secret. Okta keeps at most two, so the leftovers go first."""
+class _AppCredentialStrategy:
+    """What client secrets and keys share: activating the pending one, removing an old one."""
+
+    kind = SECRETS
+    noun = "client secret"
 
     def __init__(self, admin: OktaAdmin) -> None:
         self._admin = admin
+
+    def _activate(
+        self, app: str, target: OktaSecret | OktaKey | None, name: str | None, deadline: Deadline
+    ) -> None:
+        if target is None:
+            raise RotationError(
+                "ROTATION_OKTA_ERROR",
+                f"The pending {self.noun} {name} is no longer on app {app}; start a new rotation.",
+            )
+        if target.status != ACTIVE:
+            self._admin.set_status(app, self.kind, target.id, deadline, active=True)
+            log.info(
+                "credential activated in Okta",
+                extra={"app_id": app, "kind": self.kind, "id": target.id},
+            )
+
+    def _remove(self, app: str, item: OktaSecret | OktaKey, deadline: Deadline) -> None:
+        if item.status == ACTIVE:
+            self._admin.set_status(app, self.kind, item.id, deadline, active=False)
+        self._admin.delete(app, self.kind, item.id, deadline)
+        log.info(
+            "credential deleted in Okta", extra={"app_id": app, "kind": self.kind, "id": item.id}
+        )
+
+
+class ClientSecretStrategy(_AppCredentialStrategy):
+    """An app's client secret. Okta keeps at most two, so the leftovers go first."""
 
     def create(
         self, current: Credentials, ours: list[Credentials], deadline: Deadline
@@ -236,15 +274,7 @@ class ClientSecretStrategy:
         app = pending.okta_app_id
         listed = self._admin.list_secrets(app, deadline)
         target = next((s for s in listed if s.id == pending.okta_secret_id), None)
-        if target is None:
-            raise RotationError(
-                "ROTATION_OKTA_ERROR",
-                f"The pending client secret {pending.okta_secret_id} is no longer on app {app}; "
-                "start a new rotation.",
-            )
-        if target.status != ACTIVE:
-            self._admin.set_secret_status(app, target.id, deadline, active=True)
-            log.info("client secret activated", extra={"app_id": app, "secret_id": target.id})
+        self._activate(app, target, pending.okta_secret_id, deadline)
 
     def retire(self, old: Credentials, new: Credentials, deadline: Deadline) -> None:
         app = new.okta_app_id
@@ -261,12 +291,6 @@ class ClientSecretStrategy:
             )
         for secret in others:
             self._remove(app, secret, deadline)
-
-    def _remove(self, app: str, secret: OktaSecret, deadline: Deadline) -> None:
-        if secret.status == ACTIVE:
-            self._admin.set_secret_status(app, secret.id, deadline, active=False)
-        self._admin.delete_secret(app, secret.id, deadline)
-        log.info("client secret deleted in Okta", extra={"app_id": app, "secret_id": secret.id})
 
 
 def _current_secret(current: Credentials, listed: list[OktaSecret], mine: set[str]) -> OktaSecret:
@@ -291,11 +315,11 @@ def _current_secret(current: Credentials, listed: list[OktaSecret], mine: set[st
     )
 
 
-class KeyStrategy:
+class KeyStrategy(_AppCredentialStrategy):
     """An app's private_key_jwt key pair, matched by its public half rather than a kid."""
 
-    def __init__(self, admin: OktaAdmin) -> None:
-        self._admin = admin
+    kind = JWKS
+    noun = "key"
 
     def create(
         self, current: Credentials, ours: list[Credentials], deadline: Deadline
@@ -325,15 +349,7 @@ class KeyStrategy:
     def activate(self, current: Credentials, pending: Credentials, deadline: Deadline) -> None:
         app = pending.okta_app_id
         target = _key_of(pending, self._admin.list_keys(app, deadline))
-        if target is None:
-            raise RotationError(
-                "ROTATION_OKTA_ERROR",
-                f"The pending key {pending.key_id} is no longer on app {app}; "
-                "start a new rotation.",
-            )
-        if target.status != ACTIVE:
-            self._admin.set_key_status(app, target.id, deadline, active=True)
-            log.info("key activated", extra={"app_id": app, "kid": target.kid})
+        self._activate(app, target, pending.key_id, deadline)
 
     def retire(self, old: Credentials, new: Credentials, deadline: Deadline) -> None:
         app = new.okta_app_id
@@ -341,12 +357,6 @@ class KeyStrategy:
         stale, fresh = _key_of(old, listed), _key_of(new, listed)
         if stale is not None and stale != fresh:
             self._remove(app, stale, deadline)
-
-    def _remove(self, app: str, key: OktaKey, deadline: Deadline) -> None:
-        if key.status == ACTIVE:
-            self._admin.set_key_status(app, key.id, deadline, active=False)
-        self._admin.delete_key(app, key.id, deadline)
-        log.info("key deleted in Okta", extra={"app_id": app, "kid": key.kid})
 
 
 def _key_of(credentials: Credentials, listed: Iterable[OktaKey]) -> OktaKey | None:

@@ -239,10 +239,10 @@ def _deactivate_in_okta(kit: Kit, pending: Any) -> None:
     deadline = Deadline(10.0)
     app = kit.client_id
     if kit.kind in SECRET_KINDS:
-        admin.set_secret_status(app, pending.okta_secret_id, deadline, active=False)
+        admin.set_status(app, "secrets", pending.okta_secret_id, deadline, active=False)
     else:
         key = next(k for k in admin.list_keys(app, deadline) if k.kid == pending.key_id)
-        admin.set_key_status(app, key.id, deadline, active=False)
+        admin.set_status(app, "jwks", key.id, deadline, active=False)
 
 
 def test_a_directory_mastered_password_fails_safely(make_kit: Any) -> None:
