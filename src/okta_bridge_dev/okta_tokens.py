@@ -1,0 +1,255 @@
+"""The local Okta's token endpoints: grants and minting, for both authorization servers.
+
+The custom authorization server (``/oauth2/{auth_server_id}/v1/token``) issues signed JWT access
+tokens for the client credentials grant (the app's own scopes, never OIDC or ``okta.*`` ones) and
+for the password grant (``openid`` required, for users assigned to the app, with an ID token).
+The org authorization server (``/oauth2/v1/token``) issues opaque Management API tokens: client
+credentials with ``private_key_jwt`` and ``okta.*`` scopes only.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jwt
+
+from .okta_client_auth import ClientAuthentication
+from .okta_errors import OAuthError, invalid_client, method_not_allowed, rate_limited
+from .okta_org import Client, ManagementToken, equal, is_okta_scope
+from .okta_users import user_id_for
+from .servers import RecordedRequest, Response
+
+__all__ = ["TokenEndpoints"]
+
+# Okta refuses OIDC scopes in the client credentials grant.
+_OIDC_SCOPES = frozenset(
+    {"openid", "profile", "email", "address", "phone", "offline_access", "groups", "device_sso"}
+)
+_POLICY_DENIED = (
+    "Policy evaluation failed for this request, please check the policy configurations."
+)
+_OKTA_SCOPES_NEED_JWT = (
+    "Client authentication with a client secret is not supported for Okta API scopes; use "
+    "private_key_jwt."
+)
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _form(request: RecordedRequest) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(
+            400, "invalid_request", "The request body must be application/x-www-form-urlencoded."
+        )
+    try:
+        pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError as error:
+        raise OAuthError(400, "invalid_request", "The request body is not UTF-8.") from error
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise OAuthError(400, "invalid_request", f"The '{name}' parameter is repeated.")
+        form[name] = value
+    return form
+
+
+def _check_grant_type(
+    grant_type: str | None, configured: list[str], *, supported: Sequence[str]
+) -> None:
+    if not grant_type:
+        raise OAuthError(400, "invalid_request", "The grant_type parameter is required.")
+    if grant_type not in supported:
+        raise OAuthError(
+            400,
+            "unsupported_grant_type",
+            f"The authorization grant type is not supported by the authorization server. "
+            f"Configured grant types: [{', '.join(configured)}].",
+        )
+    if grant_type not in configured:
+        raise OAuthError(
+            400,
+            "unauthorized_client",
+            "The client is not authorized to use the provided grant type. "
+            f"Configured grant types: [{', '.join(configured)}].",
+        )
+
+
+def _require_scope_parameter(requested: list[str]) -> None:
+    if not requested:
+        raise OAuthError(
+            400,
+            "invalid_scope",
+            "The authorization server resource does not have any configured default "
+            "scopes, 'scope' must be provided.",
+        )
+
+
+def _check_scopes(client: Client, requested: list[str], *, refuse: Callable[[str], bool]) -> None:
+    refused = [s for s in requested if s not in client.scopes or refuse(s)]
+    if refused:
+        raise OAuthError(
+            400,
+            "invalid_scope",
+            f"The following scopes are not allowed: {', '.join(refused)}",
+        )
+
+
+class TokenEndpoints(ClientAuthentication):
+    """The two token endpoints' handlers; OAuth errors answer as Okta's."""
+
+    def _token(self, request: RecordedRequest) -> Response:
+        return self._token_endpoint(request, org=False)
+
+    def _org_token(self, request: RecordedRequest) -> Response:
+        return self._token_endpoint(request, org=True)
+
+    def _token_endpoint(self, request: RecordedRequest, *, org: bool) -> Response:
+        if request.method != "POST":
+            return method_not_allowed("POST")
+        limit_headers, allowed = self._count_against_rate_limit(management=org)
+        headers = {**limit_headers, **_NO_STORE}
+        if not allowed:
+            return rate_limited(headers)
+        try:
+            form = _form(request)
+            client = self._authenticate(
+                request, form, audience=self.org_token_url if org else self.token_url
+            )
+            if org:
+                scopes = self._org_grant(client, form)
+                self._check_policy(client)
+                answer = self._mint_management_token(client, scopes)
+            else:
+                scopes, subject = self._grant(client, form)
+                self._check_policy(client)
+                answer = self._mint(client, subject, scopes, form)
+        except OAuthError as error:
+            body = {"error": error.error, "error_description": error.description}
+            return Response.json(error.status, body, headers)
+        return Response.json(200, answer, headers)
+
+    def _check_policy(self, client: Client) -> None:
+        with self._state:
+            denied = client.client_id in self._denied
+        if denied:
+            raise OAuthError(403, "access_denied", _POLICY_DENIED)
+
+    # -- grants ----------------------------------------------------------------------------
+
+    def _grant(self, client: Client, form: Mapping[str, str]) -> tuple[list[str], str]:
+        """Validate a custom authorization server grant; return the scopes and the subject."""
+        grant_type = form.get("grant_type")
+        requested = list(dict.fromkeys(form.get("scope", "").split()))
+        grant_types = ["client_credentials"] + (["password"] if client.users else [])
+        _check_grant_type(grant_type, grant_types, supported=("client_credentials", "password"))
+        if grant_type == "client_credentials":
+            _require_scope_parameter(requested)
+            _check_scopes(client, requested, refuse=lambda s: s in _OIDC_SCOPES or is_okta_scope(s))
+            return requested, client.client_id
+        return requested, self._password_subject(client, form, requested)
+
+    def _password_subject(
+        self, client: Client, form: Mapping[str, str], requested: list[str]
+    ) -> str:
+        if "openid" not in requested:
+            raise OAuthError(
+                400, "invalid_scope", "The password grant requires the 'openid' scope."
+            )
+        _check_scopes(client, requested, refuse=is_okta_scope)
+        username, password = form.get("username"), form.get("password")
+        if not username or password is None:
+            raise OAuthError(
+                400, "invalid_request", "The username and password parameters are required."
+            )
+        with self._state:
+            user = self._users.get(username) if username in client.users else None
+            expected = user.password if user is not None else None
+        if expected is None or not equal(password, expected):
+            raise OAuthError(400, "invalid_grant", "The credentials provided were invalid.")
+        return username
+
+    @staticmethod
+    def _org_grant(client: Client, form: Mapping[str, str]) -> list[str]:
+        """Validate an org authorization server grant: client credentials, Okta scopes only."""
+        if client.auth_method != "private_key_jwt":
+            raise invalid_client(_OKTA_SCOPES_NEED_JWT)
+        _check_grant_type(
+            form.get("grant_type"), ["client_credentials"], supported=("client_credentials",)
+        )
+        requested = list(dict.fromkeys(form.get("scope", "").split()))
+        _require_scope_parameter(requested)
+        if not all(is_okta_scope(scope) for scope in requested):
+            raise OAuthError(400, "invalid_scope", "Custom scopes are not allowed for this request")
+        _check_scopes(client, requested, refuse=lambda _: False)
+        return requested
+
+    # -- minting ---------------------------------------------------------------------------
+
+    def _mint(
+        self, client: Client, subject: str, scopes: list[str], form: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Sign the access token (and an ID token for the password grant) and build the answer."""
+        with self._state:
+            kid, key = self._signing_keys[-1]
+        now = int(time.time())
+        lifetime = int(self.token_lifetime)
+        claims: dict[str, Any] = {
+            "ver": 1,
+            "jti": "AT." + secrets.token_urlsafe(32),
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + lifetime,
+            "cid": client.client_id,
+            "scp": scopes,
+            "sub": subject,
+        }
+        answer: dict[str, Any] = {"token_type": "Bearer", "expires_in": lifetime}
+        minted = []
+        if form.get("grant_type") == "password":
+            user_id = user_id_for(subject)
+            claims["uid"] = user_id
+            id_claims = {
+                "ver": 1,
+                "jti": "ID." + secrets.token_urlsafe(32),
+                "iss": self.issuer,
+                "aud": client.client_id,
+                "sub": user_id,
+                "iat": now,
+                "exp": now + min(lifetime, 3600),
+                "auth_time": now,
+                "amr": ["pwd"],
+                "preferred_username": subject,
+            }
+            answer["id_token"] = jwt.encode(id_claims, key, algorithm="RS256", headers={"kid": kid})
+            minted.append(answer["id_token"])
+        answer["access_token"] = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+        answer["scope"] = " ".join(scopes)
+        minted.append(answer["access_token"])
+        with self._state:
+            self.issued_tokens.extend(minted)
+        return answer
+
+    def _mint_management_token(self, client: Client, scopes: list[str]) -> dict[str, Any]:
+        """An opaque Management API token, remembered server-side with its client and scopes."""
+        token = secrets.token_urlsafe(48)
+        lifetime = int(self.token_lifetime)
+        now = time.time()
+        with self._state:
+            self._management_tokens = {
+                t: g for t, g in self._management_tokens.items() if g.expires > now
+            }
+            self._management_tokens[token] = ManagementToken(
+                client.client_id, frozenset(scopes), now + lifetime
+            )
+            self.issued_tokens.append(token)
+        return {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "access_token": token,
+            "scope": " ".join(scopes),
+        }
