@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from okta_bridge_dev.stack import LocalStack
 
 
-@pytest.fixture(scope="package")
-def stack() -> Iterator[LocalStack]:
-    """The local stack (CA, Secrets Manager, Okta, API over TLS): one per test directory, so
-    no directory's Okta or API state can reach another's."""
-    with LocalStack() as local:
-        yield local
+def stack_fixture() -> Callable[..., Any]:
+    """A package-scoped ``stack`` fixture for the conftest that assigns it.
+
+    Each test directory's conftest declares ``stack = stack_fixture()`` and so gets a local stack
+    (CA, Secrets Manager, Okta, API over TLS) of its own, so no directory's Okta or API state can
+    reach another's. A package-scoped fixture defined here instead would be one stack for the
+    whole ``tests`` package: pytest scopes it to the package that defines it.
+    """
+
+    @pytest.fixture(scope="package")
+    def stack() -> Iterator[LocalStack]:
+        with LocalStack() as local:
+            yield local
+
+    return stack

@@ -31,9 +31,12 @@ from okta_bridge.transport import Deadline, HttpClient, RetryPolicy
 from okta_bridge_dev.pki import LocalCA
 from okta_bridge_dev.reliability import Row
 from okta_bridge_dev.stack import LocalStack
+from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     LambdaContext,
 )
+
+stack = stack_fixture()  # this directory's own local stack
 
 TOKEN_PATH = "/oauth2/default/v1/token"
 DEFAULT_REMAINING_MS = 20_000

@@ -16,10 +16,13 @@ from okta_bridge import handler
 from okta_bridge.logs import configure
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.stack import LocalStack
+from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     Harness,
     make_harness,
 )
+
+stack = stack_fixture()  # this directory's own local stack
 
 ALLOWED_PATHS = ("/v1/data", "/v1/items", "/v1/items/*")
 

@@ -17,6 +17,9 @@ from okta_bridge.secrets import BotoSecretSource, SecretStore
 from okta_bridge.tokens import TokenProvider
 from okta_bridge.transport import HttpClient, RetryPolicy
 from okta_bridge_dev.stack import LocalStack
+from tests.conftest import stack_fixture
+
+stack = stack_fixture()  # this directory's own local stack
 
 
 @pytest.fixture(autouse=True)

@@ -18,10 +18,13 @@ from okta_bridge.bridge import Bridge
 from okta_bridge.logs import REDACTOR, configure
 from okta_bridge.tokens import TokenProvider
 from okta_bridge_dev.stack import LocalStack
+from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     FakeClock,
     make_harness,
 )
+
+stack = stack_fixture()  # this directory's own local stack
 
 ALLOWED_PATHS = ("/v1/data", "/v1/items", "/v1/items/*")
 TOKEN_PATH = "/oauth2/default/v1/token"

@@ -25,7 +25,10 @@ from okta_bridge.rotation import STEPS, RotationRequest, Rotator, build_rotator
 from okta_bridge.tokens import TokenEndpoint
 from okta_bridge.transport import Deadline, HttpClient
 from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness, make_harness
+
+stack = stack_fixture()  # this directory's own local stack
 
 _names = itertools.count(1)
 
