@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Callable
 
+from okta_bridge import metrics, tracing
 from okta_bridge.errors import UpstreamError
 from okta_bridge.events import ApiResult
 from okta_bridge.logs import get_logger
@@ -67,7 +69,29 @@ class InternalApi:
     def _send(
         self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
     ) -> HttpResponse:
+        """One API request, counted, timed and traced."""
         self.requests += 1
+        started = self._clock()
+        status: int | None = None
+        parts = urllib.parse.urlsplit(url)
+        attributes = {
+            "http.request.method": "GET",
+            "server.address": parts.hostname or "",
+            "url.path": parts.path,
+        }
+        try:
+            with tracing.span(tracing.API_CALL, attributes) as span:
+                response = self._get_once(url, token, request_id, deadline, tls)
+                status = response.status
+                span.set("http.response.status_code", status)
+                span.set("okta_bridge.attempts", response.attempts)
+                return response
+        finally:
+            metrics.upstream_call(status, (self._clock() - started) * 1000)
+
+    def _get_once(
+        self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
+    ) -> HttpResponse:
         try:
             return self._http.request(
                 "GET",

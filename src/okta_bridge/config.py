@@ -32,10 +32,15 @@ MAX_RETRIES = "BRIDGE_MAX_RETRIES"
 MAX_RESPONSE_BYTES = "BRIDGE_MAX_RESPONSE_BYTES"
 LOG_LEVEL = "BRIDGE_LOG_LEVEL"
 API_PINS = "BRIDGE_API_PINS"
+METRICS = "BRIDGE_METRICS"
+METRICS_NAMESPACE = "BRIDGE_METRICS_NAMESPACE"
+TRACING = "BRIDGE_TRACING"
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 DEFAULT_SCOPES = ("api.access",)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_METRICS_NAMESPACE = "OktaBridge"
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 # Lambda refuses synchronous responses over 6 MB; keep room for the envelope.
 RESPONSE_CAP_LIMIT = 5_500_000
 
@@ -69,6 +74,9 @@ class Settings:
     log_level: str = "INFO"
     proxy: ProxySettings = ProxySettings()
     api_pins: frozenset[bytes] = frozenset()
+    metrics: bool = True
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    tracing: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +112,9 @@ class Settings:
                 no_proxy=env.get("NO_PROXY", env.get("no_proxy", "")),
             ),
             api_pins=_pins(env),
+            metrics=_switch(env, METRICS, default=True),
+            metrics_namespace=_namespace(env),
+            tracing=_switch(env, TRACING, default=False),
         )
 
 
@@ -208,6 +219,23 @@ def _log_level(env: Mapping[str, str]) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(LOG_LEVEL, f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _SWITCH:
+        raise ConfigError(name, "must be on or off")
+    return _SWITCH[raw]
+
+
+def _namespace(env: Mapping[str, str]) -> str:
+    # CloudWatch namespaces: 1-255 characters, no leading colon, printable ASCII.
+    value = env.get(METRICS_NAMESPACE, "").strip() or DEFAULT_METRICS_NAMESPACE
+    if len(value) > 255 or value.startswith(":") or not all(32 < ord(c) < 127 for c in value):
+        raise ConfigError(METRICS_NAMESPACE, "must be 1-255 printable ASCII characters, no spaces")
+    return value
 
 
 def _proxy_url(env: Mapping[str, str]) -> str | None:

@@ -75,6 +75,20 @@ CATALOG: dict[str, Entry] = {
         502, "Check DNS, the security group, the proxy and the firewall towards the token host."
     ),
     "TOKEN_TIMEOUT": Entry(504, "The token host did not answer in time; check the route and NAT."),
+    # Diagnose names the hop more finely than a normal invocation can.
+    "DNS_UNRESOLVED": Entry(
+        502,
+        "The name does not resolve inside the VPC: add a Route 53 Resolver rule (or a private "
+        "hosted zone) for the corporate domain, or check the spelling.",
+    ),
+    "TCP_REFUSED": Entry(
+        502, "Something answered but refused the port: check the host's port and its firewall."
+    ),
+    "TCP_TIMEOUT": Entry(
+        504,
+        "No answer on the port: check the security group's egress, the route tables, the "
+        "corporate firewall and NACLs towards the host.",
+    ),
     "UPSTREAM_UNREACHABLE": Entry(
         502, "Check DNS, routes, the security group and the firewall towards the API host."
     ),

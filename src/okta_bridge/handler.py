@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any
 
-from okta_bridge import events, logs
+from okta_bridge import diagnose, events, logs, metrics, tracing
 from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, InternalError
@@ -45,20 +45,37 @@ def set_bridge(bridge: Bridge | None) -> None:
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Serve one invocation; always returns a response, never raises."""
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+    if diagnose.requested(event):
+        with logs.request_scope(request_id):
+            return diagnose.invoke(context, request_id=request_id)
     kind = events.kind_of(event)
     started = time.monotonic()
-    with logs.request_scope(request_id):
+    with logs.request_scope(request_id), metrics.recording(request_id) as measured:
+        bridge: Bridge | None = None
+        failure: BridgeError | None = None
         try:
             bridge = get_bridge()
-            deadline = Deadline.from_context(context, bridge.settings)
-            invocation = events.parse_event(event)
-            result = bridge.serve(invocation, request_id=request_id, deadline=deadline)
+            attributes = {"faas.invocation_id": request_id, "okta_bridge.event_kind": kind}
+            with tracing.invocation(bridge.settings.tracing, attributes) as span:
+                deadline = Deadline.from_context(context, bridge.settings)
+                invocation = events.parse_event(event)
+                result = bridge.serve(invocation, request_id=request_id, deadline=deadline)
+                span.set("http.response.status_code", result.status)
         except BridgeError as exc:
+            failure = exc
             _log_failure(exc, started)
             return events.failure(kind, exc, request_id)
         except Exception:
+            failure = InternalError()
             log.exception("unexpected error", extra={"code": "INTERNAL_ERROR"})
-            return events.failure(kind, InternalError(), request_id)
+            return events.failure(kind, failure, request_id)
+        finally:
+            # Without settings (a configuration error) there is no namespace and no switch:
+            # that failure shows in the logs only.
+            if bridge is not None:
+                metrics.publish(
+                    bridge.settings, measured, function=_function_name(context), error=failure
+                )
         log.info(
             "invocation served",
             extra={
@@ -69,6 +86,12 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             },
         )
         return events.success(kind, result, request_id)
+
+
+def _function_name(context: Any) -> str | None:
+    # Lambda's context names the function (AWS_LAMBDA_FUNCTION_NAME); tests and the demo may not.
+    name = getattr(context, "function_name", None)
+    return name if isinstance(name, str) and name else None
 
 
 def _log_failure(exc: BridgeError, started: float) -> None:

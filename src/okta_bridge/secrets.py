@@ -23,6 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from okta_bridge import metrics, tracing
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import ConfigError, SecretError
@@ -254,17 +255,23 @@ class SecretStore:
             self._cached = None
 
     def _load_locked(self, deadline: Deadline | None) -> Credentials:
+        return self._keep_locked(self._read(CURRENT, deadline))
+
+    def _read(self, stage: str, deadline: Deadline | None) -> SecretValue:
+        """One read of the source (counted, traced); the caller holds the lock."""
         self.reads += 1
-        value = self._source.fetch(self._settings.secret_id, deadline)
-        return self._keep_locked(value)
+        metrics.secret_read()
+        with tracing.span(tracing.SECRET_READ, {"okta_bridge.secret.stage": stage}) as span:
+            value = self._source.fetch(self._settings.secret_id, deadline, stage=stage)
+            span.set("okta_bridge.secret.version_id", value.version_id)
+            return value
 
     def _pending_locked(
         self, current: Credentials, deadline: Deadline | None
     ) -> Credentials | None:
         """The AWSPENDING credentials if a rotation has stored some, else None (never raises)."""
-        self.reads += 1
         try:
-            value = self._source.fetch(self._settings.secret_id, deadline, stage=PENDING)
+            value = self._read(PENDING, deadline)
             if value.version_id is not None and value.version_id == current.version_id:
                 return None
             return self._keep_locked(value)

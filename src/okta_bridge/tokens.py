@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_bridge import metrics, tracing
 from okta_bridge.client_auth import authenticate
 from okta_bridge.credentials import Credentials
 from okta_bridge.errors import BridgeError, NetworkError, TokenError
@@ -89,9 +90,27 @@ class TokenEndpoint:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._on_token = on_token
         self.requests = 0
+        # The last answer Okta gave (its status, rate-limit headers, OAuth error), for diagnose.
+        self.last_response: HttpResponse | None = None
 
     def request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
         """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason."""
+        metrics.token_request()
+        attributes = {
+            "server.address": urllib.parse.urlsplit(credentials.token_url).hostname or "",
+            "oauth.grant_type": credentials.grant_type,
+            "oauth.client_auth_method": credentials.auth_method,
+        }
+        with tracing.span(tracing.TOKEN_REQUEST, attributes) as span:
+            try:
+                return self._request(credentials, deadline, span)
+            except BridgeError as exc:
+                metrics.token_failed(exc)
+                raise
+
+    def _request(
+        self, credentials: Credentials, deadline: Deadline, span: tracing.Span
+    ) -> AccessToken:
         form = {"grant_type": credentials.grant_type, "scope": " ".join(credentials.scopes)}
         if credentials.username is not None:
             form["username"] = credentials.username
@@ -121,6 +140,9 @@ class TokenEndpoint:
             raise TokenError(
                 "TOKEN_INVALID_RESPONSE", "Okta's token answer is too large."
             ) from None
+        self.last_response = response
+        span.set("http.response.status_code", response.status)
+        span.set("okta_bridge.attempts", response.attempts)
         token = self._judge(response, started)
         log.info(
             "token issued",
@@ -231,6 +253,11 @@ class TokenProvider:
 
     def get(self, deadline: Deadline) -> AccessToken:
         """A usable token: the cached one, or one fresh request shared by concurrent callers."""
+        token = self._get(deadline)
+        metrics.token_used(token.expires_at - self._clock())
+        return token
+
+    def _get(self, deadline: Deadline) -> AccessToken:
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token

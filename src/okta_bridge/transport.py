@@ -30,6 +30,7 @@ from typing import Any
 import urllib3
 from urllib3 import exceptions as u3e
 
+from okta_bridge import metrics
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, NetworkError, TlsError
 from okta_bridge.logs import get_logger
@@ -246,6 +247,7 @@ class HttpClient:
                     return response
                 delay = wait if wait is not None else self._retry.backoff(attempt - 1)
                 self._log_retry(target, attempt, f"HTTP {response.status}", delay)
+            metrics.retry()
             self._sleep(delay)
 
     def _may_retry(

@@ -59,15 +59,29 @@ RUNTIME_PROVIDED: tuple[str, ...] = (
     "python-dateutil",
     "s3transfer",
     "six",
+    "opentelemetry-api",
+    "typing-extensions",
 )
-"""Lock entries the python3.13 runtime already has: boto3 and the packages only boto3 needs.
+"""Lock entries the artifact leaves out: boto3 and the packages only boto3 needs (the python3.13
+runtime has them), and the OpenTelemetry API with what only it needs. Tracing needs the ADOT
+Lambda layer, which brings the API together with the SDK it must match; a copy of our own, first
+on the path in /var/task, could shadow the layer's and break it.
 
 Explicit on purpose: ``split_runtime_provided`` checks this list against the lock's ``# via``
 graph, so a lock change that makes a shipped package need one of these (or adds a new package
 only boto3 needs) stops the build with a message instead of silently changing the artifact.
 """
 
-RUNTIME_IMPORT_NAMES = ("boto3", "botocore", "jmespath", "dateutil", "s3transfer", "six")
+RUNTIME_IMPORT_NAMES = (
+    "boto3",
+    "botocore",
+    "jmespath",
+    "dateutil",
+    "s3transfer",
+    "six",
+    "opentelemetry",
+    "typing_extensions",
+)
 """Top-level import names of ``RUNTIME_PROVIDED``; none may appear in the artifact."""
 
 MANYLINUX = ("manylinux2014", "manylinux_2_28", "manylinux_2_34")

@@ -30,7 +30,13 @@ needs_py313 = pytest.mark.skipif(
 
 def test_the_real_lock_ships_only_what_boto3_does_not_bring() -> None:
     shipped, left_out = package.split_runtime_provided(package.parse_lock(LOCK.read_text()))
-    assert {e.name for e in shipped} == {"cffi", "cryptography", "pycparser", "pyjwt", "urllib3"}
+    assert {e.name for e in shipped} == {
+        "cffi",
+        "cryptography",
+        "pycparser",
+        "pyjwt",
+        "urllib3",
+    }
     assert {e.name for e in left_out} == {
         "boto3",
         "botocore",
@@ -38,6 +44,9 @@ def test_the_real_lock_ships_only_what_boto3_does_not_bring() -> None:
         "python-dateutil",
         "s3transfer",
         "six",
+        # The ADOT layer brings the OpenTelemetry API with its SDK (tracing needs the layer).
+        "opentelemetry-api",
+        "typing-extensions",
     }
 
 
