@@ -895,12 +895,12 @@ def main(
         print("\ninterrupted (a stack operation already started keeps going)", file=console.err)
         return 130
     except Exception as exc:  # noqa: BLE001 - mapped to a message and an exit code below
-        message, code = _explain(exc)
+        message, code = explain(exc)
         console.error(message)
         return code
 
 
-def _explain(exc: Exception) -> tuple[str, int]:
+def explain(exc: Exception) -> tuple[str, int]:
     """The one-line message and exit code for an expected failure; re-raise anything else."""
     if isinstance(exc, UsageError):
         return str(exc), EXIT_USAGE

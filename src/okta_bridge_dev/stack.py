@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .api import SampleApi
+from .lambda_service import LambdaHandler, LambdaServer
 from .okta import OktaServer, public_jwk
 from .pki import LocalCA, ServerCert, server_context
 from .secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
@@ -105,6 +107,7 @@ class LocalStack(Lifecycle):
         self._okta: OktaServer | None = None
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
+        self._lambda: LambdaServer | None = None
         self._credentials: dict[str, _Credential] = {}
         self._admin: _Credential | None = None
         self._material: list[str] = []
@@ -148,8 +151,9 @@ class LocalStack(Lifecycle):
     def stop(self) -> None:
         """Stop every server (even after a failed start) and remove the temporary directory."""
         with self._lock:
-            servers = [*self._extra_apis, self._api, self._okta, self._secrets_manager]
-            self._extra_apis = []
+            servers: list[Lifecycle | None] = [self._lambda, *self._extra_apis, self._api]
+            servers += [self._okta, self._secrets_manager]
+            self._extra_apis, self._lambda = [], None
             self._api = self._okta = self._secrets_manager = None
             self._ca = self._server_cert = None
             tempdir, self._tempdir = self._tempdir, None
@@ -198,6 +202,29 @@ class LocalStack(Lifecycle):
         with self._lock:
             self._extra_apis.append(api)
         return api
+
+    def start_lambda_service(
+        self, functions: Mapping[str, LambdaHandler] | None = None
+    ) -> LambdaServer:
+        """The Lambda Invoke API emulator serving ``functions`` (name -> handler), started on
+        first call (later calls register more functions) and stopped with the stack.
+
+        boto3 reaches it with ``lambda_service.environment()`` and the stack's CA bundle.
+        """
+        with self._lock:
+            if self._lambda is None:
+                self._lambda = LambdaServer(
+                    server_context(self.server_cert), account_id=self.secrets_manager.account_id
+                ).start()
+            service = self._lambda
+        for name, handler in (functions or {}).items():
+            service.register(name, handler)
+        return service
+
+    @property
+    def lambda_service(self) -> LambdaServer:
+        """The Lambda emulator, once ``start_lambda_service()`` started it."""
+        return _started(self._lambda)
 
     # -- credentials -----------------------------------------------------------------------
 
