@@ -126,6 +126,7 @@ def test_deploy_creates_the_stack(
         "BRIDGE_SECRET_ID": secret_arn,
         "BRIDGE_ADMIN_SECRET_ID": outputs["AdminSecretArn"],
         "BRIDGE_LOG_LEVEL": "INFO",
+        "BRIDGE_METRICS_NAMESPACE": "OktaBridge",
         "BRIDGE_SCOPES": "api.access",
     }
     assert rotation["Configuration"]["CodeSha256"] == config["CodeSha256"]

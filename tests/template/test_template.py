@@ -33,6 +33,9 @@ CONTRACT_PARAMETERS: Final = {
     "ReservedConcurrency": "10",
     "LogRetentionDays": "90",
     "LogLevel": "INFO",
+    "MetricsNamespace": "OktaBridge",
+    "Tracing": "off",
+    "LatencyAlarmMs": "1000",
     "Scopes": "api.access",
     "AllowedPaths": "",
     "TokenUrl": "",
@@ -110,7 +113,15 @@ ALWAYS: Final = frozenset(
         "ConcurrencyAnomalyAlarm",
         "FailedInvocationsAlarm",
         "RotationFailedAlarm",
+        "TokenFailuresAlarm",
+        "Upstream5xxRateAlarm",
+        "UpstreamLatencyAlarm",
         "BridgeDashboard",
+        "ErrorsByCodeQuery",
+        "SlowInvocationsQuery",
+        "TokenRequestsQuery",
+        "RotationsQuery",
+        "MonthlyAuditQuery",
     }
 )
 ENDPOINT: Final = {
@@ -247,6 +258,13 @@ def test_every_scenario_is_a_valid_parameter_set(scenario: str, template: dict[s
         ({"RotationDays": "1001"}, 1),
         ({"SecretName": "s" * 507}, 1),  # <SecretName>-admin would exceed 512 characters
         ({"RotationDays": "1000", "SecretName": "s" * 506}, 0),
+        ({"MetricsNamespace": "AWS/Lambda"}, 1),  # AWS's own namespaces
+        ({"MetricsNamespace": "Okta Bridge"}, 1),  # the bridge refuses spaces
+        ({"MetricsNamespace": ":OktaBridge"}, 1),
+        ({"MetricsNamespace": "n" * 256}, 1),
+        ({"MetricsNamespace": "Corp/Okta-Bridge_1.prod#eu:west", "LatencyAlarmMs": "1"}, 0),
+        ({"Tracing": "true"}, 1),
+        ({"LatencyAlarmMs": "0"}, 1),
         (FULL_LISTS, 0),
         ({"AdminPrincipalArns": ADMINS}, 0),
     ],
@@ -385,11 +403,15 @@ BASE_ENVIRONMENT: Final = {
     "BRIDGE_SECRET_ID": "<CredentialsSecret>",
     "BRIDGE_LOG_LEVEL": "INFO",
     "BRIDGE_SCOPES": "api.access",
+    "BRIDGE_METRICS_NAMESPACE": "OktaBridge",
+    "BRIDGE_TRACING": "off",
 }
 ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
     "options": {
         "BRIDGE_SECRET_ID": "<CredentialsSecret>",
         "BRIDGE_LOG_LEVEL": "WARNING",
+        "BRIDGE_METRICS_NAMESPACE": "Corp/OktaBridge-prod",
+        "BRIDGE_TRACING": "on",
         "BRIDGE_ALLOWED_PATHS": "/v1/items,/v1/items/*",
         "BRIDGE_TOKEN_URL": "https://yourcompany.okta.com/oauth2/default/v1/token",
         "BRIDGE_API_BASE_URL": "https://internal-api.yourcompany.com/v1/data",
@@ -453,7 +475,12 @@ SHARED_SETTINGS: Final = (
     "CodeSigningConfigArn",
     "VpcConfig",
 )
-BRIDGE_ONLY_VARIABLES: Final = ("BRIDGE_ALLOWED_PATHS", "BRIDGE_API_BASE_URL", "BRIDGE_API_PINS")
+BRIDGE_ONLY_VARIABLES: Final = (
+    "BRIDGE_ALLOWED_PATHS",
+    "BRIDGE_API_BASE_URL",
+    "BRIDGE_API_PINS",
+    "BRIDGE_TRACING",
+)
 
 
 def test_rotation_function_shares_the_bridges_code_runtime_network_and_tracing(
@@ -937,6 +964,9 @@ ALARMS: Final = {
     "ConcurrencyAnomalyAlarm": "okta-bridge-concurrency-anomaly",
     "FailedInvocationsAlarm": "okta-bridge-failed-async-invocations",
     "RotationFailedAlarm": "okta-bridge-rotation-failed",
+    "TokenFailuresAlarm": "okta-bridge-token-failures",
+    "Upstream5xxRateAlarm": "okta-bridge-upstream-5xx-rate",
+    "UpstreamLatencyAlarm": "okta-bridge-upstream-latency-p95",
 }
 FUNCTION_DIMENSION: Final = [{"Name": "FunctionName", "Value": "<BridgeFunction>"}]
 
@@ -1032,6 +1062,7 @@ def test_rotation_alarm_fires_on_any_rotation_function_error() -> None:
 
 
 def test_dashboard_shows_invocations_errors_duration_throttles_and_the_alarms() -> None:
+    """Lambda's own metrics and every alarm; test_observability checks the bridge's metrics."""
     dashboard = props("defaults", "BridgeDashboard")
     assert dashboard["DashboardName"] == "okta-bridge-eu-west-1"
     body = json.loads(dashboard["DashboardBody"])
@@ -1040,7 +1071,7 @@ def test_dashboard_shows_invocations_errors_duration_throttles_and_the_alarms() 
             metric[1] if metric[0] != "..." else "Duration",
             *[option["stat"] for option in metric if isinstance(option, dict) and "stat" in option],
         )
-        for widget in body["widgets"]
+        for widget in body["widgets"][:4]
         for metric in widget["properties"].get("metrics", [])
     ]
     assert series == [
