@@ -11,7 +11,8 @@ from okta_bridge.config import Settings
 from okta_bridge.events import ApiResult, Invocation
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Endpoint, decode_path, encode_query, policy_for
-from okta_bridge.secrets import BotoSecretSource, SecretSource, SecretStore
+from okta_bridge.secret_sources import source_for
+from okta_bridge.secrets import SecretSource, SecretStore
 from okta_bridge.tls import TlsPolicy
 from okta_bridge.tokens import TokenProvider
 from okta_bridge.transport import Deadline, HttpClient
@@ -33,7 +34,7 @@ class Bridge:
         self.http = http or HttpClient(settings)
         self.secrets = secrets or SecretStore(
             settings,
-            source or BotoSecretSource(settings),
+            source or source_for(settings, self.http),
             on_load=lambda creds: REDACTOR.register(creds.sensitive_values()),
         )
         self.tokens = tokens or TokenProvider(

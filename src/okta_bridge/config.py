@@ -35,6 +35,9 @@ API_PINS = "BRIDGE_API_PINS"
 METRICS = "BRIDGE_METRICS"
 METRICS_NAMESPACE = "BRIDGE_METRICS_NAMESPACE"
 TRACING = "BRIDGE_TRACING"
+SECRET_SOURCE = "BRIDGE_SECRET_SOURCE"
+EXTENSION_PORT = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+SECRET_SOURCES = ("auto", "sdk", "extension")
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 DEFAULT_SCOPES = ("api.access",)
@@ -51,6 +54,17 @@ class ProxySettings:
 
     https_proxy: str | None = None
     no_proxy: str = ""
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where Secrets Manager is, as boto3 would find it (Lambda sets AWS_REGION)."""
+
+    region: str | None = None
+    secrets_endpoint: str | None = None
+    ca_bundle: str | None = None
+    fips: bool = False
+    extension_port: int = 2773
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class Settings:
     metrics: bool = True
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     tracing: bool = False
+    secret_source: str = "auto"
+    aws: AwsSettings = AwsSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +131,20 @@ class Settings:
             metrics=_switch(env, METRICS, default=True),
             metrics_namespace=_namespace(env),
             tracing=_switch(env, TRACING, default=False),
+            secret_source=_secret_source(env),
+            aws=AwsSettings(
+                region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+                or None,
+                secrets_endpoint=(
+                    env.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or env.get("AWS_ENDPOINT_URL") or ""
+                ).strip()
+                or None,
+                ca_bundle=env.get("AWS_CA_BUNDLE", "").strip() or None,
+                fips=env.get("AWS_USE_FIPS_ENDPOINT", "").strip().lower() == "true",
+                extension_port=int(
+                    _number(env, EXTENSION_PORT, 2773, low=1, high=65535, integer=True)
+                ),
+            ),
         )
 
 
@@ -219,6 +249,26 @@ def _log_level(env: Mapping[str, str]) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(LOG_LEVEL, f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def aws_credentials(env: Mapping[str, str] | None = None) -> tuple[str, str, str | None] | None:
+    """The function's AWS credentials as Lambda puts them in the environment, read at each use
+    (they change after a SnapStart restore); None when absent, and then boto3's chain applies.
+
+    Kept out of ``Settings`` so that no settings object ever holds a secret.
+    """
+    env = os.environ if env is None else env
+    key, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not key or not secret:
+        return None
+    return key, secret, env.get("AWS_SESSION_TOKEN") or None
+
+
+def _secret_source(env: Mapping[str, str]) -> str:
+    value = env.get(SECRET_SOURCE, "").strip().lower() or "auto"
+    if value not in SECRET_SOURCES:
+        raise ConfigError(SECRET_SOURCE, f"must be one of {', '.join(SECRET_SOURCES)}")
+    return value
 
 
 def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -29,7 +29,8 @@ from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import BridgeError, ConfigError, InternalError, TlsError, UpstreamError
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Endpoint
-from okta_bridge.secrets import BotoSecretSource, SecretSource
+from okta_bridge.secret_sources import source_for
+from okta_bridge.secrets import SecretSource
 from okta_bridge.tls import TlsPolicy, load_client_certificate
 from okta_bridge.tokens import TOKEN_TARGET, AccessToken, TokenEndpoint
 from okta_bridge.transport import (
@@ -223,12 +224,20 @@ class _Diagnosis:
     ) -> None:
         self.settings = settings
         self.deadline = deadline
-        self.source = source or BotoSecretSource(settings)
+        # The bridge's own choice of source (signed HTTP, extension or boto3), one attempt each.
+        self._secret_http = HttpClient(settings, retry=RetryPolicy(max_retries=0))
+        self.source = source or source_for(settings, self._secret_http)
         self.request_id = request_id
         self.walk = walk
         self.config_facts: dict[str, Any] = {}
 
     def perform(self) -> None:
+        try:
+            self._perform()
+        finally:
+            self._secret_http.close()
+
+    def _perform(self) -> None:
         self.walk.step("config", "config", self._config)
         credentials = self.walk.step("secret", "secret", self._secret)
         if credentials is None:

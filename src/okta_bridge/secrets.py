@@ -53,8 +53,15 @@ class SecretSource(Protocol):
     """Reads one version stage of a secret within ``deadline``; raises ``SecretError``."""
 
     def fetch(
-        self, secret_id: str, deadline: Deadline | None = None, *, stage: str = CURRENT
-    ) -> SecretValue: ...
+        self,
+        secret_id: str,
+        deadline: Deadline | None = None,
+        *,
+        stage: str = CURRENT,
+        fresh: bool = False,
+    ) -> SecretValue:
+        """``fresh`` asks a caching source to bypass its cache (a forced re-read)."""
+        ...
 
 
 class BotoSecretSource:
@@ -75,7 +82,12 @@ class BotoSecretSource:
         self._executor: ThreadPoolExecutor | None = None
 
     def fetch(
-        self, secret_id: str, deadline: Deadline | None = None, *, stage: str = CURRENT
+        self,
+        secret_id: str,
+        deadline: Deadline | None = None,
+        *,
+        stage: str = CURRENT,
+        fresh: bool = False,
     ) -> SecretValue:
         client = self._get_client()
         call = functools.partial(client.get_secret_value, SecretId=secret_id)
@@ -168,19 +180,25 @@ _CLIENT_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
+def aws_error(aws_code: str, aws_message: str, secret_id: str) -> SecretError:
+    """A Secrets Manager error answer as a ``SecretError``; the message names the AWS code only."""
+    if aws_code == "AccessDeniedException" and "kms" in aws_message.lower():
+        aws_code = "DecryptionFailure"
+    code, template = _CLIENT_ERRORS.get(
+        aws_code, ("SECRET_ERROR", f"Secrets Manager failed reading {{id}} ({aws_code}).")
+    )
+    return SecretError(code, template.format(id=secret_id))
+
+
 def translate_aws_error(exc: Exception, secret_id: str) -> SecretError:
     """Map a botocore failure to a ``SecretError``; the message names the AWS code, not details."""
     from botocore import exceptions as bce  # noqa: PLC0415
 
     if isinstance(exc, bce.ClientError):
-        aws_code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
-        aws_message = str(exc.response.get("Error", {}).get("Message", ""))
-        if aws_code == "AccessDeniedException" and "kms" in aws_message.lower():
-            aws_code = "DecryptionFailure"
-        code, template = _CLIENT_ERRORS.get(
-            aws_code, ("SECRET_ERROR", f"Secrets Manager failed reading {{id}} ({aws_code}).")
+        error = exc.response.get("Error", {})
+        return aws_error(
+            str(error.get("Code", "Unknown")), str(error.get("Message", "")), secret_id
         )
-        return SecretError(code, template.format(id=secret_id))
     if isinstance(exc, bce.NoCredentialsError):
         return SecretError("SECRET_ACCESS_DENIED", "No AWS credentials are available.")
     if isinstance(exc, bce.SSLError):
@@ -244,7 +262,7 @@ class SecretStore:
         with self._lock:
             if stale is not None and self._cached is not None and self._cached is not stale:
                 return self._cached
-            credentials = self._load_locked(deadline)
+            credentials = self._load_locked(deadline, fresh=True)
             if stale is None or credentials != stale:
                 return credentials
             return self._pending_locked(credentials, deadline) or credentials
@@ -254,15 +272,15 @@ class SecretStore:
         with self._lock:
             self._cached = None
 
-    def _load_locked(self, deadline: Deadline | None) -> Credentials:
-        return self._keep_locked(self._read(CURRENT, deadline))
+    def _load_locked(self, deadline: Deadline | None, *, fresh: bool = False) -> Credentials:
+        return self._keep_locked(self._read(CURRENT, deadline, fresh=fresh))
 
-    def _read(self, stage: str, deadline: Deadline | None) -> SecretValue:
+    def _read(self, stage: str, deadline: Deadline | None, *, fresh: bool) -> SecretValue:
         """One read of the source (counted, traced); the caller holds the lock."""
         self.reads += 1
         metrics.secret_read()
         with tracing.span(tracing.SECRET_READ, {"okta_bridge.secret.stage": stage}) as span:
-            value = self._source.fetch(self._settings.secret_id, deadline, stage=stage)
+            value = self._source.fetch(self._settings.secret_id, deadline, stage=stage, fresh=fresh)
             span.set("okta_bridge.secret.version_id", value.version_id)
             return value
 
@@ -271,7 +289,7 @@ class SecretStore:
     ) -> Credentials | None:
         """The AWSPENDING credentials if a rotation has stored some, else None (never raises)."""
         try:
-            value = self._read(PENDING, deadline)
+            value = self._read(PENDING, deadline, fresh=True)
             if value.version_id is not None and value.version_id == current.version_id:
                 return None
             return self._keep_locked(value)

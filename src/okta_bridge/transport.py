@@ -212,9 +212,12 @@ class HttpClient:
         max_bytes: int,
         follow_redirects: bool = False,
         tls: TlsPolicy | None = None,
+        retry_when: Callable[[HttpResponse], bool] | None = None,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
+        ``retry_when`` marks more answers as transient than 429/502/503/504 (Secrets Manager
+        throttles with a 400); they are retried under the same policy and deadline.
         ``prepare`` builds extra headers and the body anew for each attempt (a fresh client
         assertion each time, since Okta consumes its ``jti`` even when the request fails).
         Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
@@ -240,7 +243,9 @@ class HttpClient:
                     response.status, response.headers, response.body, response.url, attempt,
                     attempt - 1,
                 )  # fmt: skip
-                if response.status not in RETRY_STATUSES:
+                if response.status not in RETRY_STATUSES and not (
+                    retry_when is not None and retry_when(response)
+                ):
                     return response
                 wait = retry_after_seconds(response, now=self._wall_clock)
                 if not self._may_retry(attempt, wait, deadline, target):

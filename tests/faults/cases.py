@@ -308,7 +308,7 @@ CASES: list[FaultCase] = [
             "ThrottlingException", times=1
         ),
         200, None, None, retries=1,
-        note="Retried by botocore's standard retry mode.",
+        note="Throttling (HTTP 400) is retried like a 503, with full jitter.",
     ),
     FaultCase(
         "sm-throttled", "secrets", "`ThrottlingException` on every call", sm_error(

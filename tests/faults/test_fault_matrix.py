@@ -29,7 +29,9 @@ def retries_on(hop: str, outcome: Outcome) -> int:
     """Repeated attempts on ``hop``: backoff retries (one recorded wait each) plus repeated
     logical calls (the API again after a 401, Okta again after a secret re-read)."""
     if hop == "secrets":
-        return len(outcome.boto_waits) + max(0, outcome.secret_reads - 1)
+        # The default source signs its own HTTPS requests; boto3's waits count where it is used.
+        waits = len(outcome.boto_waits) + len(outcome.http_waits)
+        return waits + max(0, outcome.secret_reads - 1)
     if hop == "okta":
         return len(outcome.http_waits) + max(0, outcome.token_requests - 1)
     return len(outcome.http_waits) + max(0, outcome.api_requests - 1)
@@ -134,7 +136,7 @@ def test_fault(
     expected_calls = case.calls
     if expected_calls is None:
         expected_calls = {
-            "secrets": outcome.secret_reads + len(outcome.boto_waits),
+            "secrets": outcome.secret_reads + len(outcome.boto_waits) + len(outcome.http_waits),
             "okta": outcome.token_requests + len(outcome.http_waits),
             "api": outcome.api_requests + len(outcome.http_waits),
         }[case.hop]

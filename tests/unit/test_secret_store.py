@@ -27,7 +27,7 @@ class ScriptedSource:
         self.stages: list[str] = []
 
     def fetch(
-        self, secret_id: str, deadline: object = None, *, stage: str = CURRENT
+        self, secret_id: str, deadline: object = None, *, stage: str = CURRENT, fresh: bool = False
     ) -> SecretValue:
         self.stages.append(stage)
         if stage == PENDING:
@@ -89,7 +89,9 @@ def same_version(answer: dict[str, object]) -> ScriptedSource:
     source = ScriptedSource(answer)
     original = source.fetch
 
-    def fetch(secret_id: str, deadline: object = None, *, stage: str = CURRENT) -> SecretValue:
+    def fetch(
+        secret_id: str, deadline: object = None, *, stage: str = CURRENT, fresh: bool = False
+    ) -> SecretValue:
         value = original(secret_id, deadline, stage=stage)
         return value if stage == PENDING else SecretValue(value.text, version_id="current")
 
