@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from okta_bridge import config, logs, probes
+from okta_bridge import config, events, logs, probes
 from okta_bridge.api import API_TARGET
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
@@ -44,7 +44,7 @@ from okta_bridge.transport import (
     build_ssl_context,
 )
 
-ACTION = "diagnose"
+ACTION = events.DIAGNOSE_ACTION
 NETWORK_HOPS = ("dns", "tcp", "tls")
 ORDER: tuple[tuple[str, str], ...] = (
     ("config", "config"),
@@ -76,7 +76,7 @@ _T = TypeVar("_T")
 
 def requested(event: object) -> bool:
     """Whether ``event`` asks for diagnose (a direct invocation ``{"action": "diagnose"}``)."""
-    return isinstance(event, dict) and event.get("action") == ACTION
+    return events.asks_for_diagnose(event)
 
 
 def invoke(

@@ -181,3 +181,11 @@ def _proxy(kind: Kind, status: int, headers: dict[str, str], body: str) -> dict[
     if kind == "apigw_v1":
         response["isBase64Encoded"] = False
     return response
+
+
+DIAGNOSE_ACTION = "diagnose"
+
+
+def asks_for_diagnose(event: object) -> bool:
+    """Whether ``event`` is the direct invocation ``{"action": "diagnose"}``."""
+    return isinstance(event, dict) and event.get("action") == DIAGNOSE_ACTION
