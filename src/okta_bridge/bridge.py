@@ -68,3 +68,12 @@ class Bridge:
         """Forget cached secret and token (SnapStart restore, tests)."""
         self.secrets.clear()
         self.tokens.clear()
+
+    def close(self) -> None:
+        """Close pooled connections; the next call opens new ones (SnapStart)."""
+        self.http.close()
+
+    def reseed(self) -> None:
+        """New seeds for the token-refresh and retry jitter (after a SnapStart restore)."""
+        self.tokens.reseed()
+        self.http.reseed()

@@ -105,9 +105,12 @@ class KeyCache:
             return self._keys[digest]
 
     def clear(self) -> None:
-        """Forget every parsed key (SnapStart restore)."""
+        """Forget every parsed key (SnapStart: a snapshot must hold none)."""
         with self._lock:
             self._keys.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 KEYS = KeyCache()

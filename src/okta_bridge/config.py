@@ -37,6 +37,10 @@ METRICS_NAMESPACE = "BRIDGE_METRICS_NAMESPACE"
 TRACING = "BRIDGE_TRACING"
 SECRET_SOURCE = "BRIDGE_SECRET_SOURCE"
 EXTENSION_PORT = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+# Set by Lambda: on-demand, provisioned-concurrency, or snap-start while a SnapStart snapshot's
+# Init runs (and so in every environment restored from it).
+INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+SNAP_START = "snap-start"
 SECRET_SOURCES = ("auto", "sdk", "extension")
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
@@ -262,6 +266,16 @@ def aws_credentials(env: Mapping[str, str] | None = None) -> tuple[str, str, str
     if not key or not secret:
         return None
     return key, secret, env.get("AWS_SESSION_TOKEN") or None
+
+
+def snapstart(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this environment is initialized for a SnapStart snapshot.
+
+    Not a ``Settings`` field: the handler asks at import, before ``Settings`` are parsed (a parse
+    that may fail, and is then reported at the first invocation instead).
+    """
+    env = os.environ if env is None else env
+    return env.get(INITIALIZATION_TYPE, "").strip() == SNAP_START
 
 
 def _secret_source(env: Mapping[str, str]) -> str:

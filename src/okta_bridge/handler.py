@@ -2,7 +2,8 @@
 
 The bridge is built at the first invocation, not at import, so a configuration error is answered
 as a ``config`` error (with the variable named) rather than crashing the runtime's Init phase, and
-so importing this module stays cheap. The caller never sees a stack trace.
+so importing this module stays cheap. The caller never sees a stack trace. With SnapStart the
+bridge is built during Init instead, holding no secret (see ``okta_bridge.snapstart``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from okta_bridge import diagnose, events, logs, metrics, tracing
+from okta_bridge import config, events, logs, metrics, tracing
 from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, InternalError
@@ -42,10 +43,29 @@ def set_bridge(bridge: Bridge | None) -> None:
         _bridge = bridge
 
 
+def current_bridge() -> Bridge | None:
+    """The bridge if one is built; never builds one (the SnapStart hooks)."""
+    return _bridge
+
+
+def _prepare_snapshot() -> None:
+    """Hooks that keep secrets out of the snapshot, and the bridge built now, warm."""
+    from okta_bridge import snapstart  # noqa: PLC0415 - SnapStart only: no cost otherwise
+
+    if snapstart.register(current_bridge):
+        snapstart.prime(get_bridge)
+
+
+if config.snapstart():
+    _prepare_snapshot()
+
+
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Serve one invocation; always returns a response, never raises."""
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
-    if diagnose.requested(event):
+    if events.asks_for_diagnose(event):
+        from okta_bridge import diagnose  # noqa: PLC0415 - rare: kept out of every cold start
+
         with logs.request_scope(request_id):
             return diagnose.invoke(context, request_id=request_id)
     kind = events.kind_of(event)

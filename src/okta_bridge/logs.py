@@ -64,6 +64,21 @@ class Redactor:
                         self._literals.append(part)
             self._longest_first = tuple(sorted(self._literals, key=len, reverse=True))
 
+    def clear(self) -> None:
+        """Forget every registered value (before a SnapStart snapshot, which must hold none).
+
+        Only safe together with dropping the caches that hold those values: anything loaded
+        later registers itself again on load (see ``okta_bridge.snapstart``).
+        """
+        with self._lock:
+            self._literals.clear()
+            self._longest_first = ()
+
+    @property
+    def registered(self) -> int:
+        """How many values are registered (tests)."""
+        return len(self._literals)
+
     def text(self, value: str) -> str:
         """Scrub one string."""
         for literal in self._longest_first:

@@ -224,6 +224,11 @@ class TokenEndpoint:
         window = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
         return issued + lifetime - self._rng.uniform(window / 5, window)
 
+    def reseed(self) -> None:
+        """A fresh seed from ``os.urandom``: after a SnapStart restore every environment would
+        otherwise draw the snapshot's refresh moments, and refresh in step."""
+        self._rng.seed()
+
 
 class TokenProvider:
     """Gets, caches and refreshes the access token; thread-safe."""
@@ -284,6 +289,11 @@ class TokenProvider:
         finally:
             self._lock.release()
 
+    def will_request(self) -> bool:
+        """Whether the next ``get`` will ask Okta (no token, or its refresh moment passed)."""
+        token = self._token
+        return token is None or self._clock() >= token.refresh_at
+
     def invalidate(self, token: AccessToken) -> None:
         """Drop ``token`` (the API refused it) unless it was already replaced."""
         with self._lock:
@@ -291,9 +301,15 @@ class TokenProvider:
                 self._token = None
 
     def clear(self) -> None:
-        """Forget the cached token (SnapStart restore, tests)."""
+        """Forget the cached token and Okta's last raw answer, which holds it too (SnapStart,
+        tests)."""
         with self._lock:
             self._token = None
+            self._endpoint.last_response = None
+
+    def reseed(self) -> None:
+        """New seed for the refresh jitter (after a SnapStart restore)."""
+        self._endpoint.reseed()
 
     def _fetch(self, deadline: Deadline) -> AccessToken:
         credentials = self._secrets.fresh(deadline)
