@@ -54,6 +54,9 @@ class InternalApi:
     ) -> ApiResult:
         """GET ``url``; on a 401 drop the token, fetch a new one and try exactly once more."""
         started = self._clock()
+        if self._tokens.will_request():
+            # A token request is coming (cold start, refresh): open the API connection meanwhile.
+            self._http.preconnect(url, tls=tls, deadline=deadline)
         token = self._tokens.get(deadline)
         response = self._send(url, token.value, request_id, deadline, tls)
         attempts = response.attempts

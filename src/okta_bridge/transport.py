@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import select
 import ssl
 import threading
 import time
@@ -132,6 +133,11 @@ class RetryPolicy:
     def backoff(self, retry: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**retry)] (AWS architecture blog)."""
         return self.rng.uniform(0, min(self.cap, self.base * 2**retry))
+
+    def reseed(self) -> None:
+        """A fresh seed from ``os.urandom``: after a SnapStart restore every environment would
+        otherwise draw the backoffs of the snapshot's generator, in step."""
+        self.rng.seed()
 
 
 def build_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -385,12 +391,92 @@ class HttpClient:
             }
         return manager
 
+    def preconnect(
+        self, url: str, *, tls: TlsPolicy | None, deadline: Deadline
+    ) -> threading.Thread:
+        """Open one pooled connection to ``url``'s origin (TCP, proxy tunnel, TLS) on a thread.
+
+        Used on a cold start while the token request is in flight, so the API call that follows
+        finds its connection ready instead of paying the handshakes after the token. A failure is
+        ignored here: the request itself meets it and reports it. urllib3 has no public call for
+        this; ``_get_conn``/``_put_conn`` are its pool's own checkout and return (pinned in the
+        lock, and a test would notice a change).
+        """
+        host = urllib.parse.urlsplit(url).hostname or ""
+        manager = self._manager_for(host, tls)
+        timeout = deadline.cap(self._settings.connect_timeout)
+
+        def connect() -> None:
+            pool: Any = None
+            connection: Any = None
+            try:
+                pool = manager.connection_from_url(url)
+                connection = pool._get_conn(timeout=timeout)
+                if connection.sock is None:
+                    connection.timeout = timeout
+                    connection.connect()
+                    _settle(connection.sock, timeout)
+            except Exception as exc:  # noqa: BLE001 - the request reports what matters
+                log.debug("preconnect failed", extra={"error": type(exc).__name__})
+                if connection is not None:
+                    connection.close()
+            finally:
+                if pool is not None and connection is not None:
+                    pool._put_conn(connection)
+
+        thread = threading.Thread(target=connect, name="preconnect", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and forget the pools (keyed by TLS policy, which may carry
+        an mTLS client key); the next request opens new ones. SnapStart: a restored snapshot's
+        sockets are dead, and a snapshot must not hold a key."""
         with self._lock:
             for manager in self._managers.values():
                 manager.clear()
             self._managers.clear()
+
+    def idle_connections(self) -> int:
+        """Open connections waiting in the pools (SnapStart tests: none in a snapshot)."""
+        with self._lock:
+            managers = list(self._managers.values())
+        count = 0
+        for manager in managers:
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                queue = getattr(pool, "pool", None)
+                if queue is not None:
+                    count += sum(1 for conn in list(queue.queue) if getattr(conn, "sock", None))
+        return count
+
+    def reseed(self) -> None:
+        """New seed for the retry jitter (after a SnapStart restore)."""
+        self._retry.reseed()
+
+
+def _settle(sock: Any, timeout: float) -> None:
+    """Let TLS 1.3's session tickets arrive and be processed on a fresh, idle connection.
+
+    The server sends them a round trip after the handshake; until they are read, the socket is
+    readable and urllib3 takes the idle connection for a dropped one and opens another. A
+    non-blocking read processes them and finds no application data (anything else means the
+    connection is not usable, and it is closed).
+    """
+    if not isinstance(sock, ssl.SSLSocket) or sock.version() != "TLSv1.3":
+        return
+    readable, _, _ = select.select([sock], [], [], min(timeout, 0.5))
+    if not readable:
+        return
+    previous = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        data = sock.recv(1)
+    except ssl.SSLWantReadError:
+        return  # only the tickets: the connection is ready
+    finally:
+        sock.settimeout(previous)
+    raise ConnectionError(f"unexpected {'data' if data else 'close'} on an idle connection")
 
 
 class _Transient(Exception):

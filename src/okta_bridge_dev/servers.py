@@ -265,6 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if isinstance(connection, ssl.SSLSocket):
                 connection.do_handshake()
+                self.server.owner.note_handshake()
             super().handle()
         except (OSError, ValueError):
             # Handshake refused, peer gone, idle timeout, or our own abort: nothing to answer.
@@ -431,6 +432,19 @@ class TLSServer(Lifecycle):
         self.requests: list[RecordedRequest] = []
         self.errors: list[BaseException] = []
         self.added_latency: float = 0.0
+        self.handshake_times: list[float] = []
+        self._handshake = threading.Condition()
+
+    def note_handshake(self) -> None:
+        """A client completed a TLS handshake (a new connection)."""
+        with self._handshake:
+            self.handshake_times.append(time.monotonic())
+            self._handshake.notify_all()
+
+    def wait_for_handshakes(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until ``count`` handshakes have completed (bounded); False on timeout."""
+        with self._handshake:
+            return self._handshake.wait_for(lambda: len(self.handshake_times) >= count, timeout)
 
     # -- what subclasses provide -------------------------------------------------------------
 
@@ -529,9 +543,11 @@ class TLSServer(Lifecycle):
             return [dataclasses.replace(f, headers=dict(f.headers)) for f in self._faults]
 
     def reset_counts(self) -> None:
-        """Zero ``counts`` (recorded requests stay; see ``clear_requests``)."""
+        """Zero ``counts`` and the handshakes (recorded requests stay; see ``clear_requests``)."""
         with self._lock:
             self.counts.clear()
+        with self._handshake:
+            self.handshake_times.clear()
 
     def clear_requests(self) -> None:
         """Forget the recorded requests."""
