@@ -9,10 +9,13 @@ PY313 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/b
 STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+# The benchmark runs the packaged zip on this machine's architecture.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit test-313 package deploy secret rotate-now destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit test-313 package bench deploy secret rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +40,8 @@ demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then w
 test: lint typecheck security validate unit ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP) ## mypy --strict on src/
 	$(BIN)/mypy $(SRC)
@@ -62,6 +65,15 @@ test-313: ## The same pytest run on python3.13, Lambda's runtime (a separate .ve
 
 package: $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
 	$(BIN)/python -m okta_bridge_dev.package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
+	@touch $@
+
+bench: $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png
+	$(MAKE) $(VENV)/.installed VENV=.venv-313 PYTHON=$(PY313)
+	$(BIN)/python -m okta_bridge_dev.package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
+	$(BIN)/python benchmarks/run.py --python .venv-313/bin/python --zip build/bench/okta-bridge.zip
 
 deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
 	$(BIN)/python -m okta_bridge_dev.deploy deploy
