@@ -78,6 +78,7 @@ def run(kind: str, verbose: bool) -> int:
         os.environ.update(stack.environment(secret_id))
         os.environ["BRIDGE_ALLOWED_PATHS"] = "/v1/data,/v1/items,/v1/items/*"
         os.environ["BRIDGE_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
+        os.environ["BRIDGE_METRICS"] = "on" if verbose else "off"  # the table says the counts
         handler.set_bridge(None)
         stack.reset_counts()
         print(f"  secret {secret_id!r} stored ({kind}); token URL {stack.okta.token_url}")

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -189,7 +189,8 @@ def run_local(kind: str, console: Console) -> int:
     with LocalStack() as stack:
         secret_id = stack.store_secret(kind, LOCAL_SECRET)
         admin_id = stack.store_admin_secret()
-        settings = Settings.from_env(stack.environment(secret_id))
+        # The bridge's per-invocation metrics lines would bury the progress report here.
+        settings = replace(Settings.from_env(stack.environment(secret_id)), metrics=False)
         sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
         rotator = build_rotator(settings, admin_id, client=sm)
         stack.secrets_manager.attach_rotation(
