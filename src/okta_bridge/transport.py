@@ -42,6 +42,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
 _READ_CHUNK = 65_536
+# After a session ticket, how long the socket must stay quiet before the next one is not awaited.
+_TICKET_QUIET = 0.02
 # The least time worth starting an attempt with; below it the deadline has effectively passed.
 _MIN_ATTEMPT = 0.05
 
@@ -458,25 +460,36 @@ class HttpClient:
 def _settle(sock: Any, timeout: float) -> None:
     """Let TLS 1.3's session tickets arrive and be processed on a fresh, idle connection.
 
-    The server sends them a round trip after the handshake; until they are read, the socket is
-    readable and urllib3 takes the idle connection for a dropped one and opens another. A
-    non-blocking read processes them and finds no application data (anything else means the
-    connection is not usable, and it is closed).
+    The server sends them (two, by default) after the handshake; while one is unread, the socket
+    is readable and urllib3 takes the idle connection for a dropped one and opens another. Each
+    non-blocking read processes what has arrived and finds no application data; the loop ends
+    once the socket stays quiet for a moment (anything else means the connection is unusable,
+    and it is closed).
     """
     if not isinstance(sock, ssl.SSLSocket) or sock.version() != "TLSv1.3":
         return
-    readable, _, _ = select.select([sock], [], [], min(timeout, 0.5))
-    if not readable:
-        return
+    end = time.monotonic() + min(timeout, 0.5)
+    wait = min(timeout, 0.5)  # the first ticket comes a round trip after the handshake
     previous = sock.gettimeout()
-    sock.setblocking(False)
     try:
-        data = sock.recv(1)
-    except ssl.SSLWantReadError:
-        return  # only the tickets: the connection is ready
+        while True:
+            readable, _, _ = select.select([sock], [], [], max(0.0, wait))
+            if not readable:
+                return
+            sock.setblocking(False)
+            try:
+                data = sock.recv(1)
+            except ssl.SSLWantReadError:
+                data = None  # only tickets
+            finally:
+                sock.settimeout(previous)
+            if data is not None:
+                raise ConnectionError(
+                    f"unexpected {'data' if data else 'close'} on an idle connection"
+                )
+            wait = min(_TICKET_QUIET, end - time.monotonic())
     finally:
         sock.settimeout(previous)
-    raise ConnectionError(f"unexpected {'data' if data else 'close'} on an idle connection")
 
 
 class _Transient(Exception):
