@@ -95,47 +95,81 @@ class InternalApi:
     def _get_once(
         self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
     ) -> HttpResponse:
-        try:
-            return self._http.request(
-                "GET",
-                url,
-                target=API_TARGET,
-                deadline=deadline,
-                headers={
-                    "Authorization": f"Bearer {token}",
-                    "Accept": "application/json",
-                    "X-Request-ID": request_id,
-                },
-                max_bytes=self._max_bytes,
-                follow_redirects=True,
-                tls=tls,
-            )
-        except ResponseTooLarge as exc:
-            raise UpstreamError(
-                "UPSTREAM_TOO_LARGE", f"The API's answer is over {exc.limit} bytes."
-            ) from None
-        except RedirectRefused as exc:
-            raise UpstreamError("UPSTREAM_REDIRECT", f"Refused a redirect: {exc}.") from None
+        return get(
+            self._http,
+            url,
+            token=token,
+            request_id=request_id,
+            deadline=deadline,
+            max_bytes=self._max_bytes,
+            tls=tls,
+        )
 
     def _judge(self, response: HttpResponse, attempts: int, elapsed_ms: int) -> ApiResult:
-        status = response.status
-        if 200 <= status < 300:
-            text, data = _decode_json(response.body)
-            return ApiResult(status, data, text, attempts, elapsed_ms)
-        where = f"HTTP {status} from the API after {attempts} attempt(s)"
-        if status in _STATUS_CODES:
-            raise UpstreamError(_STATUS_CODES[status], f"{where}.")
-        if status == 429:
-            raise UpstreamError(
-                "UPSTREAM_RATE_LIMITED",
-                f"{where}.",
-                retry_after=retry_after_seconds(response, now=self._wall_clock),
-            )
-        if 300 <= status < 400:
-            raise UpstreamError("UPSTREAM_REDIRECT", f"{where} (redirect not followed).")
-        if status < 500:
-            raise UpstreamError("UPSTREAM_CLIENT_ERROR", f"{where}.")
-        raise UpstreamError("UPSTREAM_ERROR", f"{where}.")
+        return judge(response, attempts, elapsed_ms, wall_clock=self._wall_clock)
+
+
+def get(
+    http: HttpClient,
+    url: str,
+    *,
+    token: str,
+    request_id: str,
+    deadline: Deadline,
+    max_bytes: int,
+    tls: TlsPolicy | None,
+) -> HttpResponse:
+    """One bearer GET of the API (retries, redirects within the origin), sizes and redirects
+    mapped to ``UpstreamError``; the bridge and diagnose call the API the same way."""
+    try:
+        return http.request(
+            "GET",
+            url,
+            target=API_TARGET,
+            deadline=deadline,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "X-Request-ID": request_id,
+            },
+            max_bytes=max_bytes,
+            follow_redirects=True,
+            tls=tls,
+        )
+    except ResponseTooLarge as exc:
+        raise UpstreamError(
+            "UPSTREAM_TOO_LARGE", f"The API's answer is over {exc.limit} bytes."
+        ) from None
+    except RedirectRefused as exc:
+        raise UpstreamError("UPSTREAM_REDIRECT", f"Refused a redirect: {exc}.") from None
+
+
+def judge(
+    response: HttpResponse,
+    attempts: int,
+    elapsed_ms: int,
+    *,
+    wall_clock: Callable[[], float] = time.time,
+) -> ApiResult:
+    """The API's answer as the bridge's result, or the ``UpstreamError`` for its status."""
+    status = response.status
+    if 200 <= status < 300:
+        text, data = _decode_json(response.body)
+        return ApiResult(status, data, text, attempts, elapsed_ms)
+    where = f"HTTP {status} from the API after {attempts} attempt(s)"
+    if status in _STATUS_CODES:
+        raise UpstreamError(_STATUS_CODES[status], f"{where}.")
+    if status == 429:
+        raise UpstreamError(
+            "UPSTREAM_RATE_LIMITED",
+            f"{where}.",
+            retry_after=retry_after_seconds(response, now=wall_clock),
+        )
+    if 300 <= status < 400:
+        raise UpstreamError("UPSTREAM_REDIRECT", f"{where} (redirect not followed).")
+    if status < 500:
+        raise UpstreamError("UPSTREAM_CLIENT_ERROR", f"{where}.")
+    raise UpstreamError("UPSTREAM_ERROR", f"{where}.")
 
 
 def _decode_json(body: bytes) -> tuple[str, object]:

@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from okta_bridge import config, events, logs, probes
+from okta_bridge import api, config, events, logs, probes
 from okta_bridge.api import API_TARGET
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
-from okta_bridge.errors import BridgeError, ConfigError, InternalError, TlsError, UpstreamError
+from okta_bridge.errors import BridgeError, ConfigError, InternalError, TlsError
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Endpoint
 from okta_bridge.secret_sources import source_for
@@ -37,8 +37,6 @@ from okta_bridge.transport import (
     Deadline,
     HttpClient,
     HttpResponse,
-    RedirectRefused,
-    ResponseTooLarge,
     RetryPolicy,
     Target,
     build_ssl_context,
@@ -62,12 +60,6 @@ _KNOWN_KEYS = frozenset(
     }
 )  # fmt: skip
 _KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
-_API_STATUS_CODES = {
-    401: "UPSTREAM_UNAUTHORIZED",
-    403: "UPSTREAM_FORBIDDEN",
-    404: "UPSTREAM_NOT_FOUND",
-    429: "UPSTREAM_RATE_LIMITED",
-}
 
 log = logs.get_logger("diagnose")
 
@@ -420,27 +412,15 @@ class _Diagnosis:
         url = endpoint.url(endpoint.path, endpoint.query)
         facts["url"] = url
         started = time.monotonic()
-        try:
-            response = http.request(
-                "GET",
-                url,
-                target=API_TARGET,
-                deadline=self.deadline,
-                headers={
-                    "Authorization": f"Bearer {token.value}",
-                    "Accept": "application/json",
-                    "X-Request-ID": self.request_id,
-                },
-                max_bytes=self.settings.max_response_bytes,
-                follow_redirects=True,
-                tls=policy,
-            )
-        except ResponseTooLarge as exc:
-            raise UpstreamError(
-                "UPSTREAM_TOO_LARGE", f"The API's answer is over {exc.limit} bytes."
-            ) from None
-        except RedirectRefused as exc:
-            raise UpstreamError("UPSTREAM_REDIRECT", f"Refused a redirect: {exc}.") from None
+        response = api.get(
+            http,
+            url,
+            token=token.value,
+            request_id=self.request_id,
+            deadline=self.deadline,
+            max_bytes=self.settings.max_response_bytes,
+            tls=policy,
+        )
         facts.update(
             status=response.status,
             latency_ms=_ms(started),
@@ -451,31 +431,11 @@ class _Diagnosis:
             facts["final_url"] = response.url
         if response.status == 401 and response.header("www-authenticate"):
             facts["www_authenticate"] = str(response.header("www-authenticate"))[:300]
-        _judge_api(response)
+        api.judge(response, response.attempts, round(_ms(started)))
 
     def _slice(self, seconds: float) -> Deadline:
         """This hop's share: ``seconds``, or what is left of the invocation if that is less."""
         return Deadline(min(seconds, self.deadline.remaining()))
-
-
-def _judge_api(response: HttpResponse) -> None:
-    """Raise the error the bridge would answer for this response (as ``api.InternalApi``)."""
-    status = response.status
-    where = f"HTTP {status} from the API"
-    if 200 <= status < 300:
-        if response.body.strip():
-            try:
-                json.loads(response.body.decode("utf-8"))
-            except ValueError:
-                raise UpstreamError("UPSTREAM_NOT_JSON", f"{where} is not JSON in UTF-8.") from None
-        return
-    if status in _API_STATUS_CODES:
-        raise UpstreamError(_API_STATUS_CODES[status], f"{where}.")
-    if 300 <= status < 400:
-        raise UpstreamError("UPSTREAM_REDIRECT", f"{where} (redirect not followed).")
-    if status < 500:
-        raise UpstreamError("UPSTREAM_CLIENT_ERROR", f"{where}.")
-    raise UpstreamError("UPSTREAM_ERROR", f"{where}.")
 
 
 def _token_answer(response: HttpResponse) -> dict[str, Any]:

@@ -26,12 +26,9 @@ from typing import Any
 from okta_bridge.config import ProxySettings
 from okta_bridge.errors import NetworkError, TlsError
 from okta_bridge.tls import spki_sha256
-from okta_bridge.transport import Target
+from okta_bridge.transport import Target, tls_error
 
 _MAX_PROXY_HEAD = 16_384
-_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
-# X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH, _IP_ADDRESS_MISMATCH
-_NAME_MISMATCH = frozenset({62, 63, 64})
 _UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 
 
@@ -224,7 +221,7 @@ def handshake(
         return context.wrap_socket(sock, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
         facts["verify_message"] = str(exc.verify_message or "")[:200]
-        raise _verify_error(exc, host) from None
+        raise tls_error(exc, host) from None
     except TimeoutError:
         raise NetworkError(
             target.timeout_code, f"{host} did not complete the TLS handshake in {timeout:.1f} s."
@@ -239,22 +236,6 @@ def handshake(
             "TLS_HANDSHAKE_FAILED",
             f"{host} closed the connection during the TLS handshake ({type(exc).__name__}).",
         ) from None
-
-
-def _verify_error(exc: ssl.SSLCertVerificationError, host: str) -> TlsError:
-    detail = str(exc.verify_message or exc)
-    # The codes first; the message as the transport reads it, for other OpenSSL builds.
-    if exc.verify_code == _EXPIRED or "expired" in detail.lower():
-        return TlsError("TLS_CERT_EXPIRED", f"The certificate of {host} has expired.")
-    if exc.verify_code in _NAME_MISMATCH or "mismatch" in detail.lower():
-        return TlsError(
-            "TLS_HOSTNAME_MISMATCH", f"The certificate presented by {host} is not valid for {host}."
-        )
-    return TlsError(
-        "TLS_UNTRUSTED",
-        f"The certificate chain of {host} is not trusted ({detail}); "
-        "is its root CA in BRIDGE_CA_BUNDLE?",
-    )
 
 
 def bundle_subjects(ca_bundle: Path | None) -> list[str]:

@@ -559,15 +559,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 _EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
-_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+# X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH, _IP_ADDRESS_MISMATCH (an IP in the URL)
+_NAME_MISMATCH = frozenset({62, 63, 64})
 
 
-def _tls_error(error: ssl.SSLCertVerificationError, host: str) -> TlsError:
+def tls_error(error: ssl.SSLCertVerificationError, host: str) -> TlsError:
+    """A failed certificate verification as the bridge reports it (the transport and diagnose)."""
     code = getattr(error, "verify_code", None)
     detail = str(getattr(error, "verify_message", "") or error)
     if code == _EXPIRED or "expired" in detail.lower():
         return TlsError("TLS_CERT_EXPIRED", f"The certificate of {host} has expired.")
-    if code == _HOSTNAME_MISMATCH or "match" in detail.lower():
+    if code in _NAME_MISMATCH or "match" in detail.lower():
         return TlsError(
             "TLS_HOSTNAME_MISMATCH", f"The certificate presented by {host} is not valid for {host}."
         )
@@ -588,7 +590,7 @@ def _classify(exc: Exception, target: Target, host: str) -> Exception:
         )
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
-            return _tls_error(item, host)
+            return tls_error(item, host)
     if any(isinstance(item, u3e.ProxyError) for item in chain):
         return _Transient(
             target.error_class(
