@@ -114,19 +114,25 @@ class Bench:
         self.extension.clear_cache()  # a new sandbox: the extension starts empty too
         before = self.counts()
         env = {**self.env, **impl.env, "PYTHONPATH": os.pathsep.join(map(str, impl.path))}
-        done = subprocess.run(  # noqa: S603 - our own child script
-            [self.python, str(HERE / "child.py"), impl.module, str(calls)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        # The child's logs and metrics lines go to a file, as Lambda's go to a pipe its runtime
+        # drains at once; a pipe to this busy parent would stall the child's writes.
+        with tempfile.TemporaryFile("w+") as log:
+            done = subprocess.run(  # noqa: S603 - our own child script
+                [self.python, str(HERE / "child.py"), impl.module, str(calls)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            log.seek(0)
+            tail = log.read()[-3000:]
         if done.returncode != 0:
-            raise RuntimeError(f"{impl.name} child failed:\n{done.stderr[-3000:]}")
+            raise RuntimeError(f"{impl.name} child failed:\n{tail}")
         report = json.loads(done.stdout.strip().splitlines()[-1])
         if report["statuses"] != [200]:
-            raise RuntimeError(f"{impl.name} answered {report['statuses']}:\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"{impl.name} answered {report['statuses']}:\n{tail}")
         after = self.counts()
         return report, (after[0] - before[0], after[1] - before[1], after[2] - before[2])
 

@@ -12,12 +12,10 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -25,6 +23,9 @@ from okta_bridge.config import Settings
 from okta_bridge.credentials import parse_secret
 from okta_bridge.errors import CATALOG
 from okta_bridge.okta_admin import parse_admin_secret
+
+from .cloudformation import load_template
+from .markdown import BACKTICKED, Doc, paired_rows, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = {"en": ROOT / "docs" / "guide.md", "zh": ROOT / "docs" / "guide.zh-CN.md"}
@@ -81,87 +82,15 @@ CONTRACT_OUTPUTS = (
 MAKE_TARGETS = ("deploy", "secret", "rotate-now", "destroy", "package", "validate", "demo", "test")
 RUNBOOK_NUMBER = "7.2"
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
-HEADING_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?\s")
-FENCE = re.compile(r"^(`{3,})(.*)$")
 CODE_TOKEN = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")
-BACKTICKED = re.compile(r"`([^`]+)`")
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    number: str
-    line: int
-
-
-@dataclass(frozen=True)
-class Guide:
-    text: str
-    lines: tuple[str, ...]
-    headings: tuple[Heading, ...]
-    blocks: tuple[tuple[str, str], ...]
-    tables: tuple[tuple[tuple[str, ...], ...], ...]
-    prose: str
-
-
-def _parse(path: Path) -> Guide:
-    text = path.read_text(encoding="utf-8")
-    lines = tuple(text.splitlines())
-    headings: list[Heading] = []
-    blocks: list[tuple[str, str]] = []
-    tables: list[list[tuple[str, ...]]] = []
-    prose: list[str] = []
-    fence: str | None = None
-    info = ""
-    body: list[str] = []
-    in_table = False
-    for index, line in enumerate(lines):
-        if fence is not None:
-            if line.strip() == fence:
-                blocks.append((info, "\n".join(body)))
-                fence = None
-            else:
-                body.append(line)
-            continue
-        opening = FENCE.match(line.strip())
-        if opening:
-            fence, info, body = opening.group(1), opening.group(2).strip(), []
-            in_table = False
-            continue
-        prose.append(line)
-        heading = HEADING.match(line)
-        if heading:
-            number = HEADING_NUMBER.match(heading.group(2))
-            headings.append(
-                Heading(len(heading.group(1)), number.group(1) if number else "", index)
-            )
-        if line.startswith("|"):
-            cells = tuple(cell.strip() for cell in line.strip().strip("|").split("|"))
-            if not in_table:
-                tables.append([])
-                in_table = True
-            if not all(set(cell) <= set("-: ") for cell in cells):
-                tables[-1].append(cells)
-        else:
-            in_table = False
-    assert fence is None, f"{path.name}: a fenced block is never closed"
-    return Guide(
-        text,
-        lines,
-        tuple(headings),
-        tuple(blocks),
-        tuple(tuple(table) for table in tables),
-        "\n".join(prose),
-    )
 
 
 @pytest.fixture(scope="module")
-def guides() -> dict[str, Guide]:
-    return {lang: _parse(path) for lang, path in GUIDES.items()}
+def guides() -> dict[str, Doc]:
+    return {lang: parse(path) for lang, path in GUIDES.items()}
 
 
-def _section(guide: Guide, number: str) -> str:
+def _section(guide: Doc, number: str) -> str:
     """The text of the section with this heading number, down to the next heading at its level."""
     for position, heading in enumerate(guide.headings):
         if heading.number == number:
@@ -175,7 +104,7 @@ def _section(guide: Guide, number: str) -> str:
 
 
 def test_both_guides_have_the_same_number_of_sections_at_each_level(
-    guides: dict[str, Guide],
+    guides: dict[str, Doc],
 ) -> None:
     en, zh = guides["en"], guides["zh"]
     for level in range(1, 7):
@@ -184,7 +113,7 @@ def test_both_guides_have_the_same_number_of_sections_at_each_level(
         assert count_en == count_zh, f"level {level}: {count_en} English, {count_zh} Chinese"
 
 
-def test_sections_are_numbered_alike_and_in_the_same_order(guides: dict[str, Guide]) -> None:
+def test_sections_are_numbered_alike_and_in_the_same_order(guides: dict[str, Doc]) -> None:
     en = [(h.level, h.number) for h in guides["en"].headings]
     zh = [(h.level, h.number) for h in guides["zh"].headings]
     assert en == zh
@@ -193,7 +122,7 @@ def test_sections_are_numbered_alike_and_in_the_same_order(guides: dict[str, Gui
     assert len(set(numbered)) == len(numbered), "section numbers are unique"
 
 
-def test_fenced_blocks_are_identical_in_both_languages(guides: dict[str, Guide]) -> None:
+def test_fenced_blocks_are_identical_in_both_languages(guides: dict[str, Doc]) -> None:
     en, zh = guides["en"].blocks, guides["zh"].blocks
     assert [info for info, _ in en] == [info for info, _ in zh], "block languages differ"
     for number, ((info, body_en), (_, body_zh)) in enumerate(zip(en, zh, strict=True), 1):
@@ -202,32 +131,27 @@ def test_fenced_blocks_are_identical_in_both_languages(guides: dict[str, Guide])
         assert body_en == body_zh, f"fenced block {number} ({info or 'plain'}) differs"
 
 
-def test_there_is_an_architecture_diagram(guides: dict[str, Guide]) -> None:
+def test_there_is_an_architecture_diagram(guides: dict[str, Doc]) -> None:
     for lang, guide in guides.items():
         assert any(info == "mermaid" for info, _ in guide.blocks), lang
 
 
-def test_tables_match_row_for_row(guides: dict[str, Guide]) -> None:
-    en, zh = guides["en"].tables, guides["zh"].tables
-    assert len(en) == len(zh), f"{len(en)} tables in English, {len(zh)} in Chinese"
-    for number, (table_en, table_zh) in enumerate(zip(en, zh, strict=True), 1):
-        assert len(table_en) == len(table_zh), f"table {number}: row counts differ"
-        for row_en, row_zh in zip(table_en, table_zh, strict=True):
-            assert len(row_en) == len(row_zh), f"table {number}: column counts differ"
-            names_en = BACKTICKED.findall(row_en[0])
-            names_zh = BACKTICKED.findall(row_zh[0])
-            assert names_en == names_zh, f"table {number}: first column {names_en} != {names_zh}"
+def test_tables_match_row_for_row(guides: dict[str, Doc]) -> None:
+    for number, row_en, row_zh in paired_rows(guides["en"].tables, guides["zh"].tables):
+        names_en = BACKTICKED.findall(row_en[0])
+        names_zh = BACKTICKED.findall(row_zh[0])
+        assert names_en == names_zh, f"table {number}: first column {names_en} != {names_zh}"
 
 
 @pytest.mark.parametrize("name", CONTRACT_PARAMETERS + CONTRACT_OUTPUTS)
 def test_every_contract_parameter_and_output_is_documented(
-    guides: dict[str, Guide], name: str
+    guides: dict[str, Doc], name: str
 ) -> None:
     for lang, guide in guides.items():
         assert f"`{name}`" in guide.text, f"{name} missing from the {lang} guide"
 
 
-def test_the_parameter_table_lists_every_parameter(guides: dict[str, Guide]) -> None:
+def test_the_parameter_table_lists_every_parameter(guides: dict[str, Doc]) -> None:
     for lang, guide in guides.items():
         first_column = {
             name for table in guide.tables for row in table for name in BACKTICKED.findall(row[0])
@@ -236,29 +160,18 @@ def test_the_parameter_table_lists_every_parameter(guides: dict[str, Guide]) -> 
         assert not missing, f"{lang}: parameters without a table row: {missing}"
 
 
-def test_every_template_parameter_is_documented(guides: dict[str, Guide]) -> None:
+def test_every_template_parameter_is_documented(guides: dict[str, Doc]) -> None:
     template = ROOT / "template.yaml"
     if not template.exists():
         pytest.skip("template.yaml is not in the repository yet")
 
-    class _CfnLoader(yaml.SafeLoader):
-        pass
-
-    def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node)
-        return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-    _CfnLoader.add_multi_constructor("!", _any_tag)
-    document = yaml.load(template.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506
+    document = load_template(template)
     for name in document.get("Parameters", {}):
         for lang, guide in guides.items():
             assert f"`{name}`" in guide.text, f"template parameter {name} missing ({lang})"
 
 
-def test_the_runbook_maps_every_error_code(guides: dict[str, Guide]) -> None:
+def test_the_runbook_maps_every_error_code(guides: dict[str, Doc]) -> None:
     for lang, guide in guides.items():
         runbook = _section(guide, RUNBOOK_NUMBER)
         mapped = set(CODE_TOKEN.findall(runbook)) & set(CATALOG)
@@ -266,7 +179,7 @@ def test_the_runbook_maps_every_error_code(guides: dict[str, Guide]) -> None:
         assert not missing, f"{lang} runbook does not map: {missing}"
 
 
-def test_every_error_code_named_in_the_guides_exists(guides: dict[str, Guide]) -> None:
+def test_every_error_code_named_in_the_guides_exists(guides: dict[str, Doc]) -> None:
     stages = (
         "CONFIG_",
         "SECRET_",
@@ -284,20 +197,20 @@ def test_every_error_code_named_in_the_guides_exists(guides: dict[str, Guide]) -
         assert not unknown, f"{lang} names codes the bridge never answers: {unknown}"
 
 
-def test_the_runbook_codes_are_the_same_in_both_languages(guides: dict[str, Guide]) -> None:
+def test_the_runbook_codes_are_the_same_in_both_languages(guides: dict[str, Doc]) -> None:
     en = CODE_TOKEN.findall(_section(guides["en"], RUNBOOK_NUMBER))
     zh = CODE_TOKEN.findall(_section(guides["zh"], RUNBOOK_NUMBER))
     assert sorted(set(en)) == sorted(set(zh))
 
 
 @pytest.mark.parametrize("target", MAKE_TARGETS)
-def test_every_make_target_is_shown(guides: dict[str, Guide], target: str) -> None:
+def test_every_make_target_is_shown(guides: dict[str, Doc], target: str) -> None:
     pattern = re.compile(rf"\bmake {target}\b")
     for lang, guide in guides.items():
         assert pattern.search(guide.text), f"`make {target}` missing from the {lang} guide"
 
 
-def test_make_targets_named_in_the_guides_exist(guides: dict[str, Guide]) -> None:
+def test_make_targets_named_in_the_guides_exist(guides: dict[str, Doc]) -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     defined = set(re.findall(r"^([a-z0-9-]+):", makefile, flags=re.MULTILINE))
     for lang, guide in guides.items():
@@ -306,14 +219,14 @@ def test_make_targets_named_in_the_guides_exist(guides: dict[str, Guide]) -> Non
         assert not unknown, f"{lang} uses make targets the Makefile lacks: {unknown}"
 
 
-def test_secrets_are_never_passed_on_a_command_line(guides: dict[str, Guide]) -> None:
+def test_secrets_are_never_passed_on_a_command_line(guides: dict[str, Doc]) -> None:
     for info, body in guides["en"].blocks:
         if info == "bash":
             assert "--secret-string" not in body
             assert "put-secret-value" not in body
 
 
-def test_the_guides_link_to_each_other(guides: dict[str, Guide]) -> None:
+def test_the_guides_link_to_each_other(guides: dict[str, Doc]) -> None:
     assert "(guide.zh-CN.md)" in guides["en"].text
     assert "(guide.md)" in guides["zh"].text
 
@@ -321,7 +234,7 @@ def test_the_guides_link_to_each_other(guides: dict[str, Guide]) -> None:
 # The snippets that make key material and the secret file are run as the guide shows them.
 
 
-def _heredoc(guide: Guide, marker: str) -> tuple[list[str], str]:
+def _heredoc(guide: Doc, marker: str) -> tuple[list[str], str]:
     """The arguments and the Python program of the first heredoc block containing ``marker``."""
     for info, body in guide.blocks:
         if info != "bash" or marker not in body:
@@ -370,7 +283,7 @@ def _write_key(path: Path, kind: str) -> None:
 
 @pytest.mark.parametrize(("kind", "alg"), [("EC", "ES256"), ("RSA", "RS256")])
 def test_the_jwk_snippet_prints_a_public_jwk_with_the_kid(
-    guides: dict[str, Guide], tmp_path: Path, kind: str, alg: str
+    guides: dict[str, Doc], tmp_path: Path, kind: str, alg: str
 ) -> None:
     arguments, program = _heredoc(guides["en"], "to_jwk")
     public_path, kid = arguments
@@ -385,7 +298,7 @@ def test_the_jwk_snippet_prints_a_public_jwk_with_the_kid(
 
 
 def test_the_secret_snippet_writes_json_the_bridge_accepts(
-    guides: dict[str, Guide], tmp_path: Path
+    guides: dict[str, Doc], tmp_path: Path
 ) -> None:
     arguments, program = _heredoc(guides["en"], '"private_key": open(')
     (key_path,) = arguments
@@ -399,7 +312,7 @@ def test_the_secret_snippet_writes_json_the_bridge_accepts(
 
 
 def test_the_admin_secret_snippet_writes_json_the_rotation_accepts(
-    guides: dict[str, Guide], tmp_path: Path
+    guides: dict[str, Doc], tmp_path: Path
 ) -> None:
     arguments, program = _heredoc(guides["en"], '"org_url": "https://')
     (key_path,) = arguments
@@ -411,7 +324,7 @@ def test_the_admin_secret_snippet_writes_json_the_rotation_accepts(
 
 
 def test_the_cloudtrail_snippet_lists_who_read_the_secret(
-    guides: dict[str, Guide], tmp_path: Path
+    guides: dict[str, Doc], tmp_path: Path
 ) -> None:
     arguments, program = _heredoc(guides["en"], "GetSecretValue")
     trail, name = arguments
@@ -441,7 +354,7 @@ def test_the_cloudtrail_snippet_lists_who_read_the_secret(
     assert not any("user/other" in line for line in lines), "another secret's reads are left out"
 
 
-def test_the_json_examples_are_valid_secrets(guides: dict[str, Guide]) -> None:
+def test_the_json_examples_are_valid_secrets(guides: dict[str, Doc]) -> None:
     settings = Settings.from_env({"BRIDGE_SECRET_ID": "test"})
     examples = [
         body for info, body in guides["en"].blocks if info == "json" and "client_id" in body

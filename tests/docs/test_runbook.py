@@ -11,14 +11,15 @@ a heading that exists.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from okta_bridge.errors import CATALOG
+
+from .cloudformation import load_template
+from .markdown import BACKTICKED, NUMBER, Doc, paired_rows, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -83,77 +84,9 @@ OPERATIONS = (
     "MetricsNamespace",
 )
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
-NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.?\s")
-FENCE = re.compile(r"^(`{3,})(.*)$")
-BACKTICKED = re.compile(r"`([^`]+)`")
 ENTRY = re.compile(r"^`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`$")
 STATUS = re.compile(r"HTTP (\d{3})")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-
-
-@dataclass(frozen=True)
-class Heading:
-    level: int
-    text: str
-    line: int
-
-
-@dataclass(frozen=True)
-class Doc:
-    path: Path
-    text: str
-    lines: tuple[str, ...]
-    headings: tuple[Heading, ...]
-    blocks: tuple[tuple[str, str], ...]
-    tables: tuple[tuple[tuple[str, ...], ...], ...]
-    prose: str
-
-
-def _parse(path: Path) -> Doc:
-    text = path.read_text(encoding="utf-8")
-    lines = tuple(text.splitlines())
-    headings: list[Heading] = []
-    blocks: list[tuple[str, str]] = []
-    tables: list[list[tuple[str, ...]]] = []
-    prose: list[str] = []
-    fence: str | None = None
-    info, body, in_table = "", [], False
-    for index, line in enumerate(lines):
-        if fence is not None:
-            if line.strip() == fence:
-                blocks.append((info, "\n".join(body)))
-                fence = None
-            else:
-                body.append(line)
-            continue
-        opening = FENCE.match(line.strip())
-        if opening:
-            fence, info, body, in_table = opening.group(1), opening.group(2).strip(), [], False
-            continue
-        prose.append(line)
-        heading = HEADING.match(line)
-        if heading:
-            headings.append(Heading(len(heading.group(1)), heading.group(2), index))
-        if line.startswith("|"):
-            cells = tuple(cell.strip() for cell in line.strip().strip("|").split("|"))
-            if not in_table:
-                tables.append([])
-                in_table = True
-            if not all(set(cell) <= set("-: ") for cell in cells):
-                tables[-1].append(cells)
-        else:
-            in_table = False
-    assert fence is None, f"{path.name}: a fenced block is never closed"
-    return Doc(
-        path,
-        text,
-        lines,
-        tuple(headings),
-        tuple(blocks),
-        tuple(tuple(t) for t in tables),
-        "\n".join(prose),
-    )
 
 
 def _slug(heading: str) -> str:
@@ -176,31 +109,16 @@ def _entries(doc: Doc) -> dict[str, str]:
     return found
 
 
-def _load_template() -> dict[str, Any]:
-    class _CfnLoader(yaml.SafeLoader):
-        pass
-
-    def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return loader.construct_scalar(node)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node)
-        return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-    _CfnLoader.add_multi_constructor("!", _any_tag)
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    document: dict[str, Any] = yaml.load(text, Loader=_CfnLoader)  # noqa: S506
-    return document
-
-
 def _resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
-    resources: dict[str, dict[str, Any]] = _load_template().get("Resources", {})
+    resources: dict[str, dict[str, Any]] = load_template(ROOT / "template.yaml").get(
+        "Resources", {}
+    )
     return {name: body for name, body in resources.items() if body.get("Type") == kind}
 
 
 @pytest.fixture(scope="module")
 def runbooks() -> dict[str, Doc]:
-    return {lang: _parse(path) for lang, path in RUNBOOKS.items()}
+    return {lang: parse(path) for lang, path in RUNBOOKS.items()}
 
 
 @pytest.mark.parametrize("lang", sorted(RUNBOOKS))
@@ -247,13 +165,8 @@ def test_both_languages_have_the_same_commands(runbooks: dict[str, Doc]) -> None
 
 
 def test_both_languages_have_the_same_tables(runbooks: dict[str, Doc]) -> None:
-    en, zh = runbooks["en"].tables, runbooks["zh"].tables
-    assert len(en) == len(zh), f"{len(en)} tables in English, {len(zh)} in Chinese"
-    for number, (table_en, table_zh) in enumerate(zip(en, zh, strict=True), 1):
-        assert len(table_en) == len(table_zh), f"table {number}: row counts differ"
-        for row_en, row_zh in zip(table_en, table_zh, strict=True):
-            assert len(row_en) == len(row_zh), f"table {number}: column counts differ"
-            assert BACKTICKED.findall(row_en[0]) == BACKTICKED.findall(row_zh[0]), number
+    for number, row_en, row_zh in paired_rows(runbooks["en"].tables, runbooks["zh"].tables):
+        assert BACKTICKED.findall(row_en[0]) == BACKTICKED.findall(row_zh[0]), number
 
 
 def test_the_sections_are_numbered_in_order(runbooks: dict[str, Doc]) -> None:
@@ -319,12 +232,12 @@ def test_every_saved_query_of_the_template_is_named(runbooks: dict[str, Doc]) ->
 
 
 def _anchors(path: Path) -> set[str]:
-    return {_slug(h.text) for h in _parse(path).headings}
+    return {_slug(h.text) for h in parse(path).headings}
 
 
 @pytest.mark.parametrize("path", [*RUNBOOKS.values(), *GUIDES.values()], ids=lambda p: p.name)
 def test_every_relative_link_lands_on_a_heading(path: Path) -> None:
-    doc = _parse(path)
+    doc = parse(path)
     for target in LINK.findall(doc.prose):
         if target.startswith(("http://", "https://", "mailto:")):
             continue
