@@ -455,11 +455,8 @@ def _token_answer(response: HttpResponse) -> dict[str, Any]:
             "reset_in_s": None if reset is None else max(0, round(reset - time.time())),
         }
     if response.status != 200:
-        try:
-            body = json.loads(response.body)
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if isinstance(body, dict) and body.get("error"):
+        body = response.json_object()
+        if body is not None and body.get("error"):
             facts["okta_error"] = str(body["error"])[:100]
             facts["okta_error_description"] = str(body.get("error_description", ""))[:300]
     return facts

@@ -310,11 +310,7 @@ def _json(body: bytes) -> Any:
 
 def _error(method: str, path: str, scope: str, response: HttpResponse) -> OktaApiError:
     """Okta's error body, quoted: errorCode, errorSummary and the causes (never secret)."""
-    try:
-        body = json.loads(response.body)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    body = body if isinstance(body, dict) else {}
+    body = response.json_object() or {}
     okta_code = str(body.get("errorCode", ""))
     summary = str(body.get("errorSummary", ""))[:200]
     causes = [

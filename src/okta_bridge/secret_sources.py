@@ -35,7 +35,14 @@ from okta_bridge.secrets import (
     aws_error,
 )
 from okta_bridge.sigv4 import sign_post
-from okta_bridge.transport import Deadline, HttpClient, HttpResponse, ResponseTooLarge, Target
+from okta_bridge.transport import (
+    Deadline,
+    HttpClient,
+    HttpResponse,
+    ResponseTooLarge,
+    Target,
+    json_object,
+)
 
 SERVICE = "secretsmanager"
 SECRETS_TARGET = Target("Secrets Manager", "SECRET_UNREACHABLE", "SECRET_UNREACHABLE", SecretError)
@@ -96,7 +103,7 @@ class SignedHttpSource:
             )
         except ResponseTooLarge:
             raise SecretError("SECRET_ERROR", "Secrets Manager's answer is too large.") from None
-        answer = _json(response.body)
+        answer = response.json_object() or {}
         if response.status != 200:
             aws_code, message = _error_type(answer, response.status)
             raise aws_error(aws_code, message, secret_id)
@@ -185,7 +192,7 @@ class ExtensionSource:
                 headers={_EXTENSION_TOKEN_HEADER: self._session_token() or ""},
             )
             response = connection.getresponse()
-            return response.status, _json(response.read(MAX_SECRET_ANSWER))
+            return response.status, json_object(response.read(MAX_SECRET_ANSWER)) or {}
         finally:
             connection.close()
 
@@ -221,7 +228,7 @@ def _endpoint(region: str, *, fips: bool) -> str:
 def _throttled(response: HttpResponse) -> bool:
     if response.status != 400:
         return False
-    return _error_type(_json(response.body), 400)[0] in _THROTTLED
+    return _error_type(response.json_object() or {}, 400)[0] in _THROTTLED
 
 
 def _error_type(answer: dict[str, Any], status: int) -> tuple[str, str]:
@@ -229,14 +236,6 @@ def _error_type(answer: dict[str, Any], status: int) -> tuple[str, str]:
     kind = str(answer.get("__type") or answer.get("code") or f"HTTP{status}")
     message = str(answer.get("message") or answer.get("Message") or "")
     return kind.rsplit("#", 1)[-1], message
-
-
-def _json(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _secret_value(answer: dict[str, Any]) -> SecretValue:

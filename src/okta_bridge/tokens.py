@@ -10,14 +10,12 @@ still valid, the old token keeps serving.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from okta_bridge import metrics, tracing
 from okta_bridge.client_auth import authenticate
@@ -162,7 +160,7 @@ class TokenEndpoint:
     def _judge(self, response: HttpResponse, started: float) -> AccessToken:
         if response.status == 200:
             return self._parse_token(response, started)
-        body = _json_object(response.body)
+        body = response.json_object()
         oauth_error = str(body.get("error", "")) if body else ""
         description = str(body.get("error_description", ""))[:300] if body else ""
         if response.status == 429:
@@ -188,7 +186,7 @@ class TokenEndpoint:
         )
 
     def _parse_token(self, response: HttpResponse, started: float) -> AccessToken:
-        body = _json_object(response.body)
+        body = response.json_object()
         if body is None:
             raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer is not a JSON object.")
         value = body.get("access_token")
@@ -334,11 +332,3 @@ def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:
     if exc.code == "TOKEN_REJECTED":
         return True
     return exc.code == "TOKEN_GRANT_INVALID" and credentials.grant_type == "password"
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None

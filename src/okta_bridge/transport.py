@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import select
 import ssl
@@ -98,6 +99,19 @@ class HttpResponse:
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
         return self.headers.get(name.lower())
+
+    def json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None when it is not one (an error page, say)."""
+        return json_object(self.body)
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """``body`` parsed as a JSON object; None for anything else (no exception)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True)
