@@ -332,7 +332,7 @@ class KeyStrategy(_AppCredentialStrategy):
                 "ROTATION_OKTA_ERROR",
                 f"The current private key's public key is not registered on app {app}.",
             )
-        mine = [k for c in ours if c.private_key for k in [_key_of(c, listed)] if k is not None]
+        mine = [k for k in (_key_of(c, listed) for c in ours) if k is not None]
         for other in listed:
             if other.id == holder.id:
                 continue
@@ -424,7 +424,7 @@ class Rotator:
         settings: Settings,
         versions: SecretVersions,
         endpoint: TokenEndpoint,
-        admin: Callable[[Deadline], OktaAdmin],
+        admin: Callable[[], OktaAdmin],
     ) -> None:
         self._settings = settings
         self._versions = versions
@@ -570,7 +570,7 @@ class Rotator:
 
     def _strategy(self, credentials: Credentials) -> Strategy:
         if self._admin is None:
-            self._admin = self._admin_factory(Deadline(30.0))
+            self._admin = self._admin_factory()
         if credentials.grant_type == "password":
             return PasswordStrategy(self._admin, self._probe)
         if credentials.auth_method == "private_key_jwt":
@@ -626,7 +626,7 @@ def build_rotator(
     http = http or HttpClient(settings)
     endpoint = TokenEndpoint(http, on_token=lambda value: REDACTOR.register([value]))
 
-    def admin(deadline: Deadline) -> OktaAdmin:
+    def admin() -> OktaAdmin:
         # GetSecretValue is all the role may do on the admin secret, so "empty" and "missing"
         # (both ResourceNotFoundException) are not told apart.
         text = SecretVersions(sm, admin_secret_id).text(stage=CURRENT)
