@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import ssl
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,13 @@ class ProxySettings:
 
     https_proxy: str | None = None
     no_proxy: str = ""
+
+    def applies_to(self, host: str) -> bool:
+        """Whether a request to ``host`` goes through the proxy (``NO_PROXY`` as curl reads it)."""
+        if not self.https_proxy:
+            return False
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        return not bypass(host, {"no": self.no_proxy})
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,7 @@ class Route:
         """The route the transport would take to ``url`` (same ``NO_PROXY`` rule)."""
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or "", parts.port or 443
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if not proxy.https_proxy or bypass(host, {"no": proxy.no_proxy}):
+        if not proxy.applies_to(host) or not proxy.https_proxy:
             return cls(host, port)
         proxy_parts = urllib.parse.urlsplit(proxy.https_proxy)
         tls = proxy_parts.scheme == "https"

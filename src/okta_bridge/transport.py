@@ -373,9 +373,7 @@ class HttpClient:
         return HttpResponse(raw.status, response_headers, data, url, 1)
 
     def _manager_for(self, host: str, tls: TlsPolicy | None) -> urllib3.PoolManager:
-        proxy = self._settings.proxy
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        proxied = bool(proxy.https_proxy) and not bypass(host, {"no": proxy.no_proxy})
+        proxied = self._settings.proxy.applies_to(host)
         key = (None if tls is None or tls.plain else tls, proxied)
         with self._lock:
             manager = self._managers.get(key)
