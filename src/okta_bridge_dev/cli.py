@@ -533,12 +533,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The ``okta-bridge`` parser; every command has ``--help``."""
     stack = argparse.ArgumentParser(add_help=False)
-    group = stack.add_argument_group("stack (as make deploy finds it)")
-    group.add_argument("--stack-name", help="default: samconfig stack_name, OKTA_BRIDGE_STACK")
-    group.add_argument("--region", help="default: AWS_REGION, samconfig region, the profile's")
-    group.add_argument("--profile", help="AWS profile (default: samconfig profile, AWS_PROFILE)")
-    group.add_argument("--config-file", type=Path, help="default: samconfig.toml when it exists")
-    group.add_argument("--config-env", default="default", help="samconfig environment")
+    deploy.add_stack_arguments(stack.add_argument_group("stack (as make deploy finds it)"))
 
     parser = argparse.ArgumentParser(
         prog="okta-bridge",

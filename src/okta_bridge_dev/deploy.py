@@ -769,13 +769,18 @@ def prompt_credentials(console: Console) -> dict[str, str]:
 # -- CLI -------------------------------------------------------------------------------------
 
 
+def add_stack_arguments(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The options that find the stack, as ``load_config`` reads them (this CLI and okta-bridge)."""
+    group.add_argument("--stack-name", help="default: samconfig stack_name, OKTA_BRIDGE_STACK")
+    group.add_argument("--region", help="default: AWS_REGION, samconfig region, the profile's")
+    group.add_argument("--profile", help="AWS profile (default: samconfig profile, AWS_PROFILE)")
+    group.add_argument("--config-file", type=Path, help="default: samconfig.toml when it exists")
+    group.add_argument("--config-env", default="default", help="samconfig environment")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--stack-name", help="default: samconfig stack_name, OKTA_BRIDGE_STACK")
-    common.add_argument("--region", help="default: AWS_REGION, samconfig region, the profile's")
-    common.add_argument("--profile", help="AWS profile (default: samconfig profile, AWS_PROFILE)")
-    common.add_argument("--config-file", type=Path, help="default: samconfig.toml when it exists")
-    common.add_argument("--config-env", default="default", help="samconfig environment")
+    add_stack_arguments(common)
 
     parser = argparse.ArgumentParser(
         prog="python -m okta_bridge_dev.deploy",
