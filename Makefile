@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 # Lambda's python3.13: $PY313, else pyenv's (found without pyenv on PATH too), else python3.13.
 PY313 ?= $(firstword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.13*/bin/python $(HOME)/.pyenv/versions/3.13*/bin/python) $(shell command -v python3.13))
 STAMP := $(VENV)/.installed
+# python3.13's own venv (make test-313, make bench): named here, never through $(VENV), which a
+# recipe has already expanded to .venv by the time it passes VENV= to a sub-make.
+VENV313 := .venv-313
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -15,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit test-313 package bench deploy secret rotate-now destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package bench deploy secret rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,7 +40,7 @@ $(TOOLS_STAMP): requirements-tools.lock
 demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then warm ones
 	$(BIN)/python -m okta_bridge_dev.demo
 
-test: lint typecheck security validate unit ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest
+test: lint typecheck security validate unit commands ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest, the documented commands on a fresh clone
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests benchmarks
@@ -60,20 +63,30 @@ validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml: no e
 unit: $(STAMP) ## pytest: unit and integration tests, with coverage of okta_bridge
 	$(BIN)/pytest --cov=okta_bridge --cov-report=term-missing:skip-covered --cov-fail-under=90
 
-test-313: ## The same pytest run on python3.13, Lambda's runtime (a separate .venv-313)
-	$(MAKE) unit VENV=.venv-313 PYTHON=$(PY313)
+commands: $(STAMP) ## The README's local commands (demo, package, rotate-now LOCAL=1, bench QUICK=1) on a fresh clone
+	$(BIN)/pytest -m fresh_clone -p no:cacheprovider tests/commands
 
-package: $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
+py313: # Stop with a clear message when Lambda's python3.13 is missing (a prerequisite, not a command)
+	@if [ -z "$(PY313)" ] || ! "$(PY313)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
+	  echo "make: this target needs python3.13, Lambda's runtime, and found$(if $(PY313), '$(PY313)' (not a python3.13), none)." >&2; \
+	  echo "      Install it (pyenv install 3.13, or your system's python3.13 package) or name it: make $(MAKECMDGOALS) PY313=/path/to/python3.13" >&2; \
+	  exit 2; \
+	fi
+
+test-313: py313 ## The same pytest run on python3.13, Lambda's runtime (a separate .venv-313)
+	$(MAKE) unit VENV=$(VENV313) PYTHON=$(PY313)
+
+package: py313 $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
 	$(BIN)/python -m okta_bridge_dev.package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
 	@touch $@
 
-bench: $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png
-	$(MAKE) $(VENV)/.installed VENV=.venv-313 PYTHON=$(PY313)
+bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png (QUICK=1: one cold run and a few warm calls each, into build/bench/)
+	$(MAKE) $(VENV313)/.installed VENV=$(VENV313) PYTHON=$(PY313)
 	$(BIN)/python -m okta_bridge_dev.package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
-	$(BIN)/python benchmarks/run.py --python .venv-313/bin/python --zip build/bench/okta-bridge.zip
+	$(BIN)/python benchmarks/run.py --python $(VENV313)/bin/python --zip build/bench/okta-bridge.zip $(if $(QUICK),--quick --out build/bench)
 
 deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
 	$(BIN)/python -m okta_bridge_dev.deploy deploy

@@ -1,0 +1,77 @@
+"""Every command the README documents for local use works on a fresh clone (issue 17).
+
+Run by ``make commands``, part of ``make test`` (and so of CI), not by the plain pytest run: it
+clones the repository, creates its venvs from the lock files and runs each command as a new user
+would, which takes a minute or two. Each command must exit 0 and produce what it promises, and
+leave no file that git neither tracks nor ignores. Without python3.13 on the machine, the commands
+that need it must instead stop at once with the Makefile's message.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from tests.deploy.conftest import find_python313
+
+from .conftest import CHECKED, NEEDS_PY313, PY313_MISSING, Clone, Run
+
+pytestmark = pytest.mark.fresh_clone
+
+HAS_PY313 = find_python313() is not None
+
+
+def run(clone: Clone, documented: str) -> Run:
+    """Run a README command in the clone and check it worked; or, when it needs a python3.13 this
+    machine lacks, that it stopped with the Makefile's message (the caller then checks no output).
+    """
+    result = clone.make(*CHECKED[documented])
+    if documented in NEEDS_PY313 and not HAS_PY313:
+        assert result.returncode == 2, result.tail()
+        assert PY313_MISSING in result.output, result.tail()
+        assert "Traceback" not in result.output, result.tail()
+    else:
+        assert result.returncode == 0, f"{result.command} failed:\n{result.tail()}"
+    assert not clone.untracked(), f"{result.command} left files git does not ignore"
+    return result
+
+
+def test_make_demo_prints_its_ok_line(clone: Clone) -> None:
+    result = run(clone, "make demo")
+    assert (
+        "OK: the cold call made 1/1/1 upstream requests, each warm call 0/0/1." in result.output
+    ), result.tail()
+
+
+def test_make_package_builds_the_lambda_zip(clone: Clone) -> None:
+    run(clone, "make package")
+    if not HAS_PY313:
+        return
+    artifact = clone.root / "dist" / "okta-bridge.zip"
+    assert artifact.is_file()
+    with zipfile.ZipFile(artifact) as archive:
+        names = archive.namelist()
+    assert "okta_bridge/handler.py" in names
+    assert "okta_bridge/__pycache__/handler.cpython-313.pyc" in names
+    assert not [name for name in names if name.startswith("okta_bridge_dev")]
+
+
+def test_make_rotate_now_local_confirms_the_old_credential_is_refused(clone: Clone) -> None:
+    result = run(clone, "make rotate-now LOCAL=1")
+    assert "confirmed: Okta refuses the old credential" in result.output, result.tail()
+    assert ", 0 failed" in result.output, result.tail()
+
+
+def test_make_bench_quick_runs_every_implementation_and_writes_the_table(clone: Clone) -> None:
+    run(clone, "make bench")
+    if not HAS_PY313:
+        return
+    results = clone.root / "build" / "bench" / "results.md"
+    text = results.read_text(encoding="utf-8")
+    assert "Quick smoke run" in text
+    for variant in ("## Network: none added", "## Network: 20 ms added"):
+        section = text.split(variant, 1)[1].split("## ", 1)[0]
+        rows = {line.split("|")[1].strip() for line in section.splitlines() if line[:2] == "| "}
+        assert {"naive", "bridge", "bridge + extension", "floor"} <= rows, section
+    assert (clone.root / "build" / "bench" / "results.png").stat().st_size > 0
