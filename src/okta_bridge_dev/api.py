@@ -3,10 +3,16 @@
 It fetches the issuer's JWKS over verified TLS on first use, caches it and refetches once when a
 token names an unknown ``kid`` (key rotation), then checks signature, ``iss``, ``aud``, ``exp``
 and the ``scp`` claim. Error bodies never echo the presented token.
+
+It also serves two resources no caller of the bridge may ever reach (``/admin/keys``,
+``/internal/config``), and can route like a Java servlet stack (``routing="servlet"``), which
+resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``: tests send attack paths through the
+bridge and assert those resources were never served.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import re
@@ -14,14 +20,29 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal, get_args
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import jwt
 
 from .servers import RecordedRequest, Response, Route, TLSServer
 
-__all__ = ["DATA_ITEMS", "ITEMS", "JwksCache", "JwksUnavailableError", "SampleApi"]
+__all__ = [
+    "ADMIN_KEYS",
+    "DATA_ITEMS",
+    "INTERNAL_CONFIG",
+    "ITEMS",
+    "InvalidRequestTarget",
+    "JwksCache",
+    "JwksUnavailableError",
+    "Routing",
+    "SampleApi",
+    "servlet_path",
+]
+
+Routing = Literal["exact", "servlet"]
+"""How ``SampleApi`` maps a request-target to a route: "exact" matches the stdlib's reading of
+the path as is; "servlet" first normalises the raw target as Tomcat + Spring MVC do."""
 
 DATA_ITEMS: tuple[dict[str, Any], ...] = (
     {"id": 1, "name": "alpha", "value": 10},
@@ -31,12 +52,71 @@ DATA_ITEMS: tuple[dict[str, Any], ...] = (
 ITEMS: tuple[dict[str, Any], ...] = tuple(
     {"id": n, "name": f"item-{n:02d}", "value": n * n} for n in range(1, 26)
 )
+ADMIN_KEYS: dict[str, str] = {"secret": "admin-keys-data"}
+INTERNAL_CONFIG: dict[str, str] = {"secret": "internal-config"}
 MAX_PAGE_SIZE = 100
 JWKS_TIMEOUT = 5.0
 
 _CHALLENGE = 'Bearer error="invalid_token"'
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
+_EXACT_ROUTES = {
+    "/v1/data": "data",
+    "/v1/items": "items",
+    "/admin/keys": "admin",
+    "/internal/config": "internal",
+}
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class InvalidRequestTarget(ValueError):
+    """A servlet container would answer 400: bad escape, bad UTF-8, NUL, or not a path."""
+
+
+def servlet_path(raw_target: str) -> str:
+    """The path Tomcat + Spring MVC route for ``raw_target`` (the request-target as
+    ``http.server`` reads it: one ISO-8859-1 character per byte).
+
+    Why: a servlet stack resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``, so the
+    sample API must too if tests are to prove the bridge never sends such a path. The steps
+    follow Tomcat's CoyoteAdapter (path parameters stripped from the raw target, then one
+    decode, then ``normalize``), at its most permissive where settings differ:
+
+    - an absolute-form target is reduced to its path; the query and any ``#...`` are dropped;
+    - every ``;...`` path parameter is cut from each raw segment (``..;x=1`` is ``..``, ``;`` is
+      empty), so an encoded ``%3B`` survives as a literal ``;``;
+    - the rest is percent-decoded once as UTF-8; a bad escape, bad UTF-8 or NUL is a 400;
+      ``%2F`` decodes to a separator (Tomcat's ``encodedSolidusHandling="decode"``; the default
+      rejects it) and ``\\`` stays a literal character;
+    - empty segments (``//``) are merged *before* dot segments are resolved, as Tomcat does, so
+      each ``..`` removes a real segment; ``..`` above the root stays at the root;
+    - a trailing slash is dropped (Spring 5's trailing-slash match routes ``/a/`` as ``/a``).
+    """
+    target = raw_target
+    absolute = _ABSOLUTE_FORM.match(target)
+    if absolute is not None:
+        target = target[absolute.end() :] or "/"
+    path = re.split(r"[?#]", target, maxsplit=1)[0]
+    if not path.startswith("/"):
+        raise InvalidRequestTarget("the request-target is not an absolute path")
+    stripped = "/".join(segment.partition(";")[0] for segment in path.split("/"))
+    if _BAD_ESCAPE.search(stripped):
+        raise InvalidRequestTarget("the path has a malformed percent-escape")
+    try:
+        decoded = unquote_to_bytes(stripped.encode("latin-1")).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError) as error:
+        raise InvalidRequestTarget("the path is not UTF-8") from error
+    if "\x00" in decoded:
+        raise InvalidRequestTarget("the path has a NUL byte")
+    resolved: list[str] = []
+    for segment in decoded.split("/"):
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment not in ("", "."):
+            resolved.append(segment)
+    return "/" + "/".join(resolved)
 
 
 class JwksUnavailableError(Exception):
@@ -126,7 +206,11 @@ class SampleApi(TLSServer):
     """GET-only JSON API behind Okta bearer tokens.
 
     Routes (the keys of ``counts``): "data" ``/v1/data``, "items" ``/v1/items?page&page_size``,
-    "item" ``/v1/items/{id}``, "not_found" for anything else.
+    "item" ``/v1/items/{id}``, "not_found" for anything else, and the two resources the bridge
+    must never reach: "admin" ``/admin/keys`` and "internal" ``/internal/config``. All of them
+    check the token first. ``routing="servlet"`` routes ``servlet_path(raw_target)`` instead of
+    the stdlib's path, and answers "bad_request" (400, no token check: the container rejects
+    the request before any application code) where a servlet container would.
     """
 
     def __init__(
@@ -140,8 +224,12 @@ class SampleApi(TLSServer):
         required_scope: str = "api.access",
         host: str = "127.0.0.1",
         port: int = 0,
+        routing: Routing = "exact",
     ) -> None:
+        if routing not in get_args(Routing):
+            raise ValueError(f"routing must be one of {get_args(Routing)}, not {routing!r}")
         super().__init__(ssl_context, host=host, port=port)
+        self.routing: Routing = routing
         self.issuer = issuer
         self.audience = audience
         self.required_scope = required_scope
@@ -152,18 +240,31 @@ class SampleApi(TLSServer):
                 ("data", self._data),
                 ("items", self._items),
                 ("item", self._item),
+                ("admin", self._admin),
+                ("internal", self._internal),
                 ("not_found", self._not_found),
             )
         }
+        self._routes["bad_request"] = Route("bad_request", self._bad_request)
 
     def route(self, request: RecordedRequest) -> Route:
-        if request.path == "/v1/data":
-            return self._routes["data"]
-        if request.path == "/v1/items":
-            return self._routes["items"]
-        if _ITEM_PATH.fullmatch(request.path):
-            return self._routes["item"]
-        return self._routes["not_found"]
+        path = self.routed_path(request)
+        if path is None:
+            return self._routes["bad_request"]
+        route = self._routes[_route_name(path)]
+        if path == request.path:
+            return route
+        # The handlers read the path (an item's id): give them the one that was routed.
+        return Route(route.name, lambda seen: route.handler(dataclasses.replace(seen, path=path)))
+
+    def routed_path(self, request: RecordedRequest) -> str | None:
+        """The path this API routes ``request`` by; None where servlet routing answers 400."""
+        if self.routing == "exact":
+            return request.path
+        try:
+            return servlet_path(request.raw_target or request.path)
+        except InvalidRequestTarget:
+            return None
 
     def _guarded(
         self, handler: Callable[[RecordedRequest], Response]
@@ -272,8 +373,23 @@ class SampleApi(TLSServer):
             return Response.json(200, ITEMS[int(raw) - 1])
         return _error(404, "not_found", "No such item.")
 
+    def _admin(self, request: RecordedRequest) -> Response:
+        return Response.json(200, ADMIN_KEYS)
+
+    def _internal(self, request: RecordedRequest) -> Response:
+        return Response.json(200, INTERNAL_CONFIG)
+
     def _not_found(self, request: RecordedRequest) -> Response:
         return _error(404, "not_found", "No such resource.")
+
+    def _bad_request(self, request: RecordedRequest) -> Response:
+        return _error(400, "invalid_request", "The request-target is not a valid path.")
+
+
+def _route_name(path: str) -> str:
+    if path in _EXACT_ROUTES:
+        return _EXACT_ROUTES[path]
+    return "item" if _ITEM_PATH.fullmatch(path) else "not_found"
 
 
 def _positive_int(

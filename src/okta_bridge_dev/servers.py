@@ -50,7 +50,8 @@ _SEND_DRAIN_TIMEOUT = 1.0
 
 @dataclass
 class Fault:
-    """A scripted misbehaviour for the next ``times`` requests whose path starts with ``match``.
+    """A scripted misbehaviour for the next ``times`` requests whose path starts with ``match``
+    (and whose method is ``method``, when given).
 
     ``status`` and ``body`` replace the normal answer's; ``headers`` are added to it (replacing
     same-named ones). The route's handler only runs when the answer still needs part of its normal
@@ -61,6 +62,7 @@ class Fault:
     """
 
     match: str = ""
+    method: str | None = None  # only requests with this method (any when None)
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
@@ -85,13 +87,25 @@ class Fault:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request as the server received it; header names are lower-case."""
+    """A request as the server received it; header names are lower-case.
+
+    ``path`` is the stdlib's reading of the target (``urlsplit``, after ``http.server`` collapsed
+    a leading ``//``); ``raw_target`` is the request-target exactly as it stood on the request
+    line (each byte one ISO-8859-1 character), for tests that must see what a server that
+    normalises paths itself would have routed.
+    """
 
     method: str
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    raw_target: str = ""
+
+    @property
+    def raw_path(self) -> str:
+        """``raw_target`` up to its first ``?``: the path as sent, not decoded or normalised."""
+        return self.raw_target.partition("?")[0]
 
     def form(self) -> dict[str, list[str]]:
         """The body parsed as ``application/x-www-form-urlencoded`` (empty if it is not UTF-8)."""
@@ -312,7 +326,14 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(target.query, keep_blank_values=True),
             headers=headers,
             body=body,
+            raw_target=self._raw_target(),
         )
+
+    def _raw_target(self) -> str:
+        """The request-target as sent: ``self.path`` may already be rewritten (a leading ``//``
+        is collapsed), so split the request line the way ``parse_request`` did."""
+        words = self.requestline.split()
+        return words[1] if len(words) >= 2 else self.path
 
     def _reject(self, status: int, error: str, description: str) -> None:
         """Answer a request the server cannot even read, then close the connection."""
@@ -576,7 +597,7 @@ class TLSServer(Lifecycle):
             self.counts[route_name] += 1
             self.requests.append(request)
             for index, fault in enumerate(self._faults):
-                if request.path.startswith(fault.match):
+                if request.path.startswith(fault.match) and fault.method in (None, request.method):
                     fault.times -= 1
                     if fault.times == 0:
                         del self._faults[index]

@@ -26,7 +26,7 @@ from typing import Self, TypeVar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .api import SampleApi
+from .api import Routing, SampleApi
 from .lambda_service import LambdaHandler, LambdaServer
 from .okta import OktaServer, public_jwk
 from .pki import LocalCA, ServerCert, server_context
@@ -190,14 +190,19 @@ class LocalStack(Lifecycle):
         """The sample internal API, trusting ``okta``'s tokens."""
         return _started(self._api)
 
-    def start_extra_api(self) -> SampleApi:
-        """Another SampleApi (another origin) trusting the same Okta; stopped with the stack."""
+    def start_extra_api(self, *, routing: Routing = "exact") -> SampleApi:
+        """Another SampleApi (another origin) trusting the same Okta; stopped with the stack.
+
+        ``routing="servlet"`` gives an API that normalises paths as Tomcat + Spring do, for tests
+        that point a bridge at it and prove no attack path reaches ``/admin/keys``.
+        """
         okta = self.okta
         api = SampleApi(
             server_context(self.server_cert),
             issuer=okta.issuer,
             jwks_url=okta.jwks_url,
             ca_bundle=self.ca.ca_pem_path,
+            routing=routing,
         ).start()
         with self._lock:
             self._extra_apis.append(api)
