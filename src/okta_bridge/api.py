@@ -1,22 +1,32 @@
-"""The internal API call: a bearer GET that refreshes the token once on a 401."""
+"""The internal API call: a bearer GET that refreshes the token once on a 401.
+
+A 401 costs a new token only when it can help and the environment can afford it: not for an
+``insufficient_scope`` challenge (a new token has the same scopes), and not when the token was
+minted moments ago (``BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS``), so an allowed path that always
+answers 401 cannot make the bridge mint a token per call against Okta's shared rate limit.
+Redirects stay on the configured origin and must lead to a path the same policy allows.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from okta_bridge import metrics, tracing
-from okta_bridge.errors import UpstreamError
+from okta_bridge.errors import RequestError, UpstreamError
 from okta_bridge.events import ApiResult
 from okta_bridge.logs import get_logger
+from okta_bridge.policy import QueryPolicy, check_query, decode_path, encode_path, encode_query
 from okta_bridge.tls import TlsPolicy
-from okta_bridge.tokens import TokenProvider
+from okta_bridge.tokens import AccessToken, TokenProvider
 from okta_bridge.transport import (
     Deadline,
     HttpClient,
     HttpResponse,
+    Redirect,
     RedirectRefused,
     ResponseTooLarge,
     Target,
@@ -24,8 +34,11 @@ from okta_bridge.transport import (
 )
 
 API_TARGET = Target("internal API", "UPSTREAM_UNREACHABLE", "UPSTREAM_TIMEOUT")
+Allows = Callable[[Sequence[str]], bool]
+"""Whether a decoded path is one the caller may read (the bridge's path and caller policy)."""
 
 _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "UPSTREAM_NOT_FOUND"}
+_CHALLENGE_ERROR = re.compile(r'\berror\s*=\s*"?([A-Za-z_]+)"?', re.IGNORECASE)
 
 log = get_logger("api")
 
@@ -50,27 +63,57 @@ class InternalApi:
         self.requests = 0
 
     def get(
-        self, url: str, *, request_id: str, deadline: Deadline, tls: TlsPolicy | None = None
+        self,
+        url: str,
+        *,
+        request_id: str,
+        deadline: Deadline,
+        tls: TlsPolicy | None = None,
+        redirect: Redirect | None = None,
     ) -> ApiResult:
-        """GET ``url``; on a 401 drop the token, fetch a new one and try exactly once more."""
+        """GET ``url``; on a 401 that a new token can cure, drop the token, fetch a new one and
+        try exactly once more. ``redirect`` checks a same-origin redirect (None: none followed).
+        """
         started = self._clock()
         if self._tokens.will_request():
             # A token request is coming (cold start, refresh): open the API connection meanwhile.
             self._http.preconnect(url, tls=tls, deadline=deadline)
         token = self._tokens.get(deadline)
-        response = self._send(url, token.value, request_id, deadline, tls)
+        response = self._send(url, token.value, request_id, deadline, tls=tls, redirect=redirect)
         attempts = response.attempts
-        if response.status == 401:
+        if response.status == 401 and self._refresh_helps(response, token):
             log.warning("the API refused the token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get(deadline)
-            response = self._send(url, token.value, request_id, deadline, tls)
+            response = self._send(
+                url, token.value, request_id, deadline, tls=tls, redirect=redirect
+            )
             attempts += response.attempts
         elapsed_ms = round((self._clock() - started) * 1000)
         return self._judge(response, attempts, elapsed_ms)
 
+    def _refresh_helps(self, response: HttpResponse, token: AccessToken) -> bool:
+        if _challenge_error(response) == "insufficient_scope":
+            log.warning("the API wants another scope; a new token would not have it")
+            return False
+        age = self._tokens.age(token)
+        if age < self._tokens.refresh_min_age:
+            log.warning(
+                "the API refused a token minted moments ago; not minting another",
+                extra={"token_age_s": round(age, 1), "min_age_s": self._tokens.refresh_min_age},
+            )
+            return False
+        return True
+
     def _send(
-        self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
+        self,
+        url: str,
+        token: str,
+        request_id: str,
+        deadline: Deadline,
+        *,
+        tls: TlsPolicy | None,
+        redirect: Redirect | None,
     ) -> HttpResponse:
         """One API request, counted, timed and traced."""
         self.requests += 1
@@ -84,26 +127,22 @@ class InternalApi:
         }
         try:
             with tracing.span(tracing.API_CALL, attributes) as span:
-                response = self._get_once(url, token, request_id, deadline, tls)
+                response = get(
+                    self._http,
+                    url,
+                    token=token,
+                    request_id=request_id,
+                    deadline=deadline,
+                    max_bytes=self._max_bytes,
+                    tls=tls,
+                    redirect=redirect,
+                )
                 status = response.status
                 span.set("http.response.status_code", status)
                 span.set("okta_bridge.attempts", response.attempts)
                 return response
         finally:
             metrics.upstream_call(status, (self._clock() - started) * 1000)
-
-    def _get_once(
-        self, url: str, token: str, request_id: str, deadline: Deadline, tls: TlsPolicy | None
-    ) -> HttpResponse:
-        return get(
-            self._http,
-            url,
-            token=token,
-            request_id=request_id,
-            deadline=deadline,
-            max_bytes=self._max_bytes,
-            tls=tls,
-        )
 
     def _judge(self, response: HttpResponse, attempts: int, elapsed_ms: int) -> ApiResult:
         return judge(response, attempts, elapsed_ms, wall_clock=self._wall_clock)
@@ -118,9 +157,11 @@ def get(
     deadline: Deadline,
     max_bytes: int,
     tls: TlsPolicy | None,
+    redirect: Redirect | None,
 ) -> HttpResponse:
-    """One bearer GET of the API (retries, redirects within the origin), sizes and redirects
-    mapped to ``UpstreamError``; the bridge and diagnose call the API the same way."""
+    """One bearer GET of the API (retries, redirects within the origin when ``redirect`` checks
+    them), sizes and redirects mapped to ``UpstreamError``; the bridge and diagnose call the API
+    the same way."""
     try:
         return http.request(
             "GET",
@@ -133,7 +174,7 @@ def get(
                 "X-Request-ID": request_id,
             },
             max_bytes=max_bytes,
-            follow_redirects=True,
+            redirect=redirect,
             tls=tls,
         )
     except ResponseTooLarge as exc:
@@ -157,6 +198,9 @@ def judge(
         text, data = _decode_json(response.body)
         return ApiResult(status, data, text, attempts, elapsed_ms)
     where = f"HTTP {status} from the API after {attempts} attempt(s)"
+    challenge = _challenge_error(response) if status in (401, 403) else None
+    if challenge:
+        where += f" ({challenge[:40]})"
     if status in _STATUS_CODES:
         raise UpstreamError(_STATUS_CODES[status], f"{where}.")
     if status == 429:
@@ -177,8 +221,54 @@ def _decode_json(body: bytes) -> tuple[str, object]:
         return "", None
     try:
         text = body.decode("utf-8")
-        return text, json.loads(text)
+        return text, json.loads(text, parse_constant=_refuse_constant)
     except UnicodeDecodeError:
         raise UpstreamError("UPSTREAM_NOT_JSON", "The API's answer is not valid UTF-8.") from None
     except ValueError:
         raise UpstreamError("UPSTREAM_NOT_JSON", "The API's answer is not JSON.") from None
+    except RecursionError:
+        # json's parser recurses per nesting level; Python's limit (about 1,000) is the bound.
+        raise UpstreamError(
+            "UPSTREAM_NOT_JSON", "The API's answer is JSON nested too deeply to parse."
+        ) from None
+
+
+def _refuse_constant(name: str) -> object:
+    """NaN and Infinity are not JSON (RFC 8259 6): Python would parse them and pass them on."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def same_origin_redirect(allows: Allows, query: QueryPolicy) -> Redirect:
+    """The check of a redirect the transport already keeps on the origin and on https: its path
+    must pass the same policy as the caller's (decoded, judged, re-encoded canonically), and its
+    query the same rule as the caller's (the configured parameters win, ``BRIDGE_ALLOWED_QUERY``
+    bounds the rest); the URL sent is rebuilt from those, never taken as the server wrote it.
+    An open redirect in the API thus gives a caller nothing a direct request would not.
+    """
+
+    def check(url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        try:
+            segments = decode_path(parts.path or "/")
+            pairs = tuple(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+            merged = encode_query(query.merge_redirect(check_query(pairs)))
+        except RequestError as exc:
+            raise RedirectRefused(
+                f"redirect to a path the policy refuses ({exc.message})"
+            ) from None
+        if not allows(segments):
+            raise RedirectRefused(
+                f"redirect to a path outside the allow-list ({encode_path(segments)[:200]})"
+            )
+        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # never a userinfo
+        path = encode_path(segments)
+        return f"{origin}{path}?{merged}" if merged else f"{origin}{path}"
+
+    return check
+
+
+def _challenge_error(response: HttpResponse) -> str | None:
+    """The ``error`` of a ``WWW-Authenticate`` challenge (RFC 6750 3), if any."""
+    challenge = response.header("www-authenticate") or ""
+    match = _CHALLENGE_ERROR.search(challenge)
+    return match.group(1) if match else None

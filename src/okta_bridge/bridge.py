@@ -6,16 +6,36 @@ features (diagnose, rotation, benchmarks) can swap one without touching the othe
 
 from __future__ import annotations
 
-from okta_bridge.api import InternalApi
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from okta_bridge.api import InternalApi, same_origin_redirect
+from okta_bridge.callers import CallerPolicy
 from okta_bridge.config import Settings
+from okta_bridge.errors import RequestError
 from okta_bridge.events import ApiResult, Invocation
 from okta_bridge.logs import REDACTOR
-from okta_bridge.policy import Endpoint, decode_path, encode_query, policy_for
+from okta_bridge.policy import (
+    Endpoint,
+    QueryPolicy,
+    decode_path,
+    encode_query,
+    policy_for,
+    shown,
+)
 from okta_bridge.secret_sources import source_for
 from okta_bridge.secrets import SecretSource, SecretStore
 from okta_bridge.tls import TlsPolicy
 from okta_bridge.tokens import TokenProvider
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.transport import Deadline, HttpClient, Redirect
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where one invocation reads, and the check a redirect must pass (the same rules)."""
+
+    url: str
+    redirect: Redirect
 
 
 class Bridge:
@@ -35,34 +55,58 @@ class Bridge:
         self.secrets = secrets or SecretStore(
             settings,
             source or source_for(settings, self.http),
-            on_load=lambda creds: REDACTOR.register(creds.sensitive_values()),
+            on_load=lambda creds: REDACTOR.pin(creds.sensitive_values()),
         )
         self.tokens = tokens or TokenProvider(
-            self.secrets, self.http, on_token=lambda value: REDACTOR.register([value])
+            self.secrets,
+            self.http,
+            on_token=lambda value: REDACTOR.register([value]),
+            budget_per_minute=settings.token_budget_per_minute,
+            refresh_min_age=settings.token_refresh_min_age,
         )
         self.api = InternalApi(self.tokens, self.http, max_bytes=settings.max_response_bytes)
+        self.callers = CallerPolicy(
+            settings.caller_routes, allow_anonymous=settings.allow_anonymous_proxy
+        )
 
-    def target_url(self, invocation: Invocation, deadline: Deadline | None = None) -> str:
-        """The URL to read: the configured origin, an allowed path, a canonical query."""
-        # Malformed paths are refused before any I/O.
+    def plan(self, invocation: Invocation, deadline: Deadline | None = None) -> Plan:
+        """The URL to read (the configured origin, an allowed path, a canonical query) and the
+        rule a redirect's path must meet. The caller and a malformed path are refused before any
+        I/O."""
+        caller_patterns = self.callers.patterns_for(invocation.caller)
         segments = None if invocation.path is None else decode_path(invocation.path)
         endpoint = Endpoint.parse(self.secrets.current(deadline).api_endpoint)
+        base = policy_for(self.settings.allowed_paths or (endpoint.path,))
+        narrow = None if caller_patterns is None else policy_for(caller_patterns)
+
+        def allows(candidate: Sequence[str]) -> bool:
+            return base.allows(candidate) and (narrow is None or narrow.allows(candidate))
+
+        query = QueryPolicy(endpoint.fixed_query(), self.settings.allowed_query)
+        redirect = same_origin_redirect(allows, query)
         if segments is None:
-            return endpoint.url(endpoint.path, endpoint.query)
-        patterns = self.settings.allowed_paths or (endpoint.path,)
-        path = policy_for(patterns).check(segments)
-        return endpoint.url(path, encode_query(invocation.query or ()))
+            return Plan(endpoint.url(endpoint.path, endpoint.query), redirect)
+        path = base.check(segments)
+        if narrow is not None and not narrow.allows(segments):
+            raise RequestError(
+                "PATH_NOT_ALLOWED",
+                f"The path {shown(segments)!r} is not in this caller's BRIDGE_CALLER_ROUTES.",
+            )
+        url = endpoint.url(path, encode_query(query.merge(invocation.query or ())))
+        return Plan(url, redirect)
 
     def serve(self, invocation: Invocation, *, request_id: str, deadline: Deadline) -> ApiResult:
         """Answer one invocation, or raise a ``BridgeError``."""
-        url = self.target_url(invocation, deadline)
+        plan = self.plan(invocation, deadline)
         credentials = self.secrets.current(deadline)
         tls = TlsPolicy(
             pins=self.settings.api_pins,
             client_certificate=credentials.client_certificate,
             client_key=credentials.client_key,
         )
-        return self.api.get(url, request_id=request_id, deadline=deadline, tls=tls)
+        return self.api.get(
+            plan.url, request_id=request_id, deadline=deadline, tls=tls, redirect=plan.redirect
+        )
 
     def reset(self) -> None:
         """Forget cached secret and token (SnapStart restore, tests)."""

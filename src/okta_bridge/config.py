@@ -6,6 +6,7 @@ variable, so the first invocation fails with a ``config`` error instead of a con
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import urllib.parse
@@ -14,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from okta_bridge.errors import ConfigError
+from okta_bridge.callers import CallerRoute, parse_routes
+from okta_bridge.errors import ConfigError, RequestError
+from okta_bridge.policy import check_segment
 from okta_bridge.tls import parse_pins
 
 SECRET_ID = "BRIDGE_SECRET_ID"
@@ -24,6 +27,13 @@ API_BASE_URL = "BRIDGE_API_BASE_URL"
 SCOPES = "BRIDGE_SCOPES"
 AUTH_METHOD = "BRIDGE_AUTH_METHOD"
 ALLOWED_PATHS = "BRIDGE_ALLOWED_PATHS"
+ALLOWED_QUERY = "BRIDGE_ALLOWED_QUERY"
+ALLOW_ANONYMOUS_PROXY = "BRIDGE_ALLOW_ANONYMOUS_PROXY"
+CALLER_ROUTES = "BRIDGE_CALLER_ROUTES"
+DIAGNOSE = "BRIDGE_DIAGNOSE"
+DIAGNOSE_MIN_INTERVAL = "BRIDGE_DIAGNOSE_MIN_INTERVAL_SECONDS"
+TOKEN_BUDGET = "BRIDGE_TOKEN_BUDGET_PER_MINUTE"
+TOKEN_REFRESH_MIN_AGE = "BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS"
 CONNECT_TIMEOUT = "BRIDGE_CONNECT_TIMEOUT_SECONDS"
 READ_TIMEOUT = "BRIDGE_READ_TIMEOUT_SECONDS"
 DEADLINE_MARGIN = "BRIDGE_DEADLINE_MARGIN_MS"
@@ -90,6 +100,13 @@ class Settings:
     scopes: tuple[str, ...] | None = None
     auth_method: str | None = None
     allowed_paths: tuple[str, ...] | None = None
+    allowed_query: tuple[str, ...] | None = None
+    allow_anonymous_proxy: bool = False
+    caller_routes: tuple[CallerRoute, ...] = ()
+    diagnose: bool = True
+    diagnose_min_interval: float = 10.0
+    token_budget_per_minute: int = 10
+    token_refresh_min_age: float = 60.0
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
     deadline_margin: float = 0.5
@@ -123,6 +140,15 @@ class Settings:
             scopes=_optional_list(env, SCOPES, separators=" ,"),
             auth_method=_auth_method(env.get(AUTH_METHOD, "").strip() or None, AUTH_METHOD),
             allowed_paths=_allowed_paths(env),
+            allowed_query=_optional_list(env, ALLOWED_QUERY, separators=", "),
+            allow_anonymous_proxy=_switch(env, ALLOW_ANONYMOUS_PROXY, default=False),
+            caller_routes=_caller_routes(env),
+            diagnose=diagnose_enabled(env),
+            diagnose_min_interval=_number(env, DIAGNOSE_MIN_INTERVAL, 10.0, low=0, high=3600),
+            token_budget_per_minute=int(
+                _number(env, TOKEN_BUDGET, 10, low=1, high=600, integer=True)
+            ),
+            token_refresh_min_age=_number(env, TOKEN_REFRESH_MIN_AGE, 60.0, low=0, high=3600),
             connect_timeout=_number(env, CONNECT_TIMEOUT, 3.0, low=0.1, high=60),
             read_timeout=_number(env, READ_TIMEOUT, 10.0, low=0.1, high=900),
             deadline_margin=_number(env, DEADLINE_MARGIN, 500, low=0, high=10_000) / 1000,
@@ -216,15 +242,44 @@ def _allowed_paths(env: Mapping[str, str]) -> tuple[str, ...] | None:
     raw = env.get(ALLOWED_PATHS, "")
     patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
     for pattern in patterns:
-        if not pattern.startswith("/") or "\\" in pattern or "?" in pattern or "#" in pattern:
-            raise ConfigError(
-                ALLOWED_PATHS,
-                f"pattern {pattern!r} must be an absolute path like /v1/items/* or /v1/reports/**",
-            )
-        segments = pattern.split("/")[1:]
-        if any(seg in (".", "..") for seg in segments) or "**" in segments[:-1]:
-            raise ConfigError(ALLOWED_PATHS, f"pattern {pattern!r}: '**' may only end a pattern")
+        _check_pattern(pattern, ALLOWED_PATHS)
     return patterns or None
+
+
+def _check_pattern(pattern: str, name: str) -> None:
+    """A path pattern must name decoded segments the request policy could ever accept."""
+    if not pattern.startswith("/") or "?" in pattern or "#" in pattern or "//" in pattern:
+        raise ConfigError(
+            name, f"pattern {pattern!r} must be an absolute path like /v1/items/* or /v1/reports/**"
+        )
+    segments = pattern.split("/")[1:]
+    if "**" in segments[:-1]:
+        raise ConfigError(name, f"pattern {pattern!r}: '**' may only end a pattern")
+    for segment in segments:
+        if segment in ("", "*", "**"):
+            continue
+        try:
+            check_segment(segment)
+        except RequestError as exc:
+            raise ConfigError(
+                name, f"pattern {pattern!r}: segment {segment[:40]!r}: {exc.message}"
+            ) from None
+
+
+def _caller_routes(env: Mapping[str, str]) -> tuple[CallerRoute, ...]:
+    raw = env.get(CALLER_ROUTES, "").strip()
+    if not raw:
+        return ()
+    try:
+        return parse_routes(json.loads(raw), lambda p: _check_pattern(p, CALLER_ROUTES))
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise ConfigError(CALLER_ROUTES, str(exc)) from None
+
+
+def diagnose_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``BRIDGE_DIAGNOSE`` (on by default). Read on its own by the handler before the diagnose
+    module is imported, so a disabled diagnose costs nothing and reveals nothing."""
+    return _switch(os.environ if env is None else env, DIAGNOSE, default=True)
 
 
 def _number(

@@ -7,15 +7,22 @@ reason it could not run). The API host's network hops run even when the token ho
 report shows both hosts.
 
 Diagnose builds its own objects (secret source, HTTP client, token endpoint): it reads the secret
-afresh and asks Okta for a fresh token, and the warm bridge's caches stay untouched. The report is
-JSON and never holds secret material: secret values are never put in it, and every hop's facts are
-built from names, addresses, certificates and headers only.
+afresh and asks Okta for a fresh token, and the warm bridge's caches stay untouched. It asks Okta
+at most once per ``BRIDGE_DIAGNOSE_MIN_INTERVAL_SECONDS`` per environment: a diagnose run within
+that interval reuses the token the last one got (or reports the error it met), so repeated runs
+cannot spend the org's token rate limit. The report is JSON and never holds secret material:
+secret values are never put in it, and every hop's facts are built from names, addresses,
+certificates and headers only.
+
+Only a direct invocation may ask for it, and only while ``BRIDGE_DIAGNOSE`` is on (the handler
+checks both before this module is imported).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -28,11 +35,11 @@ from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import BridgeError, ConfigError, InternalError, TlsError
 from okta_bridge.logs import REDACTOR
-from okta_bridge.policy import Endpoint
+from okta_bridge.policy import Endpoint, QueryPolicy, policy_for
 from okta_bridge.secret_sources import source_for
 from okta_bridge.secrets import SecretSource
 from okta_bridge.tls import TlsPolicy, load_client_certificate
-from okta_bridge.tokens import TOKEN_TARGET, AccessToken, TokenEndpoint
+from okta_bridge.tokens import TOKEN_TARGET, AccessToken, MintBudget, TokenEndpoint
 from okta_bridge.transport import (
     Deadline,
     HttpClient,
@@ -77,6 +84,7 @@ def invoke(
     request_id: str,
     env: Mapping[str, str] | None = None,
     source: SecretSource | None = None,
+    budget: MintBudget | None = None,
 ) -> dict[str, Any]:
     """The handler's entry: settings parsed as ``handler.get_bridge`` parses them, then ``run``.
 
@@ -94,7 +102,7 @@ def invoke(
         return walk.report(request_id)
     except Exception:  # noqa: BLE001 - diagnose answers, never raises
         return _internal_failure(started, request_id)
-    return run(settings, deadline, source=source, request_id=request_id)
+    return run(settings, deadline, source=source, request_id=request_id, budget=budget)
 
 
 def run(
@@ -103,13 +111,20 @@ def run(
     *,
     source: SecretSource | None = None,
     request_id: str = "",
+    budget: MintBudget | None = None,
 ) -> dict[str, Any]:
-    """Walk every hop within ``deadline``; return the report (JSON-serialisable). Never raises."""
+    """Walk every hop within ``deadline``; return the report (JSON-serialisable). Never raises.
+
+    ``budget`` is the environment's token budget (the bridge's), which diagnose's token request
+    spends too; without one it is bounded by its minimum interval alone.
+    """
     started = time.monotonic()
     try:
         walk = _Walk(started)
-        _Diagnosis(settings, deadline, source, request_id, walk).perform()
-        report = walk.report(request_id)
+        _Diagnosis(settings, deadline, source, request_id, walk, budget=budget).perform()
+        # Facts quote what servers said (Okta's error_description, the API's challenge), which
+        # could echo a credential: the report passes the one redaction point, as every answer.
+        report: dict[str, Any] = REDACTOR.strings(walk.report(request_id))
     except Exception:  # noqa: BLE001 - a bug in diagnose must still answer
         return _internal_failure(started, request_id)
     failure = report["first_failure"]
@@ -130,7 +145,7 @@ def _internal_failure(started: float, request_id: str) -> dict[str, Any]:
     walk = _Walk(started)
     walk.fail("config", "config", InternalError(), {}, 0.0)
     walk.skip_rest("diagnose stopped on an internal error")
-    return walk.report(request_id)
+    return dict(REDACTOR.strings(walk.report(request_id)))
 
 
 @dataclass
@@ -213,8 +228,11 @@ class _Diagnosis:
         source: SecretSource | None,
         request_id: str,
         walk: _Walk,
+        *,
+        budget: MintBudget | None = None,
     ) -> None:
         self.settings = settings
+        self.budget = budget
         self.deadline = deadline
         # The bridge's own choice of source (signed HTTP, extension or boto3), one attempt each.
         self._secret_http = HttpClient(settings, retry=RetryPolicy(max_retries=0))
@@ -261,7 +279,7 @@ class _Diagnosis:
         if keys is not None:
             facts["keys"] = self.config_facts["secret_keys"] = keys
         credentials = parse_secret(value.text, settings, version_id=value.version_id)
-        REDACTOR.register(credentials.sensitive_values())
+        REDACTOR.pin(credentials.sensitive_values())
         facts.update(
             client_id=credentials.client_id,
             auth_method=credentials.auth_method,
@@ -383,22 +401,34 @@ class _Diagnosis:
     def _token(
         self, credentials: Credentials, http: HttpClient, facts: dict[str, Any]
     ) -> AccessToken:
-        endpoint = TokenEndpoint(http, on_token=lambda value: REDACTOR.register([value]))
         facts.update(
             token_url=credentials.token_url,
             grant_type=credentials.grant_type,
             auth_method=credentials.auth_method,
             requested_scopes=list(credentials.scopes),
         )
-        try:
-            token = endpoint.request(credentials, self.deadline)
-        finally:
-            if endpoint.last_response is not None:
-                facts.update(_token_answer(endpoint.last_response))
-        # TokenEndpoint accepts Bearer tokens only.
-        facts.update(token_type="Bearer", scopes=list(token.scopes))  # noqa: S106 - a type name
-        facts["expires_in"] = round(token.lifetime)
-        return token
+        with MINTS.lock:
+            earlier = MINTS.recent(credentials, self.settings.diagnose_min_interval)
+            if earlier is not None:
+                return earlier.replay(facts, self.settings.diagnose_min_interval)
+            endpoint = TokenEndpoint(http, on_token=lambda value: REDACTOR.register([value]))
+            answer: dict[str, Any] = {}
+            spend = None if self.budget is None else self.budget.take
+            try:
+                token = endpoint.request(credentials, self.deadline, spend=spend)
+            except BridgeError as exc:
+                if endpoint.last_response is not None:
+                    answer = _token_answer(endpoint.last_response)
+                facts.update(answer)
+                MINTS.remember(credentials, None, answer, exc)
+                raise
+            answer = _token_answer(endpoint.last_response) if endpoint.last_response else {}
+            # TokenEndpoint accepts Bearer tokens only.
+            answer.update(token_type="Bearer", scopes=list(token.scopes))  # noqa: S106
+            answer["expires_in"] = round(token.lifetime)
+            facts.update(answer)
+            MINTS.remember(credentials, token, answer, None)
+            return token
 
     def _api(
         self,
@@ -412,6 +442,7 @@ class _Diagnosis:
         url = endpoint.url(endpoint.path, endpoint.query)
         facts["url"] = url
         started = time.monotonic()
+        allowed = policy_for(self.settings.allowed_paths or (endpoint.path,))
         response = api.get(
             http,
             url,
@@ -420,6 +451,9 @@ class _Diagnosis:
             deadline=self.deadline,
             max_bytes=self.settings.max_response_bytes,
             tls=policy,
+            redirect=api.same_origin_redirect(
+                allowed.allows, QueryPolicy(endpoint.fixed_query(), self.settings.allowed_query)
+            ),
         )
         facts.update(
             status=response.status,
@@ -430,12 +464,76 @@ class _Diagnosis:
         if response.url != url:
             facts["final_url"] = response.url
         if response.status == 401 and response.header("www-authenticate"):
-            facts["www_authenticate"] = str(response.header("www-authenticate"))[:300]
+            challenge = REDACTOR.text(str(response.header("www-authenticate")))
+            facts["www_authenticate"] = challenge[:300]
         api.judge(response, response.attempts, round(_ms(started)))
 
     def _slice(self, seconds: float) -> Deadline:
         """This hop's share: ``seconds``, or what is left of the invocation if that is less."""
         return Deadline(min(seconds, self.deadline.remaining()))
+
+
+@dataclass(frozen=True)
+class _Mint:
+    """What diagnose's last token request got, for whose credentials, and when."""
+
+    at: float
+    client: tuple[str, str]
+    token: AccessToken | None
+    facts: dict[str, Any]
+    error: BridgeError | None
+
+    def replay(self, facts: dict[str, Any], interval: float) -> AccessToken:
+        """Report this earlier answer as the token hop's, saying it is one."""
+        ago = time.monotonic() - self.at
+        facts.update(self.facts)
+        facts.update(
+            from_earlier_diagnose_s=round(ago, 1),
+            next_token_request_in_s=round(max(0.0, interval - ago), 1),
+        )
+        if self.token is None:
+            raise self.error or InternalError()
+        return self.token
+
+
+class _Mints:
+    """Diagnose's token requests in this environment: at most one per minimum interval."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._last: _Mint | None = None
+
+    def recent(self, credentials: Credentials, interval: float) -> _Mint | None:
+        """The last answer, if it is younger than ``interval``, for these credentials, and its
+        token (if any) still usable. Call with ``lock`` held."""
+        last = self._last
+        now = time.monotonic()
+        if last is None or now - last.at >= interval:
+            return None
+        if last.client != (credentials.client_id, credentials.token_url):
+            return None
+        if last.token is not None and not last.token.usable(now):
+            return None
+        return last
+
+    def remember(
+        self,
+        credentials: Credentials,
+        token: AccessToken | None,
+        facts: dict[str, Any],
+        error: BridgeError | None,
+    ) -> None:
+        """Record a request's outcome. Call with ``lock`` held."""
+        client = (credentials.client_id, credentials.token_url)
+        self._last = _Mint(time.monotonic(), client, token, dict(facts), error)
+
+    def clear(self) -> None:
+        """Forget the last answer and its token (SnapStart, tests)."""
+        with self.lock:
+            self._last = None
+
+
+MINTS = _Mints()
 
 
 def _token_answer(response: HttpResponse) -> dict[str, Any]:
@@ -458,7 +556,8 @@ def _token_answer(response: HttpResponse) -> dict[str, Any]:
         body = response.json_object()
         if body is not None and body.get("error"):
             facts["okta_error"] = str(body["error"])[:100]
-            facts["okta_error_description"] = str(body.get("error_description", ""))[:300]
+            description = REDACTOR.text(str(body.get("error_description", "")))
+            facts["okta_error_description"] = description[:300]
     return facts
 
 
@@ -503,12 +602,28 @@ def _variables(settings: Settings) -> dict[str, Any]:
         config.METRICS: (settings.metrics, defaults.metrics),
         config.METRICS_NAMESPACE: (settings.metrics_namespace, defaults.metrics_namespace),
         config.TRACING: (settings.tracing, defaults.tracing),
+        config.ALLOWED_QUERY: (settings.allowed_query, defaults.allowed_query),
+        config.ALLOW_ANONYMOUS_PROXY: (
+            settings.allow_anonymous_proxy,
+            defaults.allow_anonymous_proxy,
+        ),
+        config.DIAGNOSE_MIN_INTERVAL: (
+            settings.diagnose_min_interval,
+            defaults.diagnose_min_interval,
+        ),
+        config.TOKEN_BUDGET: (settings.token_budget_per_minute, defaults.token_budget_per_minute),
+        config.TOKEN_REFRESH_MIN_AGE: (
+            settings.token_refresh_min_age,
+            defaults.token_refresh_min_age,
+        ),
     }
     for name, (value, default) in simple.items():
         if value != default:
             shown[name] = _plain(value)
     if settings.api_pins:
         shown[config.API_PINS] = f"{len(settings.api_pins)} pin(s)"
+    if settings.caller_routes:
+        shown[config.CALLER_ROUTES] = {r.principal: list(r.paths) for r in settings.caller_routes}
     proxy = settings.proxy
     standard = {  # the standard variables, shown in their upper-case spelling
         "https_proxy": _without_credentials(proxy.https_proxy) if proxy.https_proxy else None,

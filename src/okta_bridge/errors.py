@@ -34,6 +34,24 @@ CATALOG: dict[str, Entry] = {
         403, "Use a path matching BRIDGE_ALLOWED_PATHS, or extend that list."
     ),
     "METHOD_NOT_ALLOWED": Entry(405, "The bridge only reads: use GET."),
+    "QUERY_NOT_ALLOWED": Entry(
+        403,
+        "Leave out query parameters the configured endpoint sets; use only the names in "
+        "BRIDGE_ALLOWED_QUERY (or extend that list).",
+    ),
+    "CALLER_NOT_AUTHENTICATED": Entry(
+        403,
+        "Put AWS_IAM auth (or an authorizer) on the Function URL or API Gateway route in front "
+        "of the bridge; BRIDGE_ALLOW_ANONYMOUS_PROXY=on only for a deliberately open door.",
+    ),
+    "CALLER_NOT_ALLOWED": Entry(
+        403, "Add a BRIDGE_CALLER_ROUTES rule naming this caller's IAM role (or authorizer)."
+    ),
+    "DIAGNOSE_DISABLED": Entry(
+        403,
+        "Diagnose is switched off (BRIDGE_DIAGNOSE=off, the template's Diagnose): switch it on "
+        "for the investigation, or read the logs and metrics instead.",
+    ),
     "SECRET_NOT_FOUND": Entry(500, "Check BRIDGE_SECRET_ID and the function's region."),
     "SECRET_ACCESS_DENIED": Entry(
         500, "Grant secretsmanager:GetSecretValue on this secret to the function's role."
@@ -66,6 +84,11 @@ CATALOG: dict[str, Entry] = {
     ),
     "TOKEN_RATE_LIMITED": Entry(
         503, "Okta's rate limit was hit; raise the app's rate-limit share or reduce cold starts."
+    ),
+    "TOKEN_BUDGET_EXHAUSTED": Entry(
+        503,
+        "This environment sent BRIDGE_TOKEN_BUDGET_PER_MINUTE token requests in a minute: find "
+        "what keeps failing (the log's earlier token errors, the API's 401s) before raising it.",
     ),
     "TOKEN_ENDPOINT_ERROR": Entry(502, "Okta's token endpoint failed; check status.okta.com."),
     "TOKEN_INVALID_RESPONSE": Entry(
@@ -123,7 +146,9 @@ CATALOG: dict[str, Entry] = {
         502, "The answer is over BRIDGE_MAX_RESPONSE_BYTES; ask for smaller pages."
     ),
     "UPSTREAM_REDIRECT": Entry(
-        502, "The API redirected to a non-HTTPS URL or redirected too often."
+        502,
+        "The API redirected to another host, to a path the allow-list refuses, to a non-HTTPS "
+        "URL, or too often: call the final URL's path directly (and allow it), or fix the API.",
     ),
     "INTERNAL_ERROR": Entry(500, "Report it with the request id."),
     # The rotation function's failures. Secrets Manager retries the whole rotation; the codes tell
@@ -174,8 +199,15 @@ CATALOG: dict[str, Entry] = {
     ),
     "ROTATION_TEST_FAILED": Entry(
         502,
-        "The new credential got no token; AWSCURRENT is untouched. Check the app's policy and "
-        "the log's Okta error, then rotate again.",
+        "The new credential got no token, so it was not promoted: check the app's policy and "
+        "the log's Okta error. A client secret or key: AWSCURRENT still works; rotate again. A "
+        "password: once setSecret ran, Okta holds the new one (AWSPENDING, which the bridge "
+        "falls back to): fix the cause and let this rotation be retried, not a new one.",
+    ),
+    "ROTATION_CREDENTIAL_UNIDENTIFIED": Entry(
+        500,
+        "finishSecret cannot tell which Okta credential the new version holds, so it retired "
+        "nothing: check the version's okta_secret_id (or key) against the app in Okta.",
     ),
     "ROTATION_PASSWORD_DIRECTORY_MASTERED": Entry(
         500,

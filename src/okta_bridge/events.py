@@ -14,6 +14,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from okta_bridge.callers import DIRECT, Caller, proxy_caller
 from okta_bridge.errors import BridgeError, RequestError
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Query, check_query
@@ -24,11 +25,13 @@ DIRECT_KEYS = frozenset({"path", "query"})
 
 @dataclass(frozen=True)
 class Invocation:
-    """What the caller asked for: ``path``/``query`` are ``None`` for the default endpoint."""
+    """What the caller asked for: ``path``/``query`` are ``None`` for the default endpoint;
+    ``caller`` is who AWS says sent it (proxy events) or ``DIRECT``."""
 
     kind: Kind
     path: str | None = None
     query: Query | None = None
+    caller: Caller = DIRECT
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def _v1(event: dict[str, Any]) -> Invocation:
     multi = event.get("multiValueQueryStringParameters")
     single = event.get("queryStringParameters")
     query = _query_from_mapping(multi if multi else single) if (multi or single) else ()
-    return Invocation("apigw_v1", path=event.get("path"), query=query)
+    caller = proxy_caller(event.get("requestContext"))
+    return Invocation("apigw_v1", path=_proxy_path(event.get("path")), query=query, caller=caller)
 
 
 def _v2(event: dict[str, Any]) -> Invocation:
@@ -103,7 +107,23 @@ def _v2(event: dict[str, Any]) -> Invocation:
         )
     except (ValueError, UnicodeDecodeError):
         raise RequestError("BAD_REQUEST", "The query string is not valid UTF-8.") from None
-    return Invocation("apigw_v2", path=event.get("rawPath"), query=check_query(tuple(pairs)))
+    return Invocation(
+        "apigw_v2",
+        path=_proxy_path(event.get("rawPath")),
+        query=check_query(tuple(pairs)),
+        caller=proxy_caller(event.get("requestContext")),
+    )
+
+
+def _proxy_path(path: object) -> str:
+    """A proxy event always names a path (API Gateway and Function URLs set one): without it the
+    event is not what it claims, and must not fall back to the default endpoint, which caller
+    routes do not cover."""
+    if path is None:
+        raise RequestError("BAD_REQUEST", "The proxy event has no path.")
+    if not isinstance(path, str):
+        raise RequestError("BAD_REQUEST", "'path' must be a string.")
+    return path
 
 
 def _require_get(method: object) -> None:
@@ -172,6 +192,7 @@ def _headers(request_id: str) -> dict[str, str]:
     return {
         "Content-Type": "application/json; charset=utf-8",
         "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
         "X-Request-ID": request_id,
     }
 
@@ -187,5 +208,10 @@ DIAGNOSE_ACTION = "diagnose"
 
 
 def asks_for_diagnose(event: object) -> bool:
-    """Whether ``event`` is the direct invocation ``{"action": "diagnose"}``."""
-    return isinstance(event, dict) and event.get("action") == DIAGNOSE_ACTION
+    """Whether ``event`` is the direct invocation ``{"action": "diagnose"}`` (never a proxy
+    event: a caller behind API Gateway or a Function URL cannot ask for it)."""
+    return (
+        isinstance(event, dict)
+        and event.get("action") == DIAGNOSE_ACTION
+        and kind_of(event) == "direct"
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from okta_bridge import config, events, logs, metrics, tracing
 from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
-from okta_bridge.errors import BridgeError, InternalError
+from okta_bridge.errors import BridgeError, InternalError, RequestError
 from okta_bridge.transport import Deadline
 
 log = logs.get_logger("handler")
@@ -64,10 +64,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Serve one invocation; always returns a response, never raises."""
     request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     if events.asks_for_diagnose(event):
-        from okta_bridge import diagnose  # noqa: PLC0415 - rare: kept out of every cold start
-
         with logs.request_scope(request_id):
-            return diagnose.invoke(context, request_id=request_id)
+            return _diagnose(context, request_id)
     kind = events.kind_of(event)
     started = time.monotonic()
     with logs.request_scope(request_id), metrics.recording(request_id) as measured:
@@ -106,6 +104,26 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             },
         )
         return events.success(kind, result, request_id)
+
+
+def _diagnose(context: Any, request_id: str) -> dict[str, Any]:
+    """A direct ``{"action": "diagnose"}``, where ``BRIDGE_DIAGNOSE`` allows it."""
+    try:
+        enabled = config.diagnose_enabled()
+    except BridgeError as exc:
+        return events.failure("direct", exc, request_id)
+    if not enabled:
+        refused = RequestError("DIAGNOSE_DISABLED", "Diagnose is switched off (BRIDGE_DIAGNOSE).")
+        _log_failure(refused, time.monotonic())
+        return events.failure("direct", refused, request_id)
+    from okta_bridge import diagnose  # noqa: PLC0415 - rare: kept out of every cold start
+
+    # Diagnose spends the environment's token budget too; a configuration error is its to report.
+    try:
+        budget = get_bridge().tokens.budget
+    except BridgeError:
+        budget = None
+    return diagnose.invoke(context, request_id=request_id, budget=budget)
 
 
 def _function_name(context: Any) -> str | None:

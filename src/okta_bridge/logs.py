@@ -1,9 +1,12 @@
 """Structured JSON logs and the one redaction point.
 
 Every log line and every error body passes through ``REDACTOR``. It removes, wherever they appear:
-values registered at run time (client secret, password, private key, issued tokens), anything
-shaped like a JWT, a PEM block or an Authorization credential, and the value of any field whose
-name says it is sensitive. Lines carry the Lambda request id from a context variable.
+values registered at run time, anything shaped like a JWT, a PEM block or an Authorization
+credential, and the value of any field whose name says it is sensitive. Credentials (client
+secret, password, private key) are *pinned*: they stay registered for the life of the environment,
+since nothing shaped like them could be caught by a pattern. Issued tokens, which a long-lived
+environment gets one of per hour (and which the JWT pattern catches anyway), rotate through a
+bounded set. Lines carry the Lambda request id from a context variable.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ _PATTERNS = (
     re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
     re.compile(r"(?i)\b(bearer|basic|dpop|ssws)\s+[A-Za-z0-9._~+/=-]{8,}"),
 )
-# Registered literals are kept bounded: a long-lived environment sees a new token every hour.
+# Transient literals (tokens) are kept bounded: a long-lived environment sees a new one every hour.
 _MAX_LITERALS = 64
+# Pinned literals are credentials: a handful per rotation. The bound only stops a runaway caller.
+_MAX_PINNED = 4096
 _MIN_LITERAL = 6
 
 # Lambda's log-level filter (JSON log format) knows TRACE DEBUG INFO WARN ERROR FATAL.
@@ -50,19 +55,31 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._literals: deque[str] = deque(maxlen=_MAX_LITERALS)
+        self._pinned: dict[str, None] = {}  # insertion-ordered set
         # Longest first, so a value is scrubbed before any shorter value inside it; kept sorted
         # here, on the rare registration, rather than on every log line.
         self._longest_first: tuple[str, ...] = ()
 
     def register(self, values: Iterable[str]) -> None:
-        """Remember values to scrub, and each long line of a multi-line value (a PEM body)."""
+        """Remember transient values to scrub (tokens); the oldest are forgotten past a bound."""
         with self._lock:
-            for value in values:
-                for raw_part in (value, *value.splitlines()):
-                    part = raw_part.strip()
-                    if len(part) >= _MIN_LITERAL and part not in self._literals:
-                        self._literals.append(part)
-            self._longest_first = tuple(sorted(self._literals, key=len, reverse=True))
+            for part in _parts(values):
+                if part not in self._literals and part not in self._pinned:
+                    self._literals.append(part)
+            self._sort()
+
+    def pin(self, values: Iterable[str]) -> None:
+        """Remember credential values to scrub for the life of the environment."""
+        with self._lock:
+            for part in _parts(values):
+                self._pinned[part] = None
+                while len(self._pinned) > _MAX_PINNED:
+                    del self._pinned[next(iter(self._pinned))]
+            self._sort()
+
+    def _sort(self) -> None:
+        literals = set(self._literals) | self._pinned.keys()
+        self._longest_first = tuple(sorted(literals, key=len, reverse=True))
 
     def clear(self) -> None:
         """Forget every registered value (before a SnapStart snapshot, which must hold none).
@@ -72,12 +89,13 @@ class Redactor:
         """
         with self._lock:
             self._literals.clear()
+            self._pinned.clear()
             self._longest_first = ()
 
     @property
     def registered(self) -> int:
         """How many values are registered (tests)."""
-        return len(self._literals)
+        return len(self._longest_first)
 
     def text(self, value: str) -> str:
         """Scrub one string."""
@@ -86,6 +104,19 @@ class Redactor:
                 value = value.replace(literal, REDACTED)
         for pattern in _PATTERNS:
             value = pattern.sub(REDACTED, value)
+        return value
+
+    def strings(self, value: Any, depth: int = 0) -> Any:
+        """Scrub every string of a JSON-like structure, keys kept: for a report whose field names
+        are its vocabulary (``secret_id``, ``token_type``) and whose values quote servers."""
+        if depth > 20:
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {str(k): self.strings(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.strings(v, depth + 1) for v in value]
         return value
 
     def value(self, value: Any, depth: int = 0) -> Any:
@@ -104,6 +135,15 @@ class Redactor:
         if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(repr(value))
+
+
+def _parts(values: Iterable[str]) -> Iterator[str]:
+    """Each value, and each long line of a multi-line value (a PEM body), stripped."""
+    for value in values:
+        for raw_part in (value, *value.splitlines()):
+            part = raw_part.strip()
+            if len(part) >= _MIN_LITERAL:
+                yield part
 
 
 REDACTOR = Redactor()

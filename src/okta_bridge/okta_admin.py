@@ -6,6 +6,12 @@ server, minted for the admin app by ``private_key_jwt``: Okta accepts no other c
 authentication for ``okta.*`` scopes. Okta's error bodies (``errorCode``, ``errorSummary``,
 ``errorCauses``) become ``OktaApiError``s that quote them. Request and response bodies, which can
 hold a new client secret or password, are never logged.
+
+Writes (creating a secret, adding a key, a lifecycle change, a password change) are not
+idempotent, so they are never retried blindly: the transport retries them only when they surely
+never reached Okta, and when the outcome is unknown (a reset, a timeout, a 5xx) the caller looks
+the result up and decides: a key or a status already there is done, a secret whose value was lost
+is deleted before one more try.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 from okta_bridge import config
 from okta_bridge.credentials import Credentials
 from okta_bridge.errors import ConfigError, RotationError, TokenError
-from okta_bridge.logs import get_logger
+from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.tokens import AccessToken, TokenEndpoint
 from okta_bridge.transport import Deadline, HttpClient, HttpResponse, ResponseTooLarge, Target
 
@@ -34,6 +40,9 @@ USERS_SCOPE = "okta.users.manage"
 MAX_ADMIN_RESPONSE = 1_048_576
 # Okta error codes that mean the admin app lacks a scope or an admin role, not a bad request.
 _PERMISSION_CODES = frozenset({"E0000006", "E0000011", "E0000015"})
+# A write answered with one of these, or lost on the way back, may or may not have been done.
+_UNCERTAIN_STATUSES = frozenset({500, 502, 503, 504})
+_LOST = frozenset({"ROTATION_OKTA_UNREACHABLE", "ROTATION_OKTA_TIMEOUT"})
 
 log = get_logger("okta_admin")
 
@@ -73,6 +82,10 @@ class OktaApiError(RotationError):
         super().__init__(code, message)
         self.http_status = status
         self.okta_code = okta_code
+
+
+class OktaWriteUncertain(RotationError):
+    """A write whose outcome is unknown: it may or may not have happened in Okta."""
 
 
 def parse_admin_secret(raw: str) -> Credentials:
@@ -140,10 +153,26 @@ class OktaAdmin:
     def create_secret(
         self, app_id: str, deadline: Deadline, *, status: str
     ) -> tuple[OktaSecret, str]:
-        """A new Okta-generated client secret and its value (shown by Okta only this once)."""
-        item = self._call(
-            "POST", _app(app_id, SECRETS), APPS_SCOPE, deadline, body={"status": status}
-        )
+        """A new Okta-generated client secret and its value (shown by Okta only this once).
+
+        If Okta's answer is lost, a secret it may have created is one whose value nobody has:
+        it is deleted, and the secret created once more.
+        """
+        known = {secret.id for secret in self.list_secrets(app_id, deadline)}
+        path, body = _app(app_id, SECRETS), {"status": status}
+        try:
+            item = self._call("POST", path, APPS_SCOPE, deadline, body=body, idempotent=False)
+        except OktaWriteUncertain as exc:
+            for lost in self.list_secrets(app_id, deadline):
+                if lost.id not in known:
+                    log.warning(
+                        "deleting a client secret whose creation answer was lost",
+                        extra={"app_id": app_id, "id": lost.id, "code": exc.code},
+                    )
+                    if lost.status == "ACTIVE":
+                        self.set_status(app_id, SECRETS, lost.id, deadline, active=False)
+                    self.delete(app_id, SECRETS, lost.id, deadline)
+            item = self._call("POST", path, APPS_SCOPE, deadline, body=body, idempotent=False)
         value = item.get("client_secret") if isinstance(item, dict) else None
         if not isinstance(value, str) or not value or "id" not in item:
             raise RotationError(
@@ -161,10 +190,16 @@ class OktaAdmin:
     def add_key(
         self, app_id: str, jwk: Mapping[str, Any], deadline: Deadline, *, status: str
     ) -> OktaKey:
-        """Register a public JWK (with a kid unique on the app)."""
-        item = self._call(
-            "POST", _app(app_id, JWKS), APPS_SCOPE, deadline, body={**jwk, "status": status}
-        )
+        """Register a public JWK (with a kid unique on the app); if Okta's answer is lost, the
+        key found under its kid is the answer, else it is added once more."""
+        path, body = _app(app_id, JWKS), {**jwk, "status": status}
+        try:
+            item = self._call("POST", path, APPS_SCOPE, deadline, body=body, idempotent=False)
+        except OktaWriteUncertain:
+            added = next((k for k in self.list_keys(app_id, deadline) if k.kid == jwk["kid"]), None)
+            if added is not None:
+                return added
+            item = self._call("POST", path, APPS_SCOPE, deadline, body=body, idempotent=False)
         if not isinstance(item, dict) or "id" not in item:
             raise RotationError("ROTATION_OKTA_ERROR", "Okta's answer to adding a key has no id.")
         return _key(item)
@@ -174,9 +209,17 @@ class OktaAdmin:
     def set_status(
         self, app_id: str, kind: str, item_id: str, deadline: Deadline, *, active: bool
     ) -> None:
-        """Activate or deactivate one client secret (``kind`` "secrets") or key ("jwks")."""
-        action = "activate" if active else "deactivate"
-        self._call("POST", _app(app_id, kind, item_id, "lifecycle", action), APPS_SCOPE, deadline)
+        """Activate or deactivate one client secret (``kind`` "secrets") or key ("jwks"); if
+        Okta's answer is lost, the item's status decides whether to ask once more."""
+        action, wanted = ("activate", "ACTIVE") if active else ("deactivate", "INACTIVE")
+        path = _app(app_id, kind, item_id, "lifecycle", action)
+        try:
+            self._call("POST", path, APPS_SCOPE, deadline, idempotent=False)
+        except OktaWriteUncertain:
+            listed = self.list_secrets if kind == SECRETS else self.list_keys
+            item = next((i for i in listed(app_id, deadline) if i.id == item_id), None)
+            if item is None or item.status != wanted:
+                self._call("POST", path, APPS_SCOPE, deadline, idempotent=False)
 
     def delete(self, app_id: str, kind: str, item_id: str, deadline: Deadline) -> None:
         """Delete an inactive client secret or key (Okta refuses to delete an active one)."""
@@ -200,10 +243,11 @@ class OktaAdmin:
         )
 
     def change_password(self, user_id: str, old: str, new: str, deadline: Deadline) -> None:
-        """Change a password, proving the old one (Okta checks its password policy)."""
+        """Change a password, proving the old one (Okta checks its password policy). Raises
+        ``OktaWriteUncertain`` when the answer is lost: the caller tries the new password."""
         path = f"/api/v1/users/{urllib.parse.quote(user_id, safe='')}/credentials/change_password"
         body = {"oldPassword": {"value": old}, "newPassword": {"value": new}}
-        self._call("POST", path, USERS_SCOPE, deadline, body=body)
+        self._call("POST", path, USERS_SCOPE, deadline, body=body, idempotent=False)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -231,12 +275,19 @@ class OktaAdmin:
         deadline: Deadline,
         *,
         body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> Any:
         for attempt in (1, 2):
             token = self._token(scope, deadline)
-            response = self._send(method, path, token, deadline, body)
+            try:
+                response = self._send(method, path, token, deadline, body, idempotent=idempotent)
+            except RotationError as exc:
+                if idempotent or exc.code not in _LOST:
+                    raise
+                raise OktaWriteUncertain(exc.code, f"{method} {path}: {exc.message}") from None
             if response.status == 401 and attempt == 1:
-                # The token expired or was revoked since it was cached: one fresh token.
+                # The token expired or was revoked since it was cached: one fresh token. A 401 is
+                # decided before the request is acted on, so even a write may be sent again.
                 self._tokens.pop(scope, None)
                 continue
             break
@@ -246,6 +297,12 @@ class OktaAdmin:
                 extra={"method": method, "path": path, "status": response.status},
             )
             return _json(response.body) if response.body else None
+        if not idempotent and response.status in _UNCERTAIN_STATUSES:
+            raise OktaWriteUncertain(
+                "ROTATION_OKTA_ERROR",
+                f"Okta answered {method} {path} with HTTP {response.status}; whether it acted "
+                "is unknown.",
+            )
         raise _error(method, path, scope, response)
 
     def _send(
@@ -255,6 +312,8 @@ class OktaAdmin:
         token: AccessToken,
         deadline: Deadline,
         body: Mapping[str, Any] | None,
+        *,
+        idempotent: bool,
     ) -> HttpResponse:
         headers = {"Accept": "application/json", "Authorization": f"Bearer {token.value}"}
         payload = None
@@ -271,6 +330,7 @@ class OktaAdmin:
                 headers=headers,
                 body=payload,
                 max_bytes=MAX_ADMIN_RESPONSE,
+                idempotent=idempotent,
             )
         except ResponseTooLarge:
             raise RotationError(
@@ -311,10 +371,11 @@ def _json(body: bytes) -> Any:
 def _error(method: str, path: str, scope: str, response: HttpResponse) -> OktaApiError:
     """Okta's error body, quoted: errorCode, errorSummary and the causes (never secret)."""
     body = response.json_object() or {}
-    okta_code = str(body.get("errorCode", ""))
-    summary = str(body.get("errorSummary", ""))[:200]
+    okta_code = str(body.get("errorCode", ""))[:40]
+    # Redacted before they are cut: a value Okta echoes must not survive as a prefix.
+    summary = REDACTOR.text(str(body.get("errorSummary", "")))[:200]
     causes = [
-        str(c.get("errorSummary", ""))[:200]
+        REDACTOR.text(str(c.get("errorSummary", "")))[:200]
         for c in body.get("errorCauses") or []
         if isinstance(c, dict)
     ]

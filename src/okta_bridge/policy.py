@@ -1,15 +1,31 @@
-"""Request policy: which paths of the configured API host an event may read.
+"""Request policy: which paths of the configured API host, and which query parameters, a caller
+may use.
 
-The host always comes from configuration. A path from an event is decoded once, segment by
-segment, checked, matched against the allow-list, and re-encoded canonically, so the URL sent is
-exactly the path that was allowed. Anything ambiguous is refused rather than repaired:
+The host always comes from configuration. The allow-list is only as good as the agreement between
+what it checks and what the API's server stack routes, and stacks disagree: servlet containers
+strip ``;params`` from each segment (``..;/`` climbs), nginx decodes ``%2F`` into a separator,
+IIS turns ``\\`` into ``/`` and drops a segment's trailing dots and spaces, Windows' best-fit
+mapping turns look-alikes such as U+FF0F into ``/``. So a path is accepted only when it has one
+reading on all of them:
 
-- not a string, too long, control characters, bad percent-encoding -> ``BAD_REQUEST``;
-- traversal (``.``/``..`` in any encoding), encoded ``/`` or ``\\``, double encoding, empty
-  segments, absolute or scheme-relative URLs, backslashes -> ``PATH_NOT_ALLOWED``;
-- a clean path the allow-list does not name -> ``PATH_NOT_ALLOWED``.
+- each segment is decoded once (strict UTF-8) and must then hold only letters, digits and
+  ``-._~!$&'()*+,=:@`` and space (ASCII), or non-ASCII letters, marks and digits;
+- no segment is ``.``/``..`` in any encoding, after NFKC folding, after dropping combining marks,
+  or after Windows strips its trailing dots and spaces (any segment of only dots and spaces);
+- no ``;``, ``%`` (double encoding), ``/``, ``\\``, ``?``, ``#``, controls or format characters in
+  a decoded segment, nor anything whose NFKC form holds a separator look-alike;
+- no empty segment but a final one (``//`` is refused, a trailing ``/`` must be in the pattern).
+
+What is sent is re-encoded canonically: unreserved characters and ``!$&'()*,=:@`` as they are,
+everything else (``+``, which form decoders read as a space, included) as UTF-8 ``%XX``; so every
+stack decodes it to exactly the segments that were allowed. Anything ambiguous is refused, never
+repaired: ``BAD_REQUEST`` for malformed input, ``PATH_NOT_ALLOWED`` for confusing or unlisted paths.
 
 Patterns: literal segments, ``*`` for exactly one segment, and a final ``**`` for one or more.
+
+The query: the configured endpoint's own parameters are always sent and win (a caller may not set
+the same key under any spelling a server might fold together), and ``BRIDGE_ALLOWED_QUERY``, when
+set, names the only keys a caller may set, exactly as spelled.
 """
 
 from __future__ import annotations
@@ -17,7 +33,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,7 +42,21 @@ from okta_bridge.errors import RequestError
 MAX_PATH_LENGTH = 2048
 MAX_QUERY_PARAMS = 50
 MAX_QUERY_LENGTH = 4096
-_SAFE_SEGMENT = "!$&'()*+,;=:@-._~"
+# Sent as they are: RFC 3986 unreserved, and the sub-delimiters no server stack treats as a
+# separator, a parameter or a space. ';' (servlet path parameters) and '+' (a space to form
+# decoders) are always %-encoded; they are refused in a path anyway but may be in a query.
+_SAFE_SEGMENT = "!$&'()*,=:@-._~"
+_ASCII_ALLOWED = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@ "
+)
+_NON_ASCII_CATEGORIES = ("L", "M", "N")
+# Separator, dot and parameter look-alikes that NFKC folding or Windows' best-fit mapping may turn
+# into '/', '\\', '.', ';', '%', '?' or '#' (Orange Tsai, "WorstFit", 2025).
+_LOOKALIKES = frozenset(
+    "/\\.;%?#"
+    "\u2044\u2215\u2216\u2024\u2025\u2026\u29f5\u29f8\u29f9\ufe52\ufe54\ufe68\uff0e\uff0f\uff1b"
+    "\uff3c\uff05\uff1f\uff03"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -51,6 +81,10 @@ class Endpoint:
         """The full URL: always this origin, never anything from the event."""
         return f"{self.origin}{path}?{query}" if query else f"{self.origin}{path}"
 
+    def fixed_query(self) -> Query:
+        """The configured endpoint's own query parameters, in order."""
+        return tuple(urllib.parse.parse_qsl(self.query, keep_blank_values=True))
+
 
 class PathPolicy:
     """The allow-list, compiled once."""
@@ -69,15 +103,24 @@ class PathPolicy:
     def check(self, segments: Sequence[str]) -> str:
         """The canonical encoded path of allowed ``segments``, or raise ``PATH_NOT_ALLOWED``."""
         if not self.allows(segments):
-            shown = "/" + "/".join(segments)
-            raise RequestError("PATH_NOT_ALLOWED", f"The path {shown[:200]!r} is not allowed.")
-        return "/" + "/".join(urllib.parse.quote(s, safe=_SAFE_SEGMENT) for s in segments)
+            raise RequestError("PATH_NOT_ALLOWED", f"The path {shown(segments)!r} is not allowed.")
+        return encode_path(segments)
 
 
 @lru_cache(maxsize=8)
 def policy_for(patterns: tuple[str, ...]) -> PathPolicy:
     """A compiled policy, shared across invocations."""
     return PathPolicy(patterns)
+
+
+def shown(segments: Sequence[str]) -> str:
+    """A decoded path for a message, bounded."""
+    return ("/" + "/".join(segments))[:200]
+
+
+def encode_path(segments: Iterable[str]) -> str:
+    """The canonical encoding of checked segments."""
+    return "/" + "/".join(urllib.parse.quote(s, safe=_SAFE_SEGMENT) for s in segments)
 
 
 def decode_path(raw: object) -> list[str]:
@@ -105,7 +148,7 @@ def decode_path(raw: object) -> list[str]:
     for index, segment in enumerate(segments):
         if segment == "" and index != len(segments) - 1:
             raise RequestError("PATH_NOT_ALLOWED", "Empty path segments ('//') are not allowed.")
-        decoded.append(_decode_segment(segment))
+        decoded.append(_decode_segment(segment) if segment else segment)
     return decoded
 
 
@@ -118,14 +161,46 @@ def _decode_segment(segment: str) -> str:
         raise RequestError("BAD_REQUEST", "'path' contains encoded control characters.")
     if not _is_utf8(value):
         raise RequestError("BAD_REQUEST", "'path' is not valid Unicode (a lone surrogate).")
-    folded = unicodedata.normalize("NFKC", value)
+    check_segment(value)
+    return value
+
+
+def check_segment(value: str) -> None:
+    """Refuse a decoded segment that some server stack could read as more than one segment."""
     if "%" in value:
         raise RequestError("PATH_NOT_ALLOWED", "Double-encoded paths are not allowed.")
-    if any(c in folded for c in "/\\") or any(c in value for c in "/\\"):
+    if ";" in value:
+        raise RequestError(
+            "PATH_NOT_ALLOWED", "';' (path parameters, which servlet containers strip) is refused."
+        )
+    if "/" in value or "\\" in value:
         raise RequestError("PATH_NOT_ALLOWED", "Encoded '/' or '\\' is not allowed in paths.")
-    if folded.strip() in (".", "..") or value in (".", ".."):
-        raise RequestError("PATH_NOT_ALLOWED", "'.' and '..' segments are not allowed.")
-    return value
+    for char in value:
+        if char in _ASCII_ALLOWED:
+            continue
+        if ord(char) < 128 or unicodedata.category(char)[0] not in _NON_ASCII_CATEGORIES:
+            raise RequestError(
+                "PATH_NOT_ALLOWED",
+                f"The character {char!r} (U+{ord(char):04X}) is not allowed in a path segment.",
+            )
+    folded = unicodedata.normalize("NFKC", value)
+    if value.isascii():
+        skeleton = folded
+    else:
+        if any(c in _LOOKALIKES for c in folded if not c.isascii() or c in "/\\;%?#"):
+            raise RequestError(
+                "PATH_NOT_ALLOWED", "The segment folds into a separator or a dot look-alike."
+            )
+        bare = "".join(
+            c for c in unicodedata.normalize("NFKD", value) if unicodedata.category(c)[0] != "M"
+        )
+        skeleton = unicodedata.normalize("NFKC", bare)
+    if not skeleton.strip(". \t") or skeleton.strip() in (".", ".."):
+        raise RequestError(
+            "PATH_NOT_ALLOWED",
+            "'.' and '..' segments are not allowed, in any encoding or spelling "
+            "(nor segments of only dots and spaces).",
+        )
 
 
 def _match(pattern: Sequence[str], segments: Sequence[str]) -> bool:
@@ -160,6 +235,68 @@ def check_query(pairs: Query) -> Query:
             "BAD_REQUEST", f"The query is longer than {MAX_QUERY_LENGTH} characters."
         )
     return pairs
+
+
+_RACK_NAME = re.compile(r"[\[\]]*([^\[\]]*)")
+
+
+def query_key(name: str) -> str:
+    """The name under which some server stack may read a query key as another one.
+
+    NFKC; the name Rack and ``qs`` parse out of brackets (leading ``[``/``]`` dropped, then the
+    first run without brackets: ``[tenant]``, ``tenant[]``, ``]tenant`` are all ``tenant``);
+    case folded through upper case first, as Java's ``equalsIgnoreCase`` and JavaScript's
+    ``toUpperCase`` do (dotless i U+0131 and long s U+017F meet ``i`` and ``s``), with combining
+    marks dropped (U+0130); PHP's ``.`` and space read as ``_``. Empty when nothing is left to
+    name a key.
+    """
+    folded = unicodedata.normalize("NFKC", name).strip()
+    match = _RACK_NAME.match(folded)
+    core = match.group(1) if match else ""
+    upper = unicodedata.normalize("NFKD", core.upper())
+    bare = "".join(c for c in upper if unicodedata.category(c)[0] != "M")
+    return bare.casefold().strip().replace(".", "_").replace(" ", "_")
+
+
+class QueryPolicy:
+    """The configured endpoint's parameters, which win, and the keys a caller may set."""
+
+    def __init__(self, fixed: Query, allowed: Sequence[str] | None) -> None:
+        self._fixed = fixed
+        self._fixed_keys = frozenset(query_key(k) for k, _ in fixed)
+        self._allowed = None if allowed is None else frozenset(allowed)
+
+    def merge(self, caller: Query) -> Query:
+        """The configured parameters followed by the caller's, or ``QUERY_NOT_ALLOWED``."""
+        for key, _ in caller:
+            self._admit(key)
+        return check_query((*self._fixed, *caller))
+
+    def merge_redirect(self, pairs: Query) -> Query:
+        """A same-origin redirect's query under the same rule as a caller's: the configured
+        parameters (which it may repeat exactly) first, then what else it sets, if allowed."""
+        fixed = set(self._fixed)
+        return self.merge(tuple(pair for pair in pairs if pair not in fixed))
+
+    def _admit(self, key: str) -> None:
+        folded = query_key(key)
+        if not folded:
+            raise RequestError(
+                "QUERY_NOT_ALLOWED", f"The query parameter name {key[:40]!r} names no parameter."
+            )
+        if folded in self._fixed_keys:
+            raise RequestError(
+                "QUERY_NOT_ALLOWED",
+                f"The query parameter {key[:40]!r} is set by the bridge's configuration.",
+            )
+        # The allow-list names keys exactly as spelled: a folded spelling ('PAGE', '[page]') is
+        # another key to a server that does not fold, so it would widen the list there.
+        if self._allowed is not None and key not in self._allowed:
+            raise RequestError(
+                "QUERY_NOT_ALLOWED",
+                f"The query parameter {key[:40]!r} is not in BRIDGE_ALLOWED_QUERY (names are "
+                "matched exactly as spelled).",
+            )
 
 
 def _is_utf8(text: str) -> bool:

@@ -49,6 +49,7 @@ from okta_bridge.okta_admin import (
     OktaApiError,
     OktaKey,
     OktaSecret,
+    OktaWriteUncertain,
     parse_admin_secret,
 )
 from okta_bridge.secrets import CURRENT, PENDING, make_client, translate_aws_error
@@ -266,7 +267,7 @@ class ClientSecretStrategy(_AppCredentialStrategy):
                     "the secret holds; Okta allows two. Delete the unused one in Okta.",
                 )
         created, value = self._admin.create_secret(app, deadline, status=INACTIVE)
-        REDACTOR.register([value])
+        REDACTOR.pin([value])
         log.info("client secret created in Okta", extra={"app_id": app, "secret_id": created.id})
         return {"client_secret": value, "okta_secret_id": created.id}
 
@@ -277,18 +278,20 @@ class ClientSecretStrategy(_AppCredentialStrategy):
         self._activate(app, target, pending.okta_secret_id, deadline)
 
     def retire(self, old: Credentials, new: Credentials, deadline: Deadline) -> None:
+        """Remove every secret of the app but the one ``new`` holds, which must be identified
+        (by its ``okta_secret_id``) and active first: never the credential in use."""
         app = new.okta_app_id
         listed = self._admin.list_secrets(app, deadline)
-        others = [s for s in listed if s.id != new.okta_secret_id]
+        kept = next((s for s in listed if s.id == new.okta_secret_id), None)
+        if kept is None or kept.status != ACTIVE:
+            raise RotationError(
+                "ROTATION_CREDENTIAL_UNIDENTIFIED",
+                f"The new version's client secret ({new.okta_secret_id or 'no okta_secret_id'}) "
+                f"is not an active secret of app {app}; nothing was removed.",
+            )
+        others = [s for s in listed if s.id != kept.id]
         if old.okta_secret_id is not None:
             others = [s for s in others if s.id == old.okta_secret_id]
-        elif len([s for s in others if s.status == ACTIVE]) > 1:
-            ids = ", ".join(s.id for s in others)
-            raise RotationError(
-                "ROTATION_SECRET_LIMIT",
-                f"App {app} has several other secrets ({ids}) and the old version does not say "
-                "which one it held; delete the unused ones in Okta.",
-            )
         for secret in others:
             self._remove(app, secret, deadline)
 
@@ -341,7 +344,7 @@ class KeyStrategy(_AppCredentialStrategy):
         pair = new_key_like(current.private_key)
         while pair.kid in {k.kid for k in listed}:
             pair = new_key_like(current.private_key)
-        REDACTOR.register([pair.private_pem])
+        REDACTOR.pin([pair.private_pem])
         added = self._admin.add_key(app, pair.jwk, deadline, status=INACTIVE)
         log.info("key registered in Okta", extra={"app_id": app, "kid": pair.kid, "id": added.id})
         return {"private_key": pair.private_pem, "key_id": pair.kid}
@@ -352,9 +355,16 @@ class KeyStrategy(_AppCredentialStrategy):
         self._activate(app, target, pending.key_id, deadline)
 
     def retire(self, old: Credentials, new: Credentials, deadline: Deadline) -> None:
+        """Remove the old key, once the new one is found active on the app."""
         app = new.okta_app_id
         listed = self._admin.list_keys(app, deadline)
         stale, fresh = _key_of(old, listed), _key_of(new, listed)
+        if fresh is None or fresh.status != ACTIVE:
+            raise RotationError(
+                "ROTATION_CREDENTIAL_UNIDENTIFIED",
+                f"The new version's key ({new.key_id}) is not an active key of app {app}; "
+                "nothing was removed.",
+            )
         if stale is not None and stale != fresh:
             self._remove(app, stale, deadline)
 
@@ -385,7 +395,7 @@ class PasswordStrategy:
                 + "; Okta cannot change it. Change it in the directory, then store it.",
             )
         password = generate_password()
-        REDACTOR.register([password])
+        REDACTOR.pin([password])
         return {"password": password}
 
     def activate(self, current: Credentials, pending: Credentials, deadline: Deadline) -> None:
@@ -394,6 +404,12 @@ class PasswordStrategy:
             self._admin.change_password(
                 user.id, current.password or "", pending.password or "", deadline
             )
+        except OktaWriteUncertain:
+            # The answer was lost: the new password works if the change went through.
+            if self._probe(pending, deadline):
+                log.info("password change confirmed by a token", extra={"user_id": user.id})
+                return
+            raise
         except OktaApiError as exc:
             # E0000014 after a change that went through (a retried step): Okta holds the new one.
             if exc.okta_code == "E0000014" and self._probe(pending, deadline):
@@ -451,7 +467,11 @@ class Rotator:
                 f"Version {request.token} is not a version of {description.name}.",
             )
         context = {"step": request.step, "version": request.token}
-        if CURRENT in labels and request.step != "finishSecret":
+        # finishSecret takes AWSPENDING off last: a current version still pending is a finish
+        # interrupted after the promotion, whose cleanup is still owed. Otherwise a step on the
+        # current version is a replay (Secrets Manager's retries, or anyone who may invoke the
+        # function): nothing to do, and above all nothing to retire.
+        if CURRENT in labels and not (request.step == "finishSecret" and PENDING in labels):
             log.info("version is already AWSCURRENT; nothing to do", extra=context)
             return
         if CURRENT not in labels and PENDING not in labels:
@@ -501,31 +521,54 @@ class Rotator:
             # empty pending version. A real rotation always stored a value in createSecret.
             log.info("no pending value to test; the configuration check passes")
             return
-        pending = self._parse(text)
+        self._prove(self._parse(text), request.token, deadline)
+
+    def _prove(self, pending: Credentials, version: str, deadline: Deadline) -> None:
+        """The new credential gets a token, exactly as the bridge would ask; else nothing more
+        happens to the secret."""
         try:
             self._endpoint.request(pending, deadline)
         except TokenError as exc:
+            changed = (
+                "If setSecret ran, Okta holds the new password (AWSPENDING, which the bridge "
+                "falls back to): retry this rotation, not a new one"
+                if pending.grant_type == "password"
+                else "AWSCURRENT is unchanged and still works"
+            )
             raise RotationError(
                 "ROTATION_TEST_FAILED",
-                f"The pending credential got no token ({exc.code}: {exc.message}); "
-                "AWSCURRENT is unchanged.",
+                f"The new credential got no token ({exc.code}: {exc.message}); it was not "
+                f"promoted. {changed}.",
             ) from None
-        log.info("the pending credential gets a token", extra={"version": request.token})
+        log.info("the new credential gets a token", extra={"version": version})
 
     def _finish(
         self, request: RotationRequest, description: Description, deadline: Deadline
     ) -> None:
-        """Promote, retire the old credential, confirm Okta refuses it, then drop AWSPENDING.
+        """Prove the new credential, promote it, retire the old one, confirm Okta refuses it,
+        then drop AWSPENDING.
 
-        AWSPENDING leaves the new version last, so "AWSCURRENT and no AWSPENDING" means the whole
-        step is done (make rotate-now waits for exactly that). A retry after a failure past the
-        promotion finds the version already AWSCURRENT and retires AWSPREVIOUS's credential.
+        The new credential must get a token first, whatever the earlier steps did or did not do
+        (an invoker may send finishSecret alone): a credential Okta refuses is never promoted,
+        and the old one is never retired in its favour. AWSPENDING leaves the new version last,
+        so "AWSCURRENT and no AWSPENDING" means the whole step is done (make rotate-now waits for
+        exactly that). A retry after a failure past the promotion finds the version AWSCURRENT
+        and still AWSPENDING, and retires AWSPREVIOUS's credential.
         """
         current_version = description.version_with(CURRENT)
         if current_version is None:
             raise RotationError(
                 "ROTATION_VERSION_UNKNOWN", f"{description.name} has no AWSCURRENT version."
             )
+        new_text = self._versions.text(version_id=request.token)
+        if new_text is None:
+            raise RotationError(
+                "ROTATION_TEST_FAILED",
+                f"Version {request.token} has no value: createSecret never stored one; "
+                "nothing was promoted.",
+            )
+        new = self._parse(new_text)
+        self._prove(new, request.token, deadline)
         if current_version != request.token:
             self._versions.promote(request.token, current_version)
             old_version: str | None = current_version
@@ -534,8 +577,7 @@ class Rotator:
             old_version = description.version_with(PREVIOUS)
         old_text = self._versions.text(version_id=old_version) if old_version else None
         if old_text is not None and old_version != request.token:
-            new_text = self._versions.text(version_id=request.token)
-            old, new = self._parse(old_text), self._parse(self._require(new_text, request.token))
+            old = self._parse(old_text)
             self._strategy(new).retire(old, new, deadline)
             self._confirm_refused(old, deadline)
         if PENDING in description.stages.get(request.token, ()):
@@ -600,7 +642,7 @@ class Rotator:
 
     def _parse(self, text: str) -> Credentials:
         credentials = parse_secret(text, self._settings)
-        REDACTOR.register(credentials.sensitive_values())
+        REDACTOR.pin(credentials.sensitive_values())
         return credentials
 
     @staticmethod
@@ -637,7 +679,7 @@ def build_rotator(
                 "(make secret ADMIN=1).",
             )
         credentials = parse_admin_secret(text)
-        REDACTOR.register(credentials.sensitive_values())
+        REDACTOR.pin(credentials.sensitive_values())
         return OktaAdmin(credentials, http, endpoint)
 
     return Rotator(settings, SecretVersions(sm, settings.secret_id), endpoint, admin)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import importlib
 import random
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -116,6 +117,9 @@ def forget(bridge: Bridge | None) -> None:
     """Drop cached secrets, token, parsed keys, registered values and pooled connections."""
     REDACTOR.clear()  # first: see the module docstring
     KEYS.clear()
+    diagnose = sys.modules.get("okta_bridge.diagnose")  # its last token, if it ever ran
+    if diagnose is not None:
+        diagnose.MINTS.clear()
     if bridge is not None:
         bridge.reset()
         bridge.close()

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPSConnectionPool
 
 from okta_bridge.errors import SecretError
 
@@ -78,21 +77,18 @@ def spki_sha256(der_certificate: bytes) -> bytes:
     return hashlib.sha256(spki).digest()
 
 
-def pinned_pool_class(pins: frozenset[bytes]) -> type[HTTPSConnectionPool]:
-    """A connection pool whose connections refuse a server key outside ``pins``."""
+def pinned(base: type[HTTPSConnection], pins: frozenset[bytes]) -> type[HTTPSConnection]:
+    """``base`` refusing, right after the handshake, a server key outside ``pins``."""
 
-    class PinnedConnection(HTTPSConnection):
+    class PinnedConnection(base):  # type: ignore[valid-type,misc]
         def connect(self) -> None:
             super().connect()
-            der = self.sock.getpeercert(binary_form=True) if self.sock else None  # type: ignore[union-attr]
+            der = self.sock.getpeercert(binary_form=True) if self.sock else None
             if not der or spki_sha256(der) not in pins:
                 self.close()
                 raise PinMismatchError("the server's public key matches no configured pin")
 
-    class PinnedPool(HTTPSConnectionPool):
-        ConnectionCls = PinnedConnection
-
-    return PinnedPool
+    return PinnedConnection
 
 
 def load_client_certificate(context: ssl.SSLContext, policy: TlsPolicy) -> None:

@@ -6,14 +6,21 @@ request in progress. If Okta refuses the credentials (``invalid_client``, or ``i
 service account's password) the secret is re-read once (it was probably rotated; see
 ``SecretStore.reload``) and the request repeated once. If a refresh fails while the old token is
 still valid, the old token keeps serving.
+
+Okta's token rate limit is shared by every app of the org, so an environment spends it sparingly:
+at most ``BRIDGE_TOKEN_BUDGET_PER_MINUTE`` token requests in any 60 seconds (beyond that
+``TOKEN_BUDGET_EXHAUSTED``, or the current token while it is still usable), and the API's 401 is
+answered with a new token only for a token older than ``BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,7 +28,7 @@ from okta_bridge import metrics, tracing
 from okta_bridge.client_auth import authenticate
 from okta_bridge.credentials import Credentials
 from okta_bridge.errors import BridgeError, NetworkError, TokenError
-from okta_bridge.logs import get_logger
+from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.secrets import SecretStore
 from okta_bridge.transport import (
     Deadline,
@@ -53,13 +60,19 @@ log = get_logger("tokens")
 
 @dataclass(frozen=True)
 class AccessToken:
-    """A bearer token and the monotonic times at which to refresh it and to stop using it."""
+    """A bearer token and the monotonic times at which it was issued, should be refreshed and
+    must no longer be used."""
 
     value: str = field(repr=False)
     expires_at: float
     refresh_at: float
     lifetime: float
     scopes: tuple[str, ...] = ()
+
+    @property
+    def issued_at(self) -> float:
+        """When the request that got it started (monotonic)."""
+        return self.expires_at - self.lifetime
 
     def usable(self, now: float) -> bool:
         """Still safe to send."""
@@ -91,8 +104,18 @@ class TokenEndpoint:
         # The last answer Okta gave (its status, rate-limit headers, OAuth error), for diagnose.
         self.last_response: HttpResponse | None = None
 
-    def request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
-        """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason."""
+    def request(
+        self,
+        credentials: Credentials,
+        deadline: Deadline,
+        *,
+        spend: Callable[[], None] | None = None,
+    ) -> AccessToken:
+        """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason.
+
+        ``spend`` is called before every attempt (retries included) and may refuse it by
+        raising: the environment's token budget counts what reaches Okta, not what was meant.
+        """
         metrics.token_request()
         attributes = {
             "server.address": urllib.parse.urlsplit(credentials.token_url).hostname or "",
@@ -101,13 +124,17 @@ class TokenEndpoint:
         }
         with tracing.span(tracing.TOKEN_REQUEST, attributes) as span:
             try:
-                return self._request(credentials, deadline, span)
+                return self._request(credentials, deadline, span, spend)
             except BridgeError as exc:
                 metrics.token_failed(exc)
                 raise
 
     def _request(
-        self, credentials: Credentials, deadline: Deadline, span: tracing.Span
+        self,
+        credentials: Credentials,
+        deadline: Deadline,
+        span: tracing.Span,
+        spend: Callable[[], None] | None,
     ) -> AccessToken:
         form = {"grant_type": credentials.grant_type, "scope": " ".join(credentials.scopes)}
         if credentials.username is not None:
@@ -115,6 +142,8 @@ class TokenEndpoint:
             form["password"] = credentials.password or ""
 
         def prepare() -> tuple[dict[str, str], bytes]:
+            if spend is not None:
+                spend()
             # A fresh client authentication per attempt: a used jti is never sent again.
             auth = authenticate(credentials, self._wall_clock())
             return auth.headers, urllib.parse.urlencode({**form, **auth.form}).encode()
@@ -162,7 +191,8 @@ class TokenEndpoint:
             return self._parse_token(response, started)
         body = response.json_object()
         oauth_error = str(body.get("error", "")) if body else ""
-        description = str(body.get("error_description", ""))[:300] if body else ""
+        # Redacted before it is cut: a credential Okta echoes must not survive as a prefix.
+        description = REDACTOR.text(str(body.get("error_description", "")))[:300] if body else ""
         if response.status == 429:
             raise TokenError(
                 "TOKEN_RATE_LIMITED",
@@ -228,6 +258,41 @@ class TokenEndpoint:
         self._rng.seed()
 
 
+class MintBudget:
+    """At most ``per_minute`` token requests (HTTP attempts) in any 60 seconds; thread-safe, as
+    the bridge and diagnose spend from the same one."""
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_minute = per_minute
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+
+    def take(self) -> None:
+        """Spend one request, or raise ``TOKEN_BUDGET_EXHAUSTED`` saying when one is free."""
+        with self._lock:
+            now = self._clock()
+            while self._sent and self._sent[0] <= now - self.WINDOW:
+                self._sent.popleft()
+            if len(self._sent) >= self._per_minute:
+                wait = self._sent[0] + self.WINDOW - now
+                raise TokenError(
+                    "TOKEN_BUDGET_EXHAUSTED",
+                    f"This environment already sent {self._per_minute} token requests to Okta "
+                    f"in the last minute (BRIDGE_TOKEN_BUDGET_PER_MINUTE); the next is allowed "
+                    f"in {math.ceil(wait)} s.",
+                    retry_after=wait,
+                )
+            self._sent.append(now)
+
+    def clear(self) -> None:
+        """Forget what was spent (SnapStart restore: a new environment)."""
+        with self._lock:
+            self._sent.clear()
+
+
 class TokenProvider:
     """Gets, caches and refreshes the access token; thread-safe."""
 
@@ -240,6 +305,8 @@ class TokenProvider:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_token: Callable[[str], None] | None = None,
+        budget_per_minute: int = 10,
+        refresh_min_age: float = 60.0,
     ) -> None:
         self._secrets = secrets
         self._clock = clock
@@ -248,6 +315,8 @@ class TokenProvider:
         )
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        self.budget = MintBudget(budget_per_minute, clock)
+        self.refresh_min_age = refresh_min_age
 
     @property
     def requests(self) -> int:
@@ -292,6 +361,10 @@ class TokenProvider:
         token = self._token
         return token is None or self._clock() >= token.refresh_at
 
+    def age(self, token: AccessToken) -> float:
+        """Seconds since ``token`` was requested."""
+        return self._clock() - token.issued_at
+
     def invalidate(self, token: AccessToken) -> None:
         """Drop ``token`` (the API refused it) unless it was already replaced."""
         with self._lock:
@@ -304,6 +377,7 @@ class TokenProvider:
         with self._lock:
             self._token = None
             self._endpoint.last_response = None
+            self.budget.clear()
 
     def reseed(self) -> None:
         """New seed for the refresh jitter (after a SnapStart restore)."""
@@ -312,7 +386,7 @@ class TokenProvider:
     def _fetch(self, deadline: Deadline) -> AccessToken:
         credentials = self._secrets.fresh(deadline)
         try:
-            return self._endpoint.request(credentials, deadline)
+            return self._request(credentials, deadline)
         except TokenError as exc:
             if not _credentials_refused(exc, credentials):
                 raise
@@ -320,7 +394,10 @@ class TokenProvider:
             reread = self._secrets.reload(stale=credentials, deadline=deadline)
             if reread == credentials:
                 raise
-            return self._endpoint.request(reread, deadline)
+            return self._request(reread, deadline)
+
+    def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
+        return self._endpoint.request(credentials, deadline, spend=self.budget.take)
 
 
 def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:

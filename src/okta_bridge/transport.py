@@ -9,39 +9,52 @@
 - Retries of idempotent calls on connection errors, 429, 502, 503 and 504: exponential backoff with
   full jitter, or the server's ``Retry-After`` / Okta's ``X-Rate-Limit-Reset`` when given, and never
   past the deadline.
-- A response size cap; redirects followed only to https, at most a few, and the ``Authorization``
-  header is dropped when the origin changes.
+- A response size cap. Redirects are followed only when the caller asks, only within the origin
+  of the request (a ``Location`` on another origin is refused before anything is sent there),
+  only to https, at most a few, and each new URL is first passed to the caller's check (the
+  bridge's path policy).
+- Non-idempotent requests (``idempotent=False``) are retried only when they surely never left:
+  the connection could not be made (DNS, refused, connect timeout, the proxy's CONNECT), or the
+  server answered 429. After a reset, a read timeout or a 5xx the caller must look the result up.
+- A watchdog bounds the wait for a response's head by the deadline too: a server that trickles
+  its status line and headers a byte at a time is cut when the deadline passes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
 import json
+import math
 import random
 import select
+import socket
 import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import urllib3
 from urllib3 import exceptions as u3e
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from okta_bridge import metrics
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, NetworkError, TlsError
 from okta_bridge.logs import get_logger
-from okta_bridge.tls import PinMismatchError, TlsPolicy, load_client_certificate, pinned_pool_class
+from okta_bridge.tls import PinMismatchError, TlsPolicy, load_client_certificate, pinned
 
 USER_AGENT = "okta-bridge/0.1"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
+MAX_RETRY_AFTER = 86_400.0
 _READ_CHUNK = 65_536
 # After a session ticket, how long the socket must stay quiet before the next one is not awaited.
 _TICKET_QUIET = 0.02
@@ -114,6 +127,11 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+Redirect = Callable[[str], str]
+"""Checks a same-origin https redirect's URL and returns the URL to request (a canonical form),
+or raises ``RedirectRefused``."""
+
+
 @dataclass(frozen=True)
 class _Call:
     """What stays the same across the attempts and redirects of one request."""
@@ -121,7 +139,8 @@ class _Call:
     target: Target
     deadline: Deadline
     max_bytes: int
-    follow_redirects: bool
+    redirect: Redirect | None
+    idempotent: bool = True
     tls: TlsPolicy | None = None
 
 
@@ -134,7 +153,8 @@ class ResponseTooLarge(Exception):
 
 
 class RedirectRefused(Exception):
-    """A redirect to plain http, or too many of them."""
+    """A redirect to another origin, to plain http, to a path the caller's check refuses, or too
+    many of them; nothing was sent to where it pointed."""
 
 
 @dataclass
@@ -187,17 +207,22 @@ def retry_after_seconds(
     if value:
         value = value.strip()
         if value.isdigit():
-            return float(value)
+            return _bounded(float(value))
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             when = None
         if when is not None and when.tzinfo is not None:
-            return max(0.0, when.timestamp() - now())
+            return _bounded(when.timestamp() - now())
     reset = response.header("x-rate-limit-reset")
     if response.status == 429 and reset and reset.strip().isdigit():
-        return max(0.0, float(reset) - now())
+        return _bounded(float(reset) - now())
     return None
+
+
+def _bounded(seconds: float) -> float:
+    """A wait between 0 and a day: a server's 400-digit number must not become infinity."""
+    return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else MAX_RETRY_AFTER
 
 
 class HttpClient:
@@ -232,9 +257,10 @@ class HttpClient:
         body: bytes | None = None,
         prepare: Callable[[], tuple[dict[str, str], bytes]] | None = None,
         max_bytes: int,
-        follow_redirects: bool = False,
+        redirect: Redirect | None = None,
         tls: TlsPolicy | None = None,
         retry_when: Callable[[HttpResponse], bool] | None = None,
+        idempotent: bool = True,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
@@ -242,10 +268,12 @@ class HttpClient:
         throttles with a 400); they are retried under the same policy and deadline.
         ``prepare`` builds extra headers and the body anew for each attempt (a fresh client
         assertion each time, since Okta consumes its ``jti`` even when the request fails).
+        ``redirect`` makes same-origin redirects followed, each new URL checked by it first.
+        ``idempotent=False`` retries only what surely never reached the server (see above).
         Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
         ``RedirectRefused``.
         """
-        call = _Call(target, deadline, max_bytes, follow_redirects, tls)
+        call = _Call(target, deadline, max_bytes, redirect, idempotent, tls)
         attempt = 0
         while True:
             attempt += 1
@@ -256,7 +284,8 @@ class HttpClient:
             try:
                 response = self._send_following(call, method, url, attempt_headers, payload)
             except _Transient as exc:
-                if not self._may_retry(attempt, None, deadline, target):
+                repeatable = idempotent or exc.unsent
+                if not repeatable or not self._may_retry(attempt, None, deadline, target):
                     raise exc.error from exc.__cause__
                 delay = self._retry.backoff(attempt - 1)
                 self._log_retry(target, attempt, exc.error.code, delay)
@@ -265,9 +294,10 @@ class HttpClient:
                     response.status, response.headers, response.body, response.url, attempt,
                     attempt - 1,
                 )  # fmt: skip
-                if response.status not in RETRY_STATUSES and not (
+                transient = response.status in RETRY_STATUSES or (
                     retry_when is not None and retry_when(response)
-                ):
+                )
+                if not transient or not (idempotent or response.status == 429):
                     return response
                 wait = retry_after_seconds(response, now=self._wall_clock)
                 if not self._may_retry(attempt, wait, deadline, target):
@@ -304,18 +334,23 @@ class HttpClient:
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            # Another origin is not the API host: its pins and client key stay behind.
-            tls = call.tls if _origin(url) == origin else None
-            response = self._send_once(call, method, url, headers, body, tls=tls)
+            response = self._send_once(call, method, url, headers, body, tls=call.tls)
             location = response.header("location")
-            if not (call.follow_redirects and response.status in REDIRECT_STATUSES and location):
+            if not (call.redirect and response.status in REDIRECT_STATUSES and location):
                 return response
-            url = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(url).scheme != "https":
+            try:
+                url = urllib.parse.urljoin(url, location.strip())
+                target_origin = _origin(url)
+            except ValueError:  # a bad port or IPv6 literal
+                raise RedirectRefused("redirect to a URL that does not parse") from None
+            if target_origin[0] != "https":
                 raise RedirectRefused("redirect to a non-https URL")
-            if _origin(url) != origin:
-                # Never hand our bearer token to another host (RFC 9110 15.4, as browsers do).
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if target_origin != origin:
+                # Never anywhere but the configured origin: an open redirect in the API must not
+                # become a way into other hosts (SSRF), with or without our token.
+                host, port = target_origin[1], target_origin[2]
+                raise RedirectRefused(f"redirect to another origin ({host[:100]}:{port})")
+            url = call.redirect(url)
             if response.status == 303:
                 method, body = "GET", None
         raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects")
@@ -341,33 +376,46 @@ class HttpClient:
             connect=deadline.cap(self._settings.connect_timeout),
             read=deadline.cap(self._settings.read_timeout),
         )
+        late = target.error_class(
+            target.timeout_code,
+            f"The {target.label} at {host} did not finish its answer before the deadline.",
+        )
+        watch = _Watch(time.monotonic() + deadline.remaining())
         try:
-            raw = manager.request(
-                method,
-                url,
-                headers=headers,
-                body=body,
-                timeout=timeout,
-                redirect=False,
-                preload_content=False,
-                retries=False,
-            )
-        except Exception as exc:
-            raise _classify(exc, target, host) from exc
-        try:
-            data = _read_body(raw, deadline, call.max_bytes, self._settings.read_timeout)
-        except ResponseTooLarge:
+            try:
+                with _watching(watch):
+                    raw = manager.request(
+                        method,
+                        url,
+                        headers=headers,
+                        body=body,
+                        timeout=timeout,
+                        redirect=False,
+                        preload_content=False,
+                        retries=False,
+                    )
+            except Exception as exc:
+                if watch.fired:
+                    raise late from None
+                raise _classify(exc, target, host) from exc
+            try:
+                data = _read_body(raw, deadline, call.max_bytes, self._settings.read_timeout)
+            except ResponseTooLarge:
+                _discard(raw)
+                raise
+            except _DeadlineHit:
+                _discard(raw)
+                raise late from None
+            except Exception as exc:
+                _discard(raw)
+                if watch.fired:
+                    raise late from None
+                raise _classify(exc, target, host) from exc
+        finally:
+            _WATCHDOG.disarm(watch)
+        if watch.fired:  # the socket was shut mid-body: what was read may look complete
             _discard(raw)
-            raise
-        except _DeadlineHit:
-            _discard(raw)
-            raise target.error_class(
-                target.timeout_code,
-                f"The {target.label} at {host} did not finish its answer before the deadline.",
-            ) from None
-        except Exception as exc:
-            _discard(raw)
-            raise _classify(exc, target, host) from exc
+            raise late
         raw.release_conn()
         response_headers = {k.lower(): v for k, v in raw.headers.items()}
         return HttpResponse(raw.status, response_headers, data, url, 1)
@@ -398,11 +446,8 @@ class HttpClient:
             if proxied
             else urllib3.PoolManager(num_pools=4, **args)
         )
-        if tls is not None and tls.pins:
-            manager.pool_classes_by_scheme = {
-                **manager.pool_classes_by_scheme,
-                "https": pinned_pool_class(tls.pins),
-            }
+        pool = _WatchedPool if tls is None or not tls.pins else _pinned_pool(tls.pins)
+        manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, "https": pool}
         return manager
 
     def preconnect(
@@ -505,11 +550,113 @@ def _settle(sock: Any, timeout: float) -> None:
 
 
 class _Transient(Exception):
-    """A failure worth another attempt (connection refused, reset, timeout)."""
+    """A failure worth another attempt (connection refused, reset, timeout); ``unsent`` when the
+    request surely never reached the server (so even a non-idempotent one may be retried)."""
 
-    def __init__(self, error: BridgeError) -> None:
+    def __init__(self, error: BridgeError, *, unsent: bool = False) -> None:
         super().__init__(error.message)
         self.error = error
+        self.unsent = unsent
+
+
+class _Watch:
+    """One request's wait for its answer: when it must end, and whether it was cut."""
+
+    def __init__(self, end: float) -> None:
+        self.end = end
+        self.fired = False
+        self.sock: socket.socket | None = None
+
+
+_WATCHED: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
+    "okta_bridge_watch", default=None
+)
+
+
+class _Watchdog:
+    """Shuts down the socket of a request whose answer has not fully arrived by its deadline.
+
+    urllib3's read timeout bounds each socket read, and one ``read1`` may make many (a chunk-size
+    line or trailers trickled a byte at a time, a gzip stream of empty blocks), so a hostile
+    server could hold a request far past the invocation's deadline, in the response head or in
+    the body. The connection arms the watch once its request is sent; the transport disarms it
+    once the whole body is read. One daemon thread per process sleeps until the earliest armed
+    deadline; it is woken only when a request with an earlier deadline arms, so back-to-back
+    requests cost a lock each and no wake-up.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: set[_Watch] = set()
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: _Watch) -> None:
+        with self._cond:
+            self._armed.add(watch)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="head-watch", daemon=True)
+                self._thread.start()
+            if watch.end < self._wake_at:
+                self._wake_at = watch.end
+                self._cond.notify()
+
+    def disarm(self, watch: _Watch) -> None:
+        with self._cond:
+            self._armed.discard(watch)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for watch in [w for w in self._armed if w.end <= now]:
+                    self._armed.discard(watch)
+                    watch.fired = True
+                    if watch.sock is not None:
+                        with contextlib.suppress(OSError):
+                            watch.sock.shutdown(socket.SHUT_RDWR)
+                self._wake_at = min((w.end for w in self._armed), default=float("inf"))
+                self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
+@contextlib.contextmanager
+def _watching(watch: _Watch) -> Iterator[None]:
+    """Let the connection that sends this request arm ``watch`` (the caller disarms it)."""
+    token = _WATCHED.set(watch)
+    try:
+        yield
+    finally:
+        _WATCHED.reset(token)
+
+
+class _WatchedConnection(HTTPSConnection):
+    """urllib3's HTTPS connection, its answer (head and body) bounded by the deadline."""
+
+    def getresponse(self) -> Any:  # urllib3.response.HTTPResponse
+        watch = _WATCHED.get()
+        if watch is None or self.sock is None:
+            return super().getresponse()
+        watch.sock = self.sock
+        _WATCHDOG.arm(watch)  # stays armed while the body is read
+        response = super().getresponse()
+        if watch.fired:  # the cut head may still parse (http.client stops at the EOF)
+            response.close()
+            raise TimeoutError("the response head did not arrive before the deadline")
+        return response
+
+
+class _WatchedPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+def _pinned_pool(pins: frozenset[bytes]) -> type[HTTPSConnectionPool]:
+    class PinnedPool(HTTPSConnectionPool):
+        ConnectionCls = pinned(_WatchedConnection, pins)
+
+    return PinnedPool
 
 
 class _DeadlineHit(Exception):
@@ -607,7 +754,8 @@ def _classify(exc: Exception, target: Target, host: str) -> Exception:
         return _Transient(
             target.error_class(
                 target.unreachable_code, f"The HTTPS proxy failed to reach the {target.label}."
-            )
+            ),
+            unsent=True,  # the tunnel failed before any byte of the request
         )
     if any(isinstance(item, ssl.SSLError | u3e.SSLError) for item in chain):
         reason = next(
@@ -616,15 +764,20 @@ def _classify(exc: Exception, target: Target, host: str) -> Exception:
         )
         return TlsError("TLS_HANDSHAKE_FAILED", f"The TLS handshake with {host} failed ({reason}).")
     fail = target.error_class
+    # These three fail before a connection exists: nothing was sent.
     if isinstance(exc, u3e.NameResolutionError):
-        return _Transient(fail(target.unreachable_code, f"DNS could not resolve {host}."))
+        return _Transient(
+            fail(target.unreachable_code, f"DNS could not resolve {host}."), unsent=True
+        )
     if isinstance(exc, u3e.NewConnectionError):
         return _Transient(
-            fail(target.unreachable_code, f"Could not connect to the {target.label} at {host}.")
+            fail(target.unreachable_code, f"Could not connect to the {target.label} at {host}."),
+            unsent=True,
         )
     if isinstance(exc, u3e.ConnectTimeoutError):
         return _Transient(
-            fail(target.timeout_code, f"Connecting to the {target.label} at {host} timed out.")
+            fail(target.timeout_code, f"Connecting to the {target.label} at {host} timed out."),
+            unsent=True,
         )
     if isinstance(exc, u3e.ReadTimeoutError | TimeoutError):
         return _Transient(

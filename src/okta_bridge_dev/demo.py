@@ -37,6 +37,10 @@ class DemoContext:
         return max(0, int((self._end - time.monotonic()) * 1000))
 
 
+# Callers behind API Gateway or a Function URL carry the identity AWS authenticated (IAM auth
+# here); the bridge refuses proxy events without one.
+CALLER_ARN = "arn:aws:sts::123456789012:assumed-role/reporting-app/demo"
+
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("direct {}", {}),
     ("direct {}", {}),
@@ -47,7 +51,10 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
             "version": "2.0",
             "rawPath": "/v1/items/7",
             "rawQueryString": "",
-            "requestContext": {"http": {"method": "GET", "path": "/v1/items/7"}},
+            "requestContext": {
+                "http": {"method": "GET", "path": "/v1/items/7"},
+                "authorizer": {"iam": {"userArn": CALLER_ARN}},
+            },
         },
     ),
     (
@@ -56,7 +63,7 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
             "httpMethod": "GET",
             "path": "/v1/items",
             "queryStringParameters": {"page": "3"},
-            "requestContext": {"stage": "prod"},
+            "requestContext": {"stage": "prod", "identity": {"userArn": CALLER_ARN}},
         },
     ),
 ]

@@ -12,8 +12,8 @@ moto 5.2.5 has three gaps the deployment tests would otherwise trip on:
   ``apply_with_outputs`` rebuilds them after the change set is applied, as ``update_stack`` does.
 - It creates nothing for the other resource types in ``PLACEHOLDER_TYPES`` (policies attached to
   other resources, the rotation schedule, alarms, the anomaly detector, log metric filters,
-  saved Logs Insights queries, the function's event invoke config, and the optional network
-  resources). ``placeholder``
+  saved Logs Insights queries, the function's event invoke config, the optional Function URL
+  and the optional network resources). ``placeholder``
   registers a stand-in for each: it creates nothing, answers ``Ref`` and ``Fn::GetAtt`` (the
   dashboard refers to the alarms' ARNs), and lets the rest of the stack be created. The tests
   assert only on what moto really creates.
@@ -50,6 +50,7 @@ PLACEHOLDER_TYPES = (
     "AWS::Logs::QueryDefinition",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::CodeSigningConfig",
+    "AWS::Lambda::Url",
     "AWS::EC2::SecurityGroupEgress",
     "AWS::EC2::CustomerGateway",
     "AWS::EC2::VPNConnection",

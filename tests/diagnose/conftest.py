@@ -29,9 +29,11 @@ def _clean_stack(stack: LocalStack) -> Iterator[None]:
     stack.reset_counts()
     stack.clear_faults()
     configure("INFO")
+    diagnose.MINTS.clear()  # no token remembered from another test's run
     yield
     stack.clear_faults()
     handler.set_bridge(None)
+    diagnose.MINTS.clear()
 
 
 @pytest.fixture
@@ -49,6 +51,9 @@ def run_diagnose(stack: LocalStack) -> Diagnose:
         deadline: float = 20.0,
         **overrides: Any,
     ) -> Report:
+        # Each run here is its own scenario, asking Okta afresh; the minimum interval between
+        # diagnose's token requests is tested in tests/security.
+        overrides.setdefault("diagnose_min_interval", 0.0)
         name = secret_name or f"diagnose/{kind}"
         if store:
             stack.secrets_manager.put_secret(name, secret or stack.secret_value(kind))

@@ -36,7 +36,11 @@ HTTP_API_EVENT: dict[str, Any] = {
     "routeKey": "GET /v1/{proxy+}",
     "rawPath": "/v1/data",
     "rawQueryString": "",
-    "requestContext": {"http": {"method": "GET", "path": "/v1/data"}},
+    "requestContext": {
+        "http": {"method": "GET", "path": "/v1/data"},
+        # IAM auth on the route: proxy callers without an AWS identity are refused.
+        "authorizer": {"iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/app/s"}},
+    },
     "isBase64Encoded": False,
 }
 
@@ -221,6 +225,23 @@ def redirect_to_other_host(kit: FaultKit) -> FaultHarness:
     return harness
 
 
+def api_fault_old_token(**fault: Any) -> Setup:
+    """``api_fault`` for a bridge whose token counts as old enough to be refreshed on a 401."""
+
+    def setup(kit: FaultKit) -> FaultHarness:
+        harness = kit.harness(token_refresh_min_age=0.0)
+        kit.stack.api.inject(Fault(**fault))
+        return harness
+
+    return setup
+
+
+def api_401_on_a_one_token_budget(kit: FaultKit) -> FaultHarness:
+    harness = kit.harness(token_refresh_min_age=0.0, token_budget_per_minute=1)
+    kit.stack.api.inject(Fault(status=401, body=b'{"error":"invalid_token"}', times=10))
+    return harness
+
+
 def api_at_closed_port(kit: FaultKit) -> FaultHarness:
     return kit.harness(api_base_url=f"https://127.0.0.1:{kit.closed_port()}/v1/data")
 
@@ -266,10 +287,12 @@ def nothing_reached_the_bad_server(kit: FaultKit, outcome: Outcome) -> None:
     )
 
 
-def no_authorization_at_the_other_host(kit: FaultKit, outcome: Outcome) -> None:
-    other = kit.servers["other"]
-    assert len(other.requests) == 2  # one per API call: the first, and the one after the refresh
-    assert all("authorization" not in request.headers for request in other.requests)
+def nothing_at_the_other_host(kit: FaultKit, outcome: Outcome) -> None:
+    assert kit.servers["other"].requests == []
+
+
+def no_new_token(kit: FaultKit, outcome: Outcome) -> None:
+    assert kit.stack.okta.counts["token"] == 1  # the cold call's only
 
 
 def the_api_saw_nothing(kit: FaultKit, outcome: Outcome) -> None:
@@ -487,16 +510,42 @@ CASES: list[FaultCase] = [
     ),
     # -- API -----------------------------------------------------------------------------------
     FaultCase(
-        "api-401-once", "api", "401 once (token revoked)",
-        api_fault(status=401, body=b'{"error":"invalid_token"}', times=1),
+        "api-401-once", "api", "401 once (token revoked), token older than the minimum age",
+        api_fault_old_token(status=401, body=b'{"error":"invalid_token"}', times=1),
         200, None, None, retries=1,
         note="The refused token was dropped.", check=one_new_token,
     ),
     FaultCase(
-        "api-401", "api", "401 every time",
-        api_fault(status=401, body=b'{"error":"invalid_token"}', times=10),
+        "api-401", "api", "401 every time, token older than the minimum age",
+        api_fault_old_token(status=401, body=b'{"error":"invalid_token"}', times=10),
         502, "UPSTREAM_UNAUTHORIZED", "upstream", retries=1,
         note="Never a third call.", check=one_new_token,
+    ),
+    FaultCase(
+        "api-401-fresh-token", "api", "401 every time, to a token minted moments ago",
+        api_fault(status=401, body=b'{"error":"invalid_token"}', times=10),
+        502, "UPSTREAM_UNAUTHORIZED", "upstream", retries=0,
+        note="No new token: a fresh one was just refused "
+        "(`BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS`).",
+        check=no_new_token,
+    ),
+    FaultCase(
+        "api-401-insufficient-scope", "api", "401 with `error=\"insufficient_scope\"`",
+        api_fault_old_token(
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="x"'},
+            body=b'{"error":"insufficient_scope"}',
+            times=10,
+        ),
+        502, "UPSTREAM_UNAUTHORIZED", "upstream", retries=0,
+        note="No new token: it would carry the same scopes.", check=no_new_token,
+    ),
+    FaultCase(
+        "api-401-budget", "api", "401 every time, token budget of 1 a minute",
+        api_401_on_a_one_token_budget,
+        503, "TOKEN_BUDGET_EXHAUSTED", "token", retries=0,
+        note="The refresh would pass `BRIDGE_TOKEN_BUDGET_PER_MINUTE`: refused, not sent.",
+        check=no_new_token,
     ),
     FaultCase(
         "api-403", "api", "403", api_fault(status=403, body=b'{"error":"forbidden"}'),
@@ -600,10 +649,22 @@ CASES: list[FaultCase] = [
     FaultCase(
         "api-redirect-other-host", "api", "302 to another host",
         redirect_to_other_host,
-        502, "UPSTREAM_UNAUTHORIZED", "upstream", retries=1,
-        note="The redirect was followed without `Authorization`; the other host's 401 cost one "
-        "token refresh.",
-        check=no_authorization_at_the_other_host,
+        502, "UPSTREAM_REDIRECT", "upstream", retries=0,
+        note="Not followed: nothing is sent to another origin.",
+        check=nothing_at_the_other_host,
+    ),
+    FaultCase(
+        "api-redirect-disallowed-path", "api", "302 to a same-origin path off the allow-list",
+        api_fault(status=302, headers={"Location": "/admin/keys"}),
+        502, "UPSTREAM_REDIRECT", "upstream", retries=0,
+        note="Not followed: a redirect's path passes the same policy as the caller's.",
+        check=message_names("outside the allow-list"),
+    ),
+    FaultCase(
+        "api-json-too-deep", "api", "200 with JSON nested 100,000 deep",
+        api_fault(status=200, body=b"[" * 100_000 + b"]" * 100_000),
+        502, "UPSTREAM_NOT_JSON", "upstream", retries=0,
+        note="Refused, never a stack overflow or `INTERNAL_ERROR`.",
     ),
     FaultCase(
         "api-redirect-http", "api", "302 to plain http",

@@ -96,7 +96,7 @@ def make_harness(
     secrets = SecretStore(
         settings,
         source,
-        on_load=lambda creds: REDACTOR.register(creds.sensitive_values()),
+        on_load=lambda creds: REDACTOR.pin(creds.sensitive_values()),
         **({"clock": clock} if clock else {}),
     )
     tokens = TokenProvider(
@@ -104,6 +104,8 @@ def make_harness(
         http,
         rng=random.Random(2),
         on_token=lambda value: REDACTOR.register([value]),
+        budget_per_minute=settings.token_budget_per_minute,
+        refresh_min_age=settings.token_refresh_min_age,
         **({"clock": clock} if clock else {}),
     )
     bridge = Bridge(settings, secrets=secrets, http=http, tokens=tokens)

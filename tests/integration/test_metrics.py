@@ -73,7 +73,7 @@ def test_cold_then_warm(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_a_401_refreshes_the_token(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
-    run = Run(make_harness(stack), capsys)
+    run = Run(make_harness(stack, token_refresh_min_age=0.0), capsys)
     run()
     stack.reset_counts()
     stack.api.inject(Fault(status=401, body=b'{"error":"invalid_token"}', times=1))

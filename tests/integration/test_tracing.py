@@ -140,7 +140,7 @@ def test_an_api_error_marks_the_api_span(stack: LocalStack, spans: InMemorySpanE
 
 def test_no_secret_material_in_any_span(stack: LocalStack, spans: InMemorySpanExporter) -> None:
     for kind in ("basic", "post", "jwt-rs256", "jwt-es256", "password"):
-        harness = make_harness(stack, kind, tracing=True)
+        harness = make_harness(stack, kind, tracing=True, token_refresh_min_age=0.0)
         assert harness.invoke({})["statusCode"] == 200
         stack.api.inject(Fault(status=401, body=b"{}", times=1))
         assert harness.invoke({})["statusCode"] == 200

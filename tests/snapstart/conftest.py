@@ -120,7 +120,7 @@ def make_rig(stack: LocalStack, kind: str) -> Rig:
         settings,
         source,
         clock=clock,
-        on_load=lambda creds: REDACTOR.register(creds.sensitive_values()),
+        on_load=lambda creds: REDACTOR.pin(creds.sensitive_values()),
     )
     tokens = TokenProvider(
         secrets,

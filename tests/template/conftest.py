@@ -20,6 +20,11 @@ ADMINS: Final = (
     "arn:aws:iam::123456789012:role/platform-admin,"
     "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_0123"
 )
+DEPLOYERS: Final = "arn:aws:iam::123456789012:role/ci/okta-bridge-deployer"
+CALLER_ROUTES: Final = (
+    '{"arn:aws:iam::123456789012:role/reporting-*": ["/v1/reports/*"],'
+    ' "arn:aws:iam::123456789012:role/inventory": ["/v1/items", "/v1/items/*"]}'
+)
 
 # Lists as long as the template supports (4 corporate CIDRs, 8 Okta ranges, 2 route tables).
 FULL_LISTS: Final = {
@@ -57,6 +62,12 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
             "arn:aws:signer:eu-west-1:123456789012:/signing-profiles/OktaBridge/abcdef1234"
         ),
         "AdminPrincipalArns": ADMINS,
+        "DeployerPrincipalArns": DEPLOYERS,
+        "AllowedQuery": "page,limit",
+        "CallerRoutes": CALLER_ROUTES,
+        "Diagnose": "off",
+        "TokenBudgetPerMinute": "30",
+        "FunctionUrl": "AWS_IAM",
     },
     # In a VPC, reaching Okta and Secrets Manager through a NAT gateway (443 to any address).
     "vpc": dict(VPC),
@@ -93,6 +104,7 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         **VPC,
         "CorporateNetwork": "relay",
         "RelaySubnetId": "subnet-0bbb5555cccc6666d",
+        "RelayAllowedDomains": ".okta.com,internal-api.yourcompany.com",
         "CreateSecretsManagerEndpoint": "true",
     },
     # The relay with a proxy named explicitly, a pinned AMI, and no endpoint.
@@ -100,6 +112,7 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         **VPC,
         "CorporateNetwork": "relay",
         "RelaySubnetId": "subnet-0bbb5555cccc6666d",
+        "RelayAllowedDomains": "yourcompany.okta.com",
         "RelayAmiParameter": "ami-0123456789abcdef0",
         "RelayInstanceType": "t3.small",
         "HttpsProxy": "http://10.0.1.10:3128",

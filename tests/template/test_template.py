@@ -17,7 +17,15 @@ import pytest
 from okta_bridge_dev import cloudformation as steps
 
 from .cfn import Evaluator, Json, parameter_errors, parameter_values
-from .conftest import ADMINS, FULL_LISTS, SCENARIOS, _translated, evaluator
+from .conftest import (
+    ADMINS,
+    CALLER_ROUTES,
+    DEPLOYERS,
+    FULL_LISTS,
+    SCENARIOS,
+    _translated,
+    evaluator,
+)
 
 ACCOUNT: Final = "arn:aws:iam::123456789012:root"
 KEY: Final = "<BridgeKey.Arn>"
@@ -38,6 +46,12 @@ CONTRACT_PARAMETERS: Final = {
     "LatencyAlarmMs": "1000",
     "Scopes": "api.access",
     "AllowedPaths": "",
+    "AllowedQuery": "",
+    "CallerRoutes": "",
+    "AllowAnonymousProxy": "off",
+    "FunctionUrl": "off",
+    "Diagnose": "on",
+    "TokenBudgetPerMinute": "10",
     "TokenUrl": "",
     "ApiBaseUrl": "",
     "CaBundleFile": "",
@@ -47,6 +61,7 @@ CONTRACT_PARAMETERS: Final = {
     "AlarmEmail": "",
     "CodeSigningProfileVersionArn": "",
     "AdminPrincipalArns": "",
+    "DeployerPrincipalArns": "",
     "VpcId": "",
     "SubnetIds": "",
     "CorporateCidrs": "",
@@ -57,6 +72,7 @@ CONTRACT_PARAMETERS: Final = {
     "PeeringConnectionId": "",
     "TransitGatewayId": "",
     "RelaySubnetId": "",
+    "RelayAllowedDomains": "",
     "RelayInstanceType": "t4g.small",
     "RelayAmiParameter": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
     "CustomerGatewayIp": "",
@@ -79,6 +95,7 @@ CONTRACT_OUTPUTS: Final = {
     "AdminSecretArn": "<AdminSecret>",
     "AdminSecretName": "prod/okta_api_creds-admin",
 }
+OPTIONAL_OUTPUTS: Final = {"FunctionUrl": "<BridgeFunctionUrl.FunctionUrl>"}
 
 # -- which resources each scenario creates -----------------------------------------------------
 
@@ -157,7 +174,7 @@ def _routes(tables: int, cidrs: int) -> set[str]:
 
 OPTIONAL: Final[dict[str, set[str]]] = {
     "defaults": set(),
-    "options": {"BridgeCodeSigningConfig", "AlarmEmailSubscription"},
+    "options": {"BridgeCodeSigningConfig", "AlarmEmailSubscription", "BridgeFunctionUrl"},
     "vpc": {"BridgeSecurityGroup", "BridgeHttpsToAnyAddress"},
     "vpc-locked-down": {
         "BridgeSecurityGroup",
@@ -224,8 +241,9 @@ def test_parameters_are_exactly_the_contract_with_its_defaults(template: dict[st
 
 
 def test_outputs_are_exactly_the_contract(template: dict[str, Json]) -> None:
-    assert set(template["Outputs"]) == set(CONTRACT_OUTPUTS)
+    assert set(template["Outputs"]) == set(CONTRACT_OUTPUTS) | set(OPTIONAL_OUTPUTS)
     assert evaluator("defaults").outputs() == CONTRACT_OUTPUTS
+    assert evaluator("options").outputs() == {**CONTRACT_OUTPUTS, **OPTIONAL_OUTPUTS}
 
 
 def test_the_function_is_sam_with_the_packaged_zip(template: dict[str, Json]) -> None:
@@ -267,6 +285,26 @@ def test_every_scenario_is_a_valid_parameter_set(scenario: str, template: dict[s
         ({"LatencyAlarmMs": "0"}, 1),
         (FULL_LISTS, 0),
         ({"AdminPrincipalArns": ADMINS}, 0),
+        ({"DeployerPrincipalArns": f"{DEPLOYERS},{ADMINS}"}, 0),
+        ({"DeployerPrincipalArns": "arn:aws:iam::123456789012:root"}, 1),
+        ({"DeployerPrincipalArns": "*"}, 1),
+        ({"FunctionUrl": "NONE"}, 1),  # never a public URL
+        ({"FunctionUrl": "AWS_IAM", "AllowAnonymousProxy": "on", "Diagnose": "off"}, 0),
+        ({"AllowAnonymousProxy": "true"}, 1),
+        ({"Diagnose": "false"}, 1),
+        ({"TokenBudgetPerMinute": "0"}, 1),
+        ({"TokenBudgetPerMinute": "601"}, 1),
+        ({"TokenBudgetPerMinute": "600"}, 0),
+        ({"AllowedQuery": "page,limit", "CallerRoutes": CALLER_ROUTES}, 0),
+        ({"AllowedQuery": "page, limit"}, 1),
+        ({"CallerRoutes": "reporting=/v1/reports/*"}, 1),  # not a JSON object
+        ({"RelayAllowedDomains": ".okta.com,internal-api.yourcompany.com,xn--80ak6aa92e.com"}, 0),
+        ({"RelayAllowedDomains": "10.20.30.40"}, 1),  # an IP address is no domain
+        ({"RelayAllowedDomains": ".okta.com, api.corp.example"}, 1),
+        ({"RelayAllowedDomains": "*.okta.com"}, 1),
+        ({"RelayAllowedDomains": "api.corp.example\nhttp_access allow all"}, 1),
+        ({"RelayAllowedDomains": "api.corp.example;reboot"}, 1),
+        ({"RelayAllowedDomains": "[::1]"}, 1),
     ],
 )
 def test_parameter_patterns_refuse_bad_values_and_over_long_lists(
@@ -280,7 +318,20 @@ def test_parameter_patterns_refuse_bad_values_and_over_long_lists(
     ("values", "failed"),
     [
         ({"VpcId": "vpc-0123456789abcdef0"}, ["SubnetsNeedAVpc"]),
-        ({"CorporateNetwork": "relay"}, ["NetworkOptionsNeedAVpc", "RelayParameters"]),
+        (
+            {"CorporateNetwork": "relay"},
+            ["NetworkOptionsNeedAVpc", "RelayParameters", "RelayParameters"],
+        ),
+        (
+            {
+                "VpcId": "vpc-0123456789abcdef0",
+                "SubnetIds": "subnet-0aaa1111bbbb2222c",
+                "CorporateNetwork": "relay",
+                "RelaySubnetId": "subnet-0bbb5555cccc6666d",
+                "CreateSecretsManagerEndpoint": "true",
+            },
+            ["RelayParameters"],  # RelayAllowedDomains is required
+        ),
         ({"EnableFlowLogs": "true"}, ["NetworkOptionsNeedAVpc"]),
         (
             {
@@ -405,6 +456,10 @@ BASE_ENVIRONMENT: Final = {
     "BRIDGE_SCOPES": "api.access",
     "BRIDGE_METRICS_NAMESPACE": "OktaBridge",
     "BRIDGE_TRACING": "off",
+    # The switches and the number are always set; the empty lists are left out.
+    "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
+    "BRIDGE_DIAGNOSE": "on",
+    "BRIDGE_TOKEN_BUDGET_PER_MINUTE": "10",
 }
 ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
     "options": {
@@ -412,6 +467,11 @@ ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
         "BRIDGE_LOG_LEVEL": "WARNING",
         "BRIDGE_METRICS_NAMESPACE": "Corp/OktaBridge-prod",
         "BRIDGE_TRACING": "on",
+        "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
+        "BRIDGE_DIAGNOSE": "off",
+        "BRIDGE_TOKEN_BUDGET_PER_MINUTE": "30",
+        "BRIDGE_ALLOWED_QUERY": "page,limit",
+        "BRIDGE_CALLER_ROUTES": CALLER_ROUTES,
         "BRIDGE_ALLOWED_PATHS": "/v1/items,/v1/items/*",
         "BRIDGE_TOKEN_URL": "https://yourcompany.okta.com/oauth2/default/v1/token",
         "BRIDGE_API_BASE_URL": "https://internal-api.yourcompany.com/v1/data",
@@ -439,6 +499,88 @@ ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
 def test_function_environment_has_the_secret_and_only_the_set_variables(scenario: str) -> None:
     variables = props(scenario, "BridgeFunction")["Environment"]["Variables"]
     assert variables == ENVIRONMENT.get(scenario, BASE_ENVIRONMENT)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"AllowAnonymousProxy": "on"}, {"BRIDGE_ALLOW_ANONYMOUS_PROXY": "on"}),
+        ({"Diagnose": "off"}, {"BRIDGE_DIAGNOSE": "off"}),
+        ({"TokenBudgetPerMinute": "600"}, {"BRIDGE_TOKEN_BUDGET_PER_MINUTE": "600"}),
+        ({"AllowedQuery": "page"}, {"BRIDGE_ALLOWED_QUERY": "page"}),
+        ({"CallerRoutes": CALLER_ROUTES}, {"BRIDGE_CALLER_ROUTES": CALLER_ROUTES}),
+    ],
+)
+def test_each_access_parameter_sets_its_bridge_variable(
+    values: dict[str, str], expected: dict[str, str]
+) -> None:
+    """Each parameter reaches its own variable, and only the bridge's (not the rotation's)."""
+    translated = _translated("defaults")
+    resources = Evaluator(translated, parameter_values(translated, values)).resources()
+    variables = resources["BridgeFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == {**BASE_ENVIRONMENT, **expected}
+    rotation = resources["RotationFunction"]["Properties"]["Environment"]["Variables"]
+    assert not set(expected) & set(rotation)
+
+
+# -- the Function URL ----------------------------------------------------------------------------
+
+
+def test_the_function_url_parameter_never_allows_a_public_url(template: dict[str, Json]) -> None:
+    spec = template["Parameters"]["FunctionUrl"]
+    assert (spec["Default"], spec["AllowedValues"]) == ("off", ["off", "AWS_IAM"])
+    resource = template["Resources"]["BridgeFunctionUrl"]
+    assert resource["Condition"] == "HasFunctionUrl"
+    assert resource["Properties"]["AuthType"] == "AWS_IAM"  # written out, not a parameter
+
+
+def test_no_function_url_by_default(scenario: str) -> None:
+    urls = [r for r in created(scenario).values() if r["Type"] == "AWS::Lambda::Url"]
+    if scenario != "options":
+        assert urls == []
+        assert "FunctionUrl" not in evaluator(scenario).outputs()
+
+
+def test_function_url_takes_only_iam_signed_requests() -> None:
+    resources = created("options")
+    (url,) = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Url"]
+    assert resources[url]["Properties"] == {
+        "TargetFunctionArn": "<BridgeFunction.Arn>",
+        "AuthType": "AWS_IAM",
+        "InvokeMode": "BUFFERED",
+    }
+    assert evaluator("options").outputs()["FunctionUrl"] == "<BridgeFunctionUrl.FunctionUrl>"
+
+
+def test_nothing_lets_anyone_invoke_the_functions(scenario: str) -> None:
+    """No resource-based permission for "*" and none for the Function URL: callers are granted
+    by their own IAM policies. The only permission is Secrets Manager's, on the rotation.
+    """
+    resources = created(scenario)
+    permissions = {
+        name: r["Properties"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Permission"
+    }
+    assert set(permissions) == {"RotationPermission"}
+    for permission in permissions.values():
+        assert permission["Principal"] != "*"
+        assert "FunctionUrlAuthType" not in permission
+        assert permission["Action"] == "lambda:InvokeFunction"
+    for statement in policy_statements(resources):
+        if statement["Effect"] == "Allow" and statement.get("Principal") == "*":
+            actions = as_list(statement.get("Action", []))
+            assert not [a for a in actions if a.startswith("lambda:")], statement
+
+
+def policy_statements(value: Json) -> list[dict[str, Json]]:
+    """Every policy statement anywhere in ``value`` (a dict with an Effect)."""
+    if isinstance(value, list):
+        return [s for item in value for s in policy_statements(item)]
+    if not isinstance(value, dict):
+        return []
+    found = [value] if "Effect" in value else []
+    return found + [s for item in value.values() for s in policy_statements(item)]
 
 
 def test_failed_async_invocations_go_to_the_encrypted_failure_queue(scenario: str) -> None:
@@ -477,6 +619,11 @@ SHARED_SETTINGS: Final = (
 )
 BRIDGE_ONLY_VARIABLES: Final = (
     "BRIDGE_ALLOWED_PATHS",
+    "BRIDGE_ALLOWED_QUERY",
+    "BRIDGE_CALLER_ROUTES",
+    "BRIDGE_ALLOW_ANONYMOUS_PROXY",
+    "BRIDGE_DIAGNOSE",
+    "BRIDGE_TOKEN_BUDGET_PER_MINUTE",
     "BRIDGE_API_BASE_URL",
     "BRIDGE_API_PINS",
     "BRIDGE_TRACING",
@@ -927,6 +1074,7 @@ SECRET_POLICY_PRINCIPALS: Final = {
     # The bridge's role is not let through: only the rotation reads the admin secret.
     "AdminSecretPolicy": ("<AdminSecret>", ["<RotationRole.Arn>"]),
 }
+CLOUDFORMATION: Final = "cloudformation.amazonaws.com"
 
 
 @pytest.mark.parametrize("logical_id", sorted(SECRET_POLICY_PRINCIPALS))
@@ -937,8 +1085,8 @@ def test_secret_policies_deny_non_tls_and_everyone_but_the_named_principals(
     policy = props(scenario, logical_id)
     assert policy["SecretId"] == secret
     assert policy["BlockPublicPolicy"] is True
-    tls, others = policy["ResourcePolicy"]["Statement"]
-    for deny in (tls, others):
+    tls, others, *deployers = policy["ResourcePolicy"]["Statement"]
+    for deny in (tls, others, *deployers):
         assert (deny["Effect"], deny["Principal"], deny["Action"], deny["Resource"]) == (
             "Deny",
             "*",
@@ -948,11 +1096,120 @@ def test_secret_policies_deny_non_tls_and_everyone_but_the_named_principals(
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     allowed = [*roles, ACCOUNT]
     if scenario == "options":
-        allowed += ADMINS.split(",")
-    assert others["Condition"] == {
-        "ArnNotLike": {"aws:PrincipalArn": allowed},
-        "ForAllValues:StringNotEquals": {"aws:CalledVia": "cloudformation.amazonaws.com"},
+        allowed += [*ADMINS.split(","), DEPLOYERS]
+    # No aws:CalledVia here: a request through CloudFormation is not a way around the list.
+    assert others["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": allowed}}
+    if scenario == "options":
+        (deployer,) = deployers
+        assert deployer["Sid"] == "DenyTheDeployersOutsideCloudFormation"
+        assert deployer["Condition"] == {
+            "ArnLike": {"aws:PrincipalArn": [DEPLOYERS]},
+            "ArnNotLike": {"aws:PrincipalArn": ADMINS.split(",")},
+            "ForAllValues:StringNotEquals": {"aws:CalledVia": CLOUDFORMATION},
+        }
+    else:
+        assert deployers == []
+        assert "aws:CalledVia" not in json.dumps(policy)
+
+
+@pytest.mark.parametrize("logical_id", sorted(SECRET_POLICY_PRINCIPALS))
+def test_only_the_deployers_statement_mentions_cloudformation(
+    scenario: str, logical_id: str
+) -> None:
+    """Every statement that looks at aws:CalledVia applies to the deployers only."""
+    values = parameter_values(_translated(scenario), SCENARIOS[scenario])
+    deployers = [arn for arn in values["DeployerPrincipalArns"].split(",") if arn]
+    for statement in props(scenario, logical_id)["ResourcePolicy"]["Statement"]:
+        if "aws:CalledVia" not in json.dumps(statement):
+            continue
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"]["ArnLike"] == {"aws:PrincipalArn": deployers}
+        assert deployers
+
+
+def denied(statements: list[dict[str, Json]], principal: str, via: tuple[str, ...] = ()) -> bool:
+    """Whether a Deny statement matches a TLS request by ``principal`` through ``via``.
+
+    The condition operators the secret policies use, as IAM evaluates them: Arn(Not)Like with
+    "*" and "?" wildcards; ForAllValues:StringNotEquals is true when the key is absent (a
+    request made directly has no aws:CalledVia).
+    """
+    context = {
+        "aws:PrincipalArn": [principal],
+        "aws:CalledVia": list(via),
+        "aws:SecureTransport": ["true"],
     }
+
+    def holds(operator: str, key: str, expected: Json) -> bool:
+        patterns = [str(p) for p in as_list(expected)]
+        found = context[key]
+        if operator == "ArnLike":
+            return any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
+        if operator == "ArnNotLike":
+            return not any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
+        if operator == "ForAllValues:StringNotEquals":
+            return all(v not in patterns for v in found)
+        if operator == "Bool":
+            return any(v in patterns for v in found)
+        raise AssertionError(f"the test does not know {operator}")
+
+    return any(
+        statement["Effect"] == "Deny"
+        and all(
+            holds(operator, key, expected)
+            for operator, keys in statement.get("Condition", {}).items()
+            for key, expected in keys.items()
+        )
+        for statement in statements
+    )
+
+
+ADMIN: Final = ADMINS.split(",")[0]
+STRANGER: Final = "arn:aws:iam::123456789012:role/can-create-stacks"
+# (principal, through CloudFormation?, denied?) on the credentials secret, with the options'
+# admins and deployer.
+SECRET_ACCESS: Final = [
+    (STRANGER, False, True),
+    (STRANGER, True, True),  # creating a stack is no way in
+    (DEPLOYERS, False, True),  # a deployer never reads the secret itself
+    (DEPLOYERS, True, False),  # CloudFormation updates and deletes it for the deployer
+    (ADMIN, False, False),
+    (ADMIN, True, False),
+    (ACCOUNT, False, False),
+    ("<BridgeRole.Arn>", False, False),
+    ("<RotationRole.Arn>", False, False),
+]
+
+
+@pytest.mark.parametrize(("principal", "through_cloudformation", "refused"), SECRET_ACCESS)
+def test_who_the_secret_policy_lets_through(
+    principal: str, through_cloudformation: bool, refused: bool
+) -> None:
+    via = (CLOUDFORMATION,) if through_cloudformation else ()
+    statements = props("options", "CredentialsSecretPolicy")["ResourcePolicy"]["Statement"]
+    assert denied(statements, principal, via) is refused
+    admin_secret = props("options", "AdminSecretPolicy")["ResourcePolicy"]["Statement"]
+    assert denied(admin_secret, principal, via) is (refused or principal == "<BridgeRole.Arn>")
+
+
+def test_without_deployers_no_cloudformation_caller_gets_through() -> None:
+    for logical_id in SECRET_POLICY_PRINCIPALS:
+        statements = props("defaults", logical_id)["ResourcePolicy"]["Statement"]
+        assert denied(statements, STRANGER, (CLOUDFORMATION,))
+        assert denied(statements, DEPLOYERS, (CLOUDFORMATION,))
+        assert not denied(statements, ACCOUNT)
+        assert not denied(statements, ACCOUNT, (CLOUDFORMATION,))
+
+
+def test_an_admin_listed_as_a_deployer_keeps_the_admins_access() -> None:
+    translated = _translated("options")
+    values = {**SCENARIOS["options"], "DeployerPrincipalArns": f"{DEPLOYERS},{ADMIN}"}
+    resources = Evaluator(translated, parameter_values(translated, values)).resources()
+    for logical_id in SECRET_POLICY_PRINCIPALS:
+        statements = resources[logical_id]["Properties"]["ResourcePolicy"]["Statement"]
+        assert not denied(statements, ADMIN)
+        assert denied(statements, DEPLOYERS)
+        assert not denied(statements, DEPLOYERS, (CLOUDFORMATION,))
 
 
 # -- alarms and dashboard ----------------------------------------------------------------------
@@ -1272,6 +1529,47 @@ def test_relay_is_a_private_ssm_only_connect_proxy() -> None:
         "http_access deny all",
     ):
         assert re.search(rf"^\s*{re.escape(line)}$", squid, re.MULTILINE), line
+
+
+RELAY_DOMAINS: Final = {
+    "relay": ".okta.com internal-api.yourcompany.com",
+    "relay-explicit": "yourcompany.okta.com",
+}
+
+
+@pytest.mark.parametrize("scenario_name", sorted(RELAY_DOMAINS))
+def test_relay_tunnels_only_to_the_allowed_domains(scenario_name: str) -> None:
+    """The Squid rules, in order: the allow-list (by the name asked for, -n: never a reverse
+    lookup of a bare IP), then the relay itself and link-local, before the only allow.
+    """
+    squid = props(scenario_name, "RelayInstance")["UserData"]
+    lines = [line.strip() for line in squid.splitlines()]
+    acl = f"acl allowed_dst dstdomain -n {RELAY_DOMAINS[scenario_name]}"
+    assert acl in lines
+    assert "${" not in squid  # every Fn::Sub variable was replaced
+    access = [line for line in lines if line.startswith("http_access ")]
+    assert access == [
+        "http_access deny !CONNECT",
+        "http_access deny !tls_port",
+        "http_access deny !allowed_dst",
+        "http_access deny to_localhost",
+        "http_access deny link_local",
+        "http_access allow private_clients",
+        "http_access deny all",
+    ]
+    assert lines.index(acl) < lines.index("http_access deny !allowed_dst")
+    # The config is written by a quoted heredoc (no shell expansion) and applied by a restart,
+    # so running the script again on a live relay applies a changed list.
+    assert "<<'CONF'" in squid
+    assert lines[-2:] == ["systemctl enable squid", "systemctl restart squid"]
+
+
+def test_relay_mode_requires_the_allowed_domains(template: dict[str, Json]) -> None:
+    rule = template["Rules"]["RelayParameters"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CorporateNetwork"}, "relay"]}
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "RelayAllowedDomains"}, ""]}]} in [
+        assertion["Assert"] for assertion in rule["Assertions"]
+    ]
 
 
 def test_relay_ami_can_be_pinned() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.callers import Caller
 from okta_bridge.errors import RequestError, TokenError
 from okta_bridge.events import ApiResult, Invocation, failure, kind_of, parse_event, success
 
@@ -16,18 +17,25 @@ def load(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
 
 
+SAMPLE_CALLER = Caller(
+    "proxy", "arn:aws:sts::123456789012:assumed-role/reporting-app/reporting-session"
+)
+
+
 def test_sample_events_are_recognised() -> None:
     assert parse_event(load("direct-default.json")) == Invocation("direct")
     assert parse_event(load("direct-path.json")) == Invocation(
         "direct", "/v1/items", (("page", "2"),)
     )
     assert parse_event(load("apigw-rest-v1.json")) == Invocation(
-        "apigw_v1", "/v1/items", (("page", "2"), ("page_size", "5"))
+        "apigw_v1", "/v1/items", (("page", "2"), ("page_size", "5")), SAMPLE_CALLER
     )
     assert parse_event(load("apigw-http-v2.json")) == Invocation(
-        "apigw_v2", "/v1/items", (("page", "2"), ("page_size", "5"))
+        "apigw_v2", "/v1/items", (("page", "2"), ("page_size", "5")), SAMPLE_CALLER
     )
-    assert parse_event(load("function-url.json")) == Invocation("apigw_v2", "/v1/items/7", ())
+    assert parse_event(load("function-url.json")) == Invocation(
+        "apigw_v2", "/v1/items/7", (), SAMPLE_CALLER
+    )
 
 
 def test_v1_single_value_query_and_repeated_keys() -> None:
