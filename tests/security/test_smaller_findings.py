@@ -15,9 +15,11 @@ domains``, ``test_who_the_secret_policy_lets_through`` and their neighbours).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import tomllib
@@ -87,8 +89,15 @@ def test_deeply_nested_json_is_not_json_not_an_internal_error(
     harness = bridge_for(stack)
     stack.api.inject(Fault(status=200, body=b"[" * depth + b"]" * depth))
     answer = harness.invoke({})
-    assert error_code(answer) == "UPSTREAM_NOT_JSON"
-    assert "nested" in answer["body"]["error"]["message"]
+    code = error_code(answer)
+    if depth == 100_000 or sys.version_info < (3, 12):
+        # Deeper than the parser's recursion limit (Python's before 3.12, its C stack's after).
+        assert code == "UPSTREAM_NOT_JSON", answer
+        assert "nested" in answer["body"]["error"]["message"]
+    else:
+        # Python 3.12+ parses 5,000 levels: served, and Lambda can still serialise the answer.
+        assert code is None, answer
+        assert json.loads(json.dumps(answer))["statusCode"] == 200
 
 
 # -- the response head is bounded by the deadline --------------------------------------------------
