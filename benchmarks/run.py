@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from okta_bridge_dev.secrets_extension import SecretsExtension
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -76,6 +76,11 @@ class Bench:
         self.stack = stack
         self.python = python
         secret_id = stack.store_secret("post", SECRET_NAME)
+        # DPoP (issue 12): another app that requires it, its secret saying so.
+        stack.okta.require_dpop(CLIENT_IDS["basic"], on=True)
+        dpop_secret_id = stack.secrets_manager.put_secret(
+            f"{SECRET_NAME}-dpop", {**stack.secret_value("basic"), "dpop": True}
+        )
         sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
         self.extension = SecretsExtension(sm, session_token=secrets.token_urlsafe(24)).start()
         value = stack.secret_value("post")
@@ -99,6 +104,12 @@ class Bench:
             Impl("naive", "naive", (HERE,)),
             Impl("bridge", "okta_bridge.handler", (code_dir,)),
             Impl("bridge + extension", "okta_bridge.handler", (code_dir,), extension_env),
+            Impl(
+                "bridge + DPoP",
+                "okta_bridge.handler",
+                (code_dir,),
+                {"BRIDGE_SECRET_ID": dpop_secret_id},
+            ),
             Impl("floor", "floor", (HERE,)),
         )
 

@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.dpop import DPOP
 from okta_bridge_dev.stack import LocalStack
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dpop_state() -> Iterator[None]:
+    """Each test starts as a new execution environment would: no DPoP key, no nonce a server gave
+    an earlier test, nothing learned about whether a token endpoint requires DPoP."""
+    DPOP.clear()
+    yield
+    DPOP.clear()
 
 
 def stack_fixture() -> Callable[..., Any]:

@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 
 from okta_bridge import metrics, tracing
+from okta_bridge.dpop import Dpop, ProofSigner
 from okta_bridge.errors import RequestError, UpstreamError
 from okta_bridge.events import ApiResult
 from okta_bridge.logs import get_logger
@@ -39,6 +40,12 @@ Allows = Callable[[Sequence[str]], bool]
 
 _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "UPSTREAM_NOT_FOUND"}
 _CHALLENGE_ERROR = re.compile(r'\berror\s*=\s*"?([A-Za-z_]+)"?', re.IGNORECASE)
+# One item of WWW-Authenticate: a scheme (a token followed by a space and not by '='), and/or a
+# parameter (token=token or token="quoted string").
+_AUTH_ITEM = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&\'*+.^_`|~-]*)(?=\s+[^=\s,]|\s*(?:,|$)))?\s*"
+    r'(?:(?P<name>[A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*(?P<value>"(?:[^"\\]|\\.)*"|[^,\s]*))?'
+)
 
 log = get_logger("api")
 
@@ -79,15 +86,19 @@ class InternalApi:
             # A token request is coming (cold start, refresh): open the API connection meanwhile.
             self._http.preconnect(url, tls=tls, deadline=deadline)
         token = self._tokens.get(deadline)
-        response = self._send(url, token.value, request_id, deadline, tls=tls, redirect=redirect)
+        response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
         attempts = response.attempts
+        if response.status == 401 and wants_its_nonce(response, token):
+            # The API's own DPoP nonce, now remembered: exactly one more request carrying it.
+            response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
+            attempts += response.attempts
+        if response.status == 401:
+            refuse_dpop_failure(response, token)
         if response.status == 401 and self._refresh_helps(response, token):
             log.warning("the API refused the token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get(deadline)
-            response = self._send(
-                url, token.value, request_id, deadline, tls=tls, redirect=redirect
-            )
+            response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
             attempts += response.attempts
         elapsed_ms = round((self._clock() - started) * 1000)
         return self._judge(response, attempts, elapsed_ms)
@@ -108,7 +119,7 @@ class InternalApi:
     def _send(
         self,
         url: str,
-        token: str,
+        token: AccessToken,
         request_id: str,
         deadline: Deadline,
         *,
@@ -131,6 +142,7 @@ class InternalApi:
                     self._http,
                     url,
                     token=token,
+                    dpop=self._tokens.dpop,
                     request_id=request_id,
                     deadline=deadline,
                     max_bytes=self._max_bytes,
@@ -152,16 +164,19 @@ def get(
     http: HttpClient,
     url: str,
     *,
-    token: str,
+    token: AccessToken,
+    dpop: Dpop,
     request_id: str,
     deadline: Deadline,
     max_bytes: int,
     tls: TlsPolicy | None,
     redirect: Redirect | None,
 ) -> HttpResponse:
-    """One bearer GET of the API (retries, redirects within the origin when ``redirect`` checks
-    them), sizes and redirects mapped to ``UpstreamError``; the bridge and diagnose call the API
-    the same way."""
+    """One GET of the API with ``token`` (retries, redirects within the origin when
+    ``redirect`` checks them), sizes and redirects mapped to ``UpstreamError``; the bridge and
+    diagnose call the API the same way. A DPoP-bound token goes as ``Authorization: DPoP`` with
+    a fresh proof (``ath``, the API's nonce) on every request sent, and is never downgraded to
+    Bearer."""
     try:
         return http.request(
             "GET",
@@ -169,13 +184,14 @@ def get(
             target=API_TARGET,
             deadline=deadline,
             headers={
-                "Authorization": f"Bearer {token}",
+                "Authorization": f"{token.scheme} {token.value}",
                 "Accept": "application/json",
                 "X-Request-ID": request_id,
             },
             max_bytes=max_bytes,
             redirect=redirect,
             tls=tls,
+            signer=ProofSigner(dpop, token.value) if token.scheme == "DPoP" else None,
         )
     except ResponseTooLarge as exc:
         raise UpstreamError(
@@ -272,3 +288,51 @@ def _challenge_error(response: HttpResponse) -> str | None:
     challenge = response.header("www-authenticate") or ""
     match = _CHALLENGE_ERROR.search(challenge)
     return match.group(1) if match else None
+
+
+def challenges(header: str) -> dict[str, dict[str, str]]:
+    """``WWW-Authenticate``'s challenges by lower-case scheme, each with its parameters
+    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme ...``)."""
+    found: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for match in _AUTH_ITEM.finditer(header):
+        scheme, name, value = match.group("scheme"), match.group("name"), match.group("value")
+        if scheme:
+            current = found.setdefault(scheme.lower(), {})
+        if name and current is not None:
+            current[name.lower()] = (value or "").strip('"')
+    return found
+
+
+def wants_its_nonce(response: HttpResponse, token: AccessToken) -> bool:
+    """A DPoP 401 whose challenge asks for the nonce the answer carries (RFC 9449 9)."""
+    if token.scheme != "DPoP" or not response.header("dpop-nonce"):
+        return False
+    dpop = challenges(response.header("www-authenticate") or "").get("dpop", {})
+    return dpop.get("error") == "use_dpop_nonce"
+
+
+def refuse_dpop_failure(response: HttpResponse, token: AccessToken) -> None:
+    """A 401 to a DPoP-bound token that a new token cannot cure: the API's gateway does not
+    know DPoP (its challenges name only other schemes), or it refused the proof itself."""
+    if token.scheme != "DPoP":
+        return
+    header = response.header("www-authenticate")
+    if not header:
+        return  # no challenge: nothing to tell; the usual 401 rules apply
+    found = challenges(header)
+    if "dpop" not in found:
+        schemes = ", ".join(sorted(found)) or "none"
+        raise UpstreamError(
+            "UPSTREAM_DPOP_UNSUPPORTED",
+            f"The API answered 401 to a DPoP-bound token with a challenge for {schemes[:60]} "
+            "only: its gateway does not validate DPoP.",
+        )
+    error = found["dpop"].get("error", "")
+    if error in ("invalid_dpop_proof", "use_dpop_nonce"):
+        raise UpstreamError(
+            "UPSTREAM_DPOP_REJECTED",
+            f"The API refused the DPoP proof ({error}"
+            + (", again after its nonce" if error == "use_dpop_nonce" else "")
+            + ").",
+        )

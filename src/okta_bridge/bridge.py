@@ -63,6 +63,7 @@ class Bridge:
             on_token=lambda value: REDACTOR.register([value]),
             budget_per_minute=settings.token_budget_per_minute,
             refresh_min_age=settings.token_refresh_min_age,
+            dpop_mode=settings.dpop,
         )
         self.api = InternalApi(self.tokens, self.http, max_bytes=settings.max_response_bytes)
         self.callers = CallerPolicy(

@@ -34,6 +34,8 @@ DIAGNOSE = "BRIDGE_DIAGNOSE"
 DIAGNOSE_MIN_INTERVAL = "BRIDGE_DIAGNOSE_MIN_INTERVAL_SECONDS"
 TOKEN_BUDGET = "BRIDGE_TOKEN_BUDGET_PER_MINUTE"
 TOKEN_REFRESH_MIN_AGE = "BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS"
+DPOP = "BRIDGE_DPOP"
+DPOP_MODES = ("auto", "on", "off")
 CONNECT_TIMEOUT = "BRIDGE_CONNECT_TIMEOUT_SECONDS"
 READ_TIMEOUT = "BRIDGE_READ_TIMEOUT_SECONDS"
 DEADLINE_MARGIN = "BRIDGE_DEADLINE_MARGIN_MS"
@@ -107,6 +109,7 @@ class Settings:
     diagnose_min_interval: float = 10.0
     token_budget_per_minute: int = 10
     token_refresh_min_age: float = 60.0
+    dpop: str = "auto"
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
     deadline_margin: float = 0.5
@@ -149,6 +152,7 @@ class Settings:
                 _number(env, TOKEN_BUDGET, 10, low=1, high=600, integer=True)
             ),
             token_refresh_min_age=_number(env, TOKEN_REFRESH_MIN_AGE, 60.0, low=0, high=3600),
+            dpop=_choice(env, DPOP, DPOP_MODES),
             connect_timeout=_number(env, CONNECT_TIMEOUT, 3.0, low=0.1, high=60),
             read_timeout=_number(env, READ_TIMEOUT, 10.0, low=0.1, high=900),
             deadline_margin=_number(env, DEADLINE_MARGIN, 500, low=0, high=10_000) / 1000,
@@ -342,9 +346,14 @@ def snapstart(env: Mapping[str, str] | None = None) -> bool:
 
 
 def _secret_source(env: Mapping[str, str]) -> str:
-    value = env.get(SECRET_SOURCE, "").strip().lower() or "auto"
-    if value not in SECRET_SOURCES:
-        raise ConfigError(SECRET_SOURCE, f"must be one of {', '.join(SECRET_SOURCES)}")
+    return _choice(env, SECRET_SOURCE, SECRET_SOURCES)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}")
     return value
 
 

@@ -37,6 +37,7 @@ class Credentials:
     version_id: str | None = None
     app_id: str = ""
     okta_secret_id: str | None = None
+    dpop: bool | None = None  # the secret's own choice (``"dpop": true``), else the setting's
 
     @property
     def okta_app_id(self) -> str:
@@ -114,7 +115,28 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
         version_id=version_id,
         app_id=_string(data, "app_id") or "",
         okta_secret_id=_string(data, "okta_secret_id"),
+        dpop=_dpop(data),
     )
+
+
+def optional_bool(data: dict[str, Any], key: str) -> bool | None:
+    """A JSON boolean (``"true"``/``"false"`` strings too, as hand-written JSON has them);
+    raises ``ValueError`` for anything else."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"The secret key '{key}' must be true or false.")
+
+
+def _dpop(data: dict[str, Any]) -> bool | None:
+    try:
+        return optional_bool(data, "dpop")
+    except ValueError as exc:
+        raise SecretError("SECRET_INVALID", str(exc)) from None
 
 
 def _required(data: dict[str, Any], key: str) -> str:

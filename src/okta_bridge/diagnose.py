@@ -33,6 +33,7 @@ from okta_bridge import api, config, events, logs, probes
 from okta_bridge.api import API_TARGET
 from okta_bridge.config import Settings
 from okta_bridge.credentials import Credentials, parse_secret
+from okta_bridge.dpop import ALGORITHM, DPOP
 from okta_bridge.errors import BridgeError, ConfigError, InternalError, TlsError
 from okta_bridge.logs import REDACTOR
 from okta_bridge.policy import Endpoint, QueryPolicy, policy_for
@@ -63,7 +64,7 @@ _KNOWN_KEYS = frozenset(
     {
         "client_id", "client_secret", "token_url", "api_endpoint", "auth_method", "scopes",
         "private_key", "key_id", "username", "password", "client_certificate", "client_key",
-        "app_id", "okta_secret_id",
+        "app_id", "okta_secret_id", "dpop",
     }
 )  # fmt: skip
 _KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
@@ -411,7 +412,11 @@ class _Diagnosis:
             earlier = MINTS.recent(credentials, self.settings.diagnose_min_interval)
             if earlier is not None:
                 return earlier.replay(facts, self.settings.diagnose_min_interval)
-            endpoint = TokenEndpoint(http, on_token=lambda value: REDACTOR.register([value]))
+            endpoint = TokenEndpoint(
+                http,
+                on_token=lambda value: REDACTOR.register([value]),
+                dpop_mode=self.settings.dpop,
+            )
             answer: dict[str, Any] = {}
             spend = None if self.budget is None else self.budget.take
             try:
@@ -419,13 +424,14 @@ class _Diagnosis:
             except BridgeError as exc:
                 if endpoint.last_response is not None:
                     answer = _token_answer(endpoint.last_response)
+                answer.update(_dpop_facts(endpoint))
                 facts.update(answer)
                 MINTS.remember(credentials, None, answer, exc)
                 raise
             answer = _token_answer(endpoint.last_response) if endpoint.last_response else {}
-            # TokenEndpoint accepts Bearer tokens only.
-            answer.update(token_type="Bearer", scopes=list(token.scopes))  # noqa: S106
+            answer.update(token_type=token.scheme, scopes=list(token.scopes))
             answer["expires_in"] = round(token.lifetime)
+            answer.update(_dpop_facts(endpoint))
             facts.update(answer)
             MINTS.remember(credentials, token, answer, None)
             return token
@@ -443,18 +449,29 @@ class _Diagnosis:
         facts["url"] = url
         started = time.monotonic()
         allowed = policy_for(self.settings.allowed_paths or (endpoint.path,))
-        response = api.get(
-            http,
-            url,
-            token=token.value,
-            request_id=self.request_id,
-            deadline=self.deadline,
-            max_bytes=self.settings.max_response_bytes,
-            tls=policy,
-            redirect=api.same_origin_redirect(
-                allowed.allows, QueryPolicy(endpoint.fixed_query(), self.settings.allowed_query)
-            ),
-        )
+
+        def get() -> HttpResponse:
+            return api.get(
+                http,
+                url,
+                token=token,
+                dpop=DPOP,
+                request_id=self.request_id,
+                deadline=self.deadline,
+                max_bytes=self.settings.max_response_bytes,
+                tls=policy,
+                redirect=api.same_origin_redirect(
+                    allowed.allows,
+                    QueryPolicy(endpoint.fixed_query(), self.settings.allowed_query),
+                ),
+            )
+
+        response = get()
+        if token.scheme == "DPoP":
+            facts["dpop"] = True
+            facts["dpop_nonce_required"] = api.wants_its_nonce(response, token)
+            if facts["dpop_nonce_required"]:
+                response = get()  # the API's own nonce, now known: one more request
         facts.update(
             status=response.status,
             latency_ms=_ms(started),
@@ -466,6 +483,8 @@ class _Diagnosis:
         if response.status == 401 and response.header("www-authenticate"):
             challenge = REDACTOR.text(str(response.header("www-authenticate")))
             facts["www_authenticate"] = challenge[:300]
+        if response.status == 401:
+            api.refuse_dpop_failure(response, token)
         api.judge(response, response.attempts, round(_ms(started)))
 
     def _slice(self, seconds: float) -> Deadline:
@@ -534,6 +553,20 @@ class _Mints:
 
 
 MINTS = _Mints()
+
+
+def _dpop_facts(endpoint: TokenEndpoint) -> dict[str, Any]:
+    """Whether the token request used DPoP, with which algorithm, and whether Okta wanted its
+    nonce (never the proof or the nonce)."""
+    rounds = endpoint.last_dpop
+    if not rounds.get("proof"):
+        return {"dpop": False}
+    return {
+        "dpop": True,
+        "dpop_alg": ALGORITHM,
+        "dpop_nonce_required": bool(rounds.get("nonce_round")),
+        "dpop_learned": bool(rounds.get("switched")),
+    }
 
 
 def _token_answer(response: HttpResponse) -> dict[str, Any]:
@@ -612,6 +645,7 @@ def _variables(settings: Settings) -> dict[str, Any]:
             defaults.diagnose_min_interval,
         ),
         config.TOKEN_BUDGET: (settings.token_budget_per_minute, defaults.token_budget_per_minute),
+        config.DPOP: (settings.dpop, defaults.dpop),
         config.TOKEN_REFRESH_MIN_AGE: (
             settings.token_refresh_min_age,
             defaults.token_refresh_min_age,

@@ -91,8 +91,23 @@ CATALOG: dict[str, Entry] = {
         "what keeps failing (the log's earlier token errors, the API's 401s) before raising it.",
     ),
     "TOKEN_ENDPOINT_ERROR": Entry(502, "Okta's token endpoint failed; check status.okta.com."),
+    "TOKEN_DPOP_REQUIRED": Entry(
+        502,
+        "The Okta app requires DPoP and no proof was sent: set BRIDGE_DPOP to auto or on (the "
+        "template's Dpop), or \"dpop\": true in the secret. Never switch the app's DPoP off.",
+    ),
+    "TOKEN_DPOP_REJECTED": Entry(
+        502,
+        "Okta refused the DPoP proof: check the function's clock (iat), that the token URL is "
+        "the one Okta serves (htu; no proxy rewriting it), and Okta's error description.",
+    ),
+    "TOKEN_DPOP_NONCE_LOOP": Entry(
+        502,
+        "Okta asked for a DPoP nonce again after the proof carried the one it gave: check for "
+        "a proxy or load balancer that strips or caches the DPoP-Nonce header.",
+    ),
     "TOKEN_INVALID_RESPONSE": Entry(
-        502, "Okta's answer was not a Bearer token response; check the token URL."
+        502, "Okta's answer was not a Bearer or DPoP token response; check the token URL."
     ),
     "TOKEN_UNREACHABLE": Entry(
         502, "Check DNS, the security group, the proxy and the firewall towards the token host."
@@ -137,6 +152,16 @@ CATALOG: dict[str, Entry] = {
         502, "The API refused a fresh token: check its expected issuer, audience and scope."
     ),
     "UPSTREAM_FORBIDDEN": Entry(403, "The API denied the request for this client."),
+    "UPSTREAM_DPOP_UNSUPPORTED": Entry(
+        502,
+        "The API refused the DPoP-bound token: its gateway knows only Bearer. Have it validate "
+        "DPoP (guide 2.9); the bridge never downgrades a bound token to Bearer.",
+    ),
+    "UPSTREAM_DPOP_REJECTED": Entry(
+        502,
+        "The API refused the DPoP proof: check that its gateway computes htu from the URL the "
+        "bridge calls (no path rewriting in between), and the clocks (iat).",
+    ),
     "UPSTREAM_NOT_FOUND": Entry(404, "The API has no such resource."),
     "UPSTREAM_CLIENT_ERROR": Entry(502, "The API refused the request; see the upstream status."),
     "UPSTREAM_RATE_LIMITED": Entry(503, "The API is rate limiting the bridge; retry later."),
@@ -175,8 +200,8 @@ CATALOG: dict[str, Entry] = {
     ),
     "ROTATION_ADMIN_TOKEN_FAILED": Entry(
         502,
-        "Okta refused the admin app: check its public key, the granted okta.* scopes, and that "
-        "DPoP is off for it.",
+        "Okta refused the admin app: check its public key, the granted okta.* scopes, and the "
+        "org's 'DPoP support on Okta management APIs' feature when the app requires DPoP.",
     ),
     "ROTATION_OKTA_FORBIDDEN": Entry(
         502,

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from okta_bridge import config
-from okta_bridge.credentials import Credentials
+from okta_bridge.credentials import Credentials, optional_bool
+from okta_bridge.dpop import ProofSigner
 from okta_bridge.errors import ConfigError, RotationError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.tokens import AccessToken, TokenEndpoint
@@ -108,6 +109,10 @@ def parse_admin_secret(raw: str) -> Credentials:
         values[key] = value.strip()
     key_id = data.get("key_id")
     try:
+        dpop = optional_bool(data, "dpop")
+    except ValueError as exc:
+        raise RotationError("ROTATION_ADMIN_SECRET_INVALID", str(exc)) from None
+    try:
         org_url = config.validate_https_url(values["org_url"], "org_url").rstrip("/")
     except ConfigError:
         raise RotationError(
@@ -122,6 +127,7 @@ def parse_admin_secret(raw: str) -> Credentials:
         scopes=(APPS_SCOPE,),
         private_key=values["private_key"],
         key_id=key_id if isinstance(key_id, str) and key_id else None,
+        dpop=dpop,
     )
 
 
@@ -315,7 +321,7 @@ class OktaAdmin:
         *,
         idempotent: bool,
     ) -> HttpResponse:
-        headers = {"Accept": "application/json", "Authorization": f"Bearer {token.value}"}
+        headers = {"Accept": "application/json", "Authorization": f"{token.scheme} {token.value}"}
         payload = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -331,6 +337,11 @@ class OktaAdmin:
                 body=payload,
                 max_bytes=MAX_ADMIN_RESPONSE,
                 idempotent=idempotent,
+                # A DPoP-bound admin token: a proof with ath for every request (Okta wants no
+                # nonce on its Management API today, but one it sends is used).
+                signer=ProofSigner(self._endpoint.dpop, token.value)
+                if token.scheme == "DPoP"
+                else None,
             )
         except ResponseTooLarge:
             raise RotationError(
@@ -361,6 +372,18 @@ def _key(item: Mapping[str, Any]) -> OktaKey:
     )
 
 
+def _dpop_refusal(response: HttpResponse) -> str:
+    """What a DPoP challenge of a refusal says (the org may lack "DPoP support for Okta
+    management APIs", or refuse the proof), so that it is not read as a missing scope."""
+    from okta_bridge.api import challenges  # noqa: PLC0415 - only on a refusal
+
+    dpop = challenges(response.header("www-authenticate") or "").get("dpop")
+    if not dpop:
+        return ""
+    text = " ".join(filter(None, (dpop.get("error"), dpop.get("error_description"))))
+    return REDACTOR.text(text)[:200] or "challenged"
+
+
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -382,6 +405,9 @@ def _error(method: str, path: str, scope: str, response: HttpResponse) -> OktaAp
     detail = f"{okta_code}: {summary}" if okta_code else f"HTTP {response.status}"
     if causes:
         detail += " (" + "; ".join(causes) + ")"
+    dpop = _dpop_refusal(response)
+    if dpop:
+        detail += f"; DPoP: {dpop}"
     what = f"Okta refused {method} {path} with HTTP {response.status}: {detail}"
     if response.status in (401, 403) and (okta_code in _PERMISSION_CODES or not okta_code):
         return OktaApiError(

@@ -50,13 +50,6 @@ _ASCII_ALLOWED = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@ "
 )
 _NON_ASCII_CATEGORIES = ("L", "M", "N")
-# Separator, dot and parameter look-alikes that NFKC folding or Windows' best-fit mapping may turn
-# into '/', '\\', '.', ';', '%', '?' or '#' (Orange Tsai, "WorstFit", 2025).
-_LOOKALIKES = frozenset(
-    "/\\.;%?#"
-    "\u2044\u2215\u2216\u2024\u2025\u2026\u29f5\u29f8\u29f9\ufe52\ufe54\ufe68\uff0e\uff0f\uff1b"
-    "\uff3c\uff05\uff1f\uff03"
-)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -175,21 +168,21 @@ def check_segment(value: str) -> None:
         )
     if "/" in value or "\\" in value:
         raise RequestError("PATH_NOT_ALLOWED", "Encoded '/' or '\\' is not allowed in paths.")
-    for char in value:
-        if char in _ASCII_ALLOWED:
-            continue
-        if ord(char) < 128 or unicodedata.category(char)[0] not in _NON_ASCII_CATEGORIES:
-            raise RequestError(
-                "PATH_NOT_ALLOWED",
-                f"The character {char!r} (U+{ord(char):04X}) is not allowed in a path segment.",
-            )
-    folded = unicodedata.normalize("NFKC", value)
+    if not all(_plain(char) for char in value):
+        char = next(c for c in value if not _plain(c))
+        raise RequestError(
+            "PATH_NOT_ALLOWED",
+            f"The character {char!r} (U+{ord(char):04X}) is not allowed in a path segment.",
+        )
     if value.isascii():
-        skeleton = folded
+        skeleton = value
     else:
-        if any(c in _LOOKALIKES for c in folded if not c.isascii() or c in "/\\;%?#"):
+        # Compatibility forms may hold punctuation (U+013F folds to 'L' and a middle dot, U+00BD
+        # to '1', a fraction slash U+2044 and '2'), which NFKC-normalising or best-fit mapping
+        # servers then read: every character of the folded form must be plain too.
+        if not all(_plain(char) for char in unicodedata.normalize("NFKC", value)):
             raise RequestError(
-                "PATH_NOT_ALLOWED", "The segment folds into a separator or a dot look-alike."
+                "PATH_NOT_ALLOWED", "The segment folds into a separator or punctuation."
             )
         bare = "".join(
             c for c in unicodedata.normalize("NFKD", value) if unicodedata.category(c)[0] != "M"
@@ -201,6 +194,15 @@ def check_segment(value: str) -> None:
             "'.' and '..' segments are not allowed, in any encoding or spelling "
             "(nor segments of only dots and spaces).",
         )
+
+
+def _plain(char: str) -> bool:
+    """An allowed ASCII character, or a non-ASCII letter, mark or digit. Punctuation and symbols
+    beyond ASCII are where NFKC and Windows' best-fit mapping find separator and dot look-alikes
+    (U+FF0F, U+2215, U+2024, U+FF0E...; Orange Tsai, "WorstFit", 2024)."""
+    if char.isascii():
+        return char in _ASCII_ALLOWED
+    return unicodedata.category(char)[0] in _NON_ASCII_CATEGORIES
 
 
 def _match(pattern: Sequence[str], segments: Sequence[str]) -> bool:

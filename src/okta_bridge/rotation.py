@@ -666,7 +666,9 @@ def build_rotator(
     """Wire a rotator from configuration; ``client``/``http`` for tests and the local stack."""
     sm = client or make_client(settings)
     http = http or HttpClient(settings)
-    endpoint = TokenEndpoint(http, on_token=lambda value: REDACTOR.register([value]))
+    endpoint = TokenEndpoint(
+        http, on_token=lambda value: REDACTOR.register([value]), dpop_mode=settings.dpop
+    )
 
     def admin() -> OktaAdmin:
         # GetSecretValue is all the role may do on the admin secret, so "empty" and "missing"

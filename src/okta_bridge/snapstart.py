@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING
 
 from okta_bridge import config
 from okta_bridge.client_auth import KEYS
+from okta_bridge.dpop import DPOP
 from okta_bridge.errors import BridgeError
 from okta_bridge.logs import REDACTOR, configure, get_logger
 from okta_bridge.secret_sources import SDK
@@ -117,6 +118,7 @@ def forget(bridge: Bridge | None) -> None:
     """Drop cached secrets, token, parsed keys, registered values and pooled connections."""
     REDACTOR.clear()  # first: see the module docstring
     KEYS.clear()
+    DPOP.clear()  # a restored environment makes a DPoP key of its own
     diagnose = sys.modules.get("okta_bridge.diagnose")  # its last token, if it ever ran
     if diagnose is not None:
         diagnose.MINTS.clear()

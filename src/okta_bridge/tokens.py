@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from okta_bridge import metrics, tracing
 from okta_bridge.client_auth import authenticate
 from okta_bridge.credentials import Credentials
+from okta_bridge.dpop import DPOP, Dpop, ProofSigner
 from okta_bridge.errors import BridgeError, NetworkError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.secrets import SecretStore
@@ -55,7 +56,26 @@ _OAUTH_ERRORS = {
     "mfa_required": "TOKEN_MFA_REQUIRED",
 }
 
+# What a proof-less request gets from an RFC 9449 server that is not Okta and requires DPoP (panva's
+# oidc-provider: invalid_grant): with discovery metadata advertising DPoP, worth one proofed try.
+_GENERIC_DPOP_REFUSALS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client"})
+# Okta's DPoP refusals (and its SDKs' key-binding ones), by whether a proof was sent.
+_DPOP_ERRORS = {
+    "invalid_dpop_proof": "TOKEN_DPOP_REJECTED",
+    "use_dpop_nonce": "TOKEN_DPOP_NONCE_LOOP",
+    "invalid_dpop_key_binding": "TOKEN_DPOP_REJECTED",
+    "invalid_dpop_jkt": "TOKEN_DPOP_REJECTED",
+}
+
 log = get_logger("tokens")
+
+
+def _oauth_error(response: HttpResponse) -> str:
+    """The OAuth ``error`` of an answer, or ""."""
+    if response.status < 400:
+        return ""
+    body = response.json_object()
+    return str(body.get("error", ""))[:60] if body else ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,7 @@ class AccessToken:
     refresh_at: float
     lifetime: float
     scopes: tuple[str, ...] = ()
+    scheme: str = "Bearer"  # "DPoP" for a token bound to the environment's DPoP key
 
     @property
     def issued_at(self) -> float:
@@ -94,15 +115,21 @@ class TokenEndpoint:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_token: Callable[[str], None] | None = None,
+        dpop_mode: str = "auto",
+        dpop: Dpop = DPOP,
     ) -> None:
         self._http = http
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._on_token = on_token
+        self._dpop_mode = dpop_mode
+        self.dpop = dpop
         self.requests = 0
-        # The last answer Okta gave (its status, rate-limit headers, OAuth error), for diagnose.
+        # The last answer Okta gave (its status, rate-limit headers, OAuth error) and how DPoP
+        # went (a proof sent, a nonce round, a switch to DPoP), for diagnose.
         self.last_response: HttpResponse | None = None
+        self.last_dpop: dict[str, bool] = {}
 
     def request(
         self,
@@ -150,33 +177,43 @@ class TokenEndpoint:
 
         self.requests += 1
         started = self._clock()
-        try:
-            response = self._http.request(
-                "POST",
-                credentials.token_url,
-                target=TOKEN_TARGET,
-                deadline=deadline,
-                headers={
-                    "Accept": "application/json",
-                    "Content-Type": "application/x-www-form-urlencoded",
-                },
-                prepare=prepare,
-                max_bytes=MAX_TOKEN_RESPONSE,
-            )
-        except ResponseTooLarge:
-            raise TokenError(
-                "TOKEN_INVALID_RESPONSE", "Okta's token answer is too large."
-            ) from None
+        wanted = self._wants_dpop(credentials)
+        # auto: as learned in this environment (at first without a proof), switching to DPoP
+        # when the token endpoint refuses a request for want of one (also after learning
+        # otherwise: an admin may turn the app's DPoP on at any time).
+        auto = self._dpop_mode == "auto" and credentials.dpop is None
+        proofed, switched, nonce_asked = bool(wanted), False, False
+        while True:
+            response = self._send(credentials, deadline, prepare, proofed=proofed)
+            error = _oauth_error(response)
+            if proofed and error == "use_dpop_nonce" and not nonce_asked:
+                # The server wants its nonce in the proof (Okta always does at first): exactly
+                # one more request, which now carries it.
+                nonce_asked = True
+                metrics.token_request()  # one more request reaches Okta
+                continue
+            undecided = auto and not proofed and not switched
+            if undecided and self._dpop_needed(credentials, response, error, deadline):
+                log.info("the token endpoint requires DPoP; asking again with a proof")
+                proofed = switched = True
+                metrics.token_request()
+                continue
+            break
+        if auto and response.status == 200:
+            self.dpop.learn(credentials.client_id, credentials.token_url, required=proofed)
+        self.last_dpop = {"proof": proofed, "nonce_round": nonce_asked, "switched": switched}
         self.last_response = response
         span.set("http.response.status_code", response.status)
         span.set("okta_bridge.attempts", response.attempts)
-        token = self._judge(response, started)
+        span.set("okta_bridge.dpop", bool(proofed))
+        token = self._judge(response, started, proofed=bool(proofed))
         log.info(
             "token issued",
             extra={
                 "client_id": credentials.client_id,
                 "grant_type": credentials.grant_type,
                 "auth_method": credentials.auth_method,
+                "token_scheme": token.scheme,
                 "expires_in_s": round(token.lifetime),
                 "scopes": list(token.scopes),
                 "attempts": response.attempts,
@@ -186,9 +223,67 @@ class TokenEndpoint:
         )
         return token
 
-    def _judge(self, response: HttpResponse, started: float) -> AccessToken:
+    def _send(
+        self,
+        credentials: Credentials,
+        deadline: Deadline,
+        prepare: Callable[[], tuple[dict[str, str], bytes]],
+        *,
+        proofed: bool,
+    ) -> HttpResponse:
+        try:
+            return self._http.request(
+                "POST",
+                credentials.token_url,
+                target=TOKEN_TARGET,
+                deadline=deadline,
+                headers={
+                    "Accept": "application/json",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                prepare=prepare,
+                signer=ProofSigner(self.dpop) if proofed else None,
+                max_bytes=MAX_TOKEN_RESPONSE,
+            )
+        except ResponseTooLarge:
+            raise TokenError(
+                "TOKEN_INVALID_RESPONSE", "Okta's token answer is too large."
+            ) from None
+
+    def _wants_dpop(self, credentials: Credentials) -> bool | None:
+        """Whether to send a proof first: the secret's ``dpop`` (each app's own truth, so one
+        function can hold apps that differ: the admin app's org may lack DPoP for its Management
+        API), else ``BRIDGE_DPOP=on|off``, else what this environment learned; None when
+        ``auto`` has learned nothing yet."""
+        if credentials.dpop is not None:
+            return credentials.dpop
+        if self._dpop_mode != "auto":
+            return self._dpop_mode == "on"
+        return self.dpop.required(credentials.client_id, credentials.token_url)
+
+    def _dpop_needed(
+        self, credentials: Credentials, response: HttpResponse, error: str, deadline: Deadline
+    ) -> bool:
+        """Whether a proof-less request was refused for want of a proof.
+
+        Okta says so (``invalid_dpop_proof``). Another RFC 9449 server may answer a generic
+        error (panva's oidc-provider: ``invalid_grant``); that is worth one proofed try, once per
+        client and environment, when the server's discovery metadata lists DPoP and the grant is
+        client credentials (for the password grant ``invalid_grant`` means a wrong password).
+        """
+        if response.status not in (400, 401):
+            return False
+        if error == "invalid_dpop_proof":
+            return True
+        if error not in _GENERIC_DPOP_REFUSALS or credentials.grant_type == "password":
+            return False
+        if not self.dpop.first_probe(credentials.client_id, credentials.token_url):
+            return False
+        return self.dpop.server_supports(response.url, self._http, deadline)
+
+    def _judge(self, response: HttpResponse, started: float, *, proofed: bool) -> AccessToken:
         if response.status == 200:
-            return self._parse_token(response, started)
+            return self._parse_token(response, started, proofed=proofed)
         body = response.json_object()
         oauth_error = str(body.get("error", "")) if body else ""
         # Redacted before it is cut: a credential Okta echoes must not survive as a prefix.
@@ -198,6 +293,15 @@ class TokenEndpoint:
                 "TOKEN_RATE_LIMITED",
                 f"Okta rate limited the token request (HTTP 429, {response.attempts} attempts).",
                 retry_after=retry_after_seconds(response, now=self._wall_clock),
+            )
+        if oauth_error in _DPOP_ERRORS:
+            code = _DPOP_ERRORS[oauth_error] if proofed else "TOKEN_DPOP_REQUIRED"
+            raise TokenError(
+                code,
+                f"Okta refused the token request: {oauth_error}: {description}".rstrip(": ")
+                + (
+                    "" if proofed else " (no DPoP proof was sent: BRIDGE_DPOP or the secret's dpop)"
+                ),
             )
         if oauth_error:
             code = _OAUTH_ERRORS.get(oauth_error, "TOKEN_ENDPOINT_ERROR")
@@ -215,7 +319,7 @@ class TokenEndpoint:
             f"Unexpected HTTP {response.status} from the token endpoint; is the token URL right?",
         )
 
-    def _parse_token(self, response: HttpResponse, started: float) -> AccessToken:
+    def _parse_token(self, response: HttpResponse, started: float, *, proofed: bool) -> AccessToken:
         body = response.json_object()
         if body is None:
             raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer is not a JSON object.")
@@ -225,11 +329,15 @@ class TokenEndpoint:
         if self._on_token is not None:
             self._on_token(value)
         token_type = body.get("token_type")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        kind = token_type.lower() if isinstance(token_type, str) else ""
+        # A proof may still get a Bearer token (a server that does not bind); a DPoP token
+        # without a proof would be bound to no key this environment holds.
+        if kind not in ("bearer", "dpop") or (kind == "dpop" and not proofed):
             raise TokenError(
                 "TOKEN_INVALID_RESPONSE",
-                f"Okta issued a {str(token_type)[:20]!r} token; the bridge sends Bearer tokens "
-                "(turn off DPoP for this app).",
+                f"Okta issued a {str(token_type)[:20]!r} token to a request "
+                f"{'with' if proofed else 'without'} a DPoP proof; the bridge uses Bearer and "
+                "DPoP tokens.",
             )
         lifetime = body.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
@@ -244,6 +352,7 @@ class TokenEndpoint:
             refresh_at=self._refresh_moment(started, float(lifetime)),
             lifetime=float(lifetime),
             scopes=scopes,
+            scheme="DPoP" if kind == "dpop" else "Bearer",
         )
 
     def _refresh_moment(self, issued: float, lifetime: float) -> float:
@@ -307,11 +416,17 @@ class TokenProvider:
         on_token: Callable[[str], None] | None = None,
         budget_per_minute: int = 10,
         refresh_min_age: float = 60.0,
+        dpop_mode: str = "auto",
     ) -> None:
         self._secrets = secrets
         self._clock = clock
         self._endpoint = TokenEndpoint(
-            http, clock=clock, wall_clock=wall_clock, rng=rng, on_token=on_token
+            http,
+            clock=clock,
+            wall_clock=wall_clock,
+            rng=rng,
+            on_token=on_token,
+            dpop_mode=dpop_mode,
         )
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
@@ -322,6 +437,11 @@ class TokenProvider:
     def requests(self) -> int:
         """Token requests sent to Okta by this environment."""
         return self._endpoint.requests
+
+    @property
+    def dpop(self) -> Dpop:
+        """The DPoP state the tokens are bound with (the API's proofs use the same key)."""
+        return self._endpoint.dpop
 
     def get(self, deadline: Deadline) -> AccessToken:
         """A usable token: the cached one, or one fresh request shared by concurrent callers."""

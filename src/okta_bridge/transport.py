@@ -37,7 +37,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 from urllib3 import exceptions as u3e
@@ -127,6 +127,19 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class Signer(Protocol):
+    """Per-request headers and per-answer bookkeeping (DPoP: a fresh proof for every request
+    sent, each attempt and each redirect hop; the nonce of every answer kept)."""
+
+    def headers(self, method: str, url: str) -> Mapping[str, str]:
+        """Headers to add to this one request."""
+        ...
+
+    def seen(self, url: str, headers: Mapping[str, str]) -> None:
+        """An answer from ``url`` arrived with these (lower-case) headers."""
+        ...
+
+
 Redirect = Callable[[str], str]
 """Checks a same-origin https redirect's URL and returns the URL to request (a canonical form),
 or raises ``RedirectRefused``."""
@@ -142,6 +155,7 @@ class _Call:
     redirect: Redirect | None
     idempotent: bool = True
     tls: TlsPolicy | None = None
+    signer: Signer | None = None
 
 
 class ResponseTooLarge(Exception):
@@ -261,6 +275,7 @@ class HttpClient:
         tls: TlsPolicy | None = None,
         retry_when: Callable[[HttpResponse], bool] | None = None,
         idempotent: bool = True,
+        signer: Signer | None = None,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
@@ -270,10 +285,11 @@ class HttpClient:
         assertion each time, since Okta consumes its ``jti`` even when the request fails).
         ``redirect`` makes same-origin redirects followed, each new URL checked by it first.
         ``idempotent=False`` retries only what surely never reached the server (see above).
+        ``signer`` adds headers to every request sent and sees every answer (DPoP).
         Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
         ``RedirectRefused``.
         """
-        call = _Call(target, deadline, max_bytes, redirect, idempotent, tls)
+        call = _Call(target, deadline, max_bytes, redirect, idempotent, tls, signer)
         attempt = 0
         while True:
             attempt += 1
@@ -372,6 +388,8 @@ class HttpClient:
             )
         host = urllib.parse.urlsplit(url).hostname or ""
         manager = self._manager_for(host, tls)
+        if call.signer is not None:
+            headers = {**headers, **call.signer.headers(method, url)}
         timeout = urllib3.Timeout(
             connect=deadline.cap(self._settings.connect_timeout),
             read=deadline.cap(self._settings.read_timeout),
@@ -418,6 +436,8 @@ class HttpClient:
             raise late
         raw.release_conn()
         response_headers = {k.lower(): v for k, v in raw.headers.items()}
+        if call.signer is not None:
+            call.signer.seen(url, response_headers)
         return HttpResponse(raw.status, response_headers, data, url, 1)
 
     def _manager_for(self, host: str, tls: TlsPolicy | None) -> urllib3.PoolManager:

@@ -4,6 +4,13 @@ It fetches the issuer's JWKS over verified TLS on first use, caches it and refet
 token names an unknown ``kid`` (key rotation), then checks signature, ``iss``, ``aud``, ``exp``
 and the ``scp`` claim. Error bodies never echo the presented token.
 
+DPoP (RFC 9449 4.3 and 7): a token bound to a key (``cnf.jkt``) is accepted only as
+``Authorization: DPoP`` with exactly one ``DPoP`` proof for this request (``htm``, ``htu``,
+``ath``, the key, ``iat``, a ``jti`` not seen before, and the API's own nonce when
+``require_dpop_nonce``); sent as Bearer it is refused. ``dpop_support = "bearer_only"`` models a
+gateway that knows only Bearer: it refuses the DPoP scheme and, not reading ``cnf``, accepts a
+bound token sent as Bearer, the downgrade a DPoP client must never make.
+
 It also serves two resources no caller of the bridge may ever reach (``/admin/keys``,
 ``/internal/config``), and can route like a Java servlet stack (``routing="servlet"``), which
 resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``: tests send attack paths through the
@@ -16,8 +23,11 @@ import dataclasses
 import http.client
 import json
 import re
+import secrets
 import ssl
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -25,6 +35,14 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import jwt
 
+from .dpop_proofs import (
+    PROOF_ALGORITHMS,
+    USE_DPOP_NONCE,
+    ProofError,
+    ReplayCache,
+    request_url,
+    verify_proof,
+)
 from .servers import RecordedRequest, Response, Route, TLSServer
 
 __all__ = [
@@ -32,6 +50,7 @@ __all__ = [
     "DATA_ITEMS",
     "INTERNAL_CONFIG",
     "ITEMS",
+    "DPoPSupport",
     "InvalidRequestTarget",
     "JwksCache",
     "JwksUnavailableError",
@@ -39,6 +58,10 @@ __all__ = [
     "SampleApi",
     "servlet_path",
 ]
+
+DPoPSupport = Literal["validate", "bearer_only"]
+"""How ``SampleApi`` treats DPoP: "validate" as RFC 9449 says; "bearer_only" as a gateway that
+knows only the Bearer scheme (it refuses ``Authorization: DPoP`` and ignores ``cnf``)."""
 
 Routing = Literal["exact", "servlet"]
 """How ``SampleApi`` maps a request-target to a route: "exact" matches the stdlib's reading of
@@ -58,6 +81,10 @@ MAX_PAGE_SIZE = 100
 JWKS_TIMEOUT = 5.0
 
 _CHALLENGE = 'Bearer error="invalid_token"'
+_DPOP_ALGS = f'DPoP algs="{" ".join(PROOF_ALGORITHMS)}"'
+_NONCE_CHALLENGE = (
+    'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"'
+)
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
 _EXACT_ROUTES = {
@@ -202,8 +229,24 @@ def _invalid_token(description: str) -> _Rejected:
     return _Rejected(_error(401, "invalid_token", description, **{"WWW-Authenticate": _CHALLENGE}))
 
 
+def _dpop_rejected(error: str, description: str) -> _Rejected:
+    """A refusal of a DPoP-scheme request, with a DPoP challenge naming the algorithms."""
+    quoted = description.replace('"', "'")
+    challenge = f'{_DPOP_ALGS}, error="{error}", error_description="{quoted}"'
+    return _Rejected(_error(401, error, description, **{"WWW-Authenticate": challenge}))
+
+
+def _scheme(headers: Mapping[str, str]) -> str:
+    """The Authorization scheme, lower-case ("" when there is none)."""
+    return headers.get("authorization", "").strip().partition(" ")[0].lower()
+
+
+class _TokenInvalid(Exception):
+    """The access token itself is refused (answered with the request's scheme's challenge)."""
+
+
 class SampleApi(TLSServer):
-    """GET-only JSON API behind Okta bearer tokens.
+    """GET-only JSON API behind Okta bearer (or DPoP-bound) tokens.
 
     Routes (the keys of ``counts``): "data" ``/v1/data``, "items" ``/v1/items?page&page_size``,
     "item" ``/v1/items/{id}``, "not_found" for anything else, and the two resources the bridge
@@ -211,6 +254,15 @@ class SampleApi(TLSServer):
     check the token first. ``routing="servlet"`` routes ``servlet_path(raw_target)`` instead of
     the stdlib's path, and answers "bad_request" (400, no token check: the container rejects
     the request before any application code) where a servlet container would.
+
+    DPoP settings a test may change: ``dpop_support`` ("validate" or "bearer_only") and
+    ``require_dpop_nonce`` (the API's own nonce, ``dpop_nonce``, renewed by
+    ``rotate_dpop_nonce``; only the current one is accepted); ``reset_dpop`` restores both.
+    ``dpop_counts`` (zeroed by ``reset_counts``, kept apart from ``counts`` so that the sum of
+    ``counts`` stays the number of requests): "proof" (proofs checked), "accepted", "invalid"
+    (refused as invalid_dpop_proof, replays included), "replay", "nonce_challenge", "missing"
+    (DPoP scheme without a proof), "bearer_refused" (a bound token sent as Bearer) and
+    "scheme_refused" (the DPoP scheme refused in "bearer_only").
     """
 
     def __init__(
@@ -246,6 +298,44 @@ class SampleApi(TLSServer):
             )
         }
         self._routes["bad_request"] = Route("bad_request", self._bad_request)
+        self.dpop_support: DPoPSupport = "validate"
+        self.require_dpop_nonce = False
+        self.dpop_replay = ReplayCache()
+        self.dpop_counts: Counter[str] = Counter()
+        self._dpop_lock = threading.Lock()
+        self._initial_dpop_nonce = self._dpop_nonce = secrets.token_urlsafe(24)
+
+    # -- DPoP controls ---------------------------------------------------------------------
+
+    @property
+    def dpop_nonce(self) -> str:
+        """The API's current DPoP nonce (required only while ``require_dpop_nonce``)."""
+        with self._dpop_lock:
+            return self._dpop_nonce
+
+    def rotate_dpop_nonce(self) -> str:
+        """Replace the API's nonce; the old one is refused from now on. Returns the new one."""
+        with self._dpop_lock:
+            self._dpop_nonce = secrets.token_urlsafe(24)
+            return self._dpop_nonce
+
+    def reset_dpop(self) -> None:
+        """Back to the defaults: DPoP validated, no nonce of the API's own, and the nonce the
+        API started with (a client's cached one is as valid as before a test rotated it)."""
+        self.dpop_support = "validate"
+        self.require_dpop_nonce = False
+        with self._dpop_lock:
+            self._dpop_nonce = self._initial_dpop_nonce
+
+    def reset_counts(self) -> None:
+        """Zero ``counts``, the handshakes and ``dpop_counts``."""
+        super().reset_counts()
+        with self._dpop_lock:
+            self.dpop_counts.clear()
+
+    def _count_dpop(self, *names: str) -> None:
+        with self._dpop_lock:
+            self.dpop_counts.update(names)
 
     def route(self, request: RecordedRequest) -> Route:
         path = self.routed_path(request)
@@ -272,42 +362,127 @@ class SampleApi(TLSServer):
         """Authorize first (as a gateway would, even for unknown paths), then allow only GET."""
 
         def guarded(request: RecordedRequest) -> Response:
+            url = None
+            if _scheme(request.headers) == "dpop":  # only then: handle() works before start()
+                url = request_url(self.base_url, request.raw_target, request.path)
             try:
-                self.authorize(request.headers)
+                self.authorize(request.headers, method=request.method, url=url)
             except _Rejected as rejected:
-                return rejected.response
+                return self._with_nonce(request, rejected.response)
             except JwksUnavailableError:
                 return _error(503, "temporarily_unavailable", "Cannot verify tokens right now.")
             if request.method != "GET":
-                return Response.json(
-                    405,
-                    {"error": "method_not_allowed", "error_description": "Only GET is supported."},
-                    {"Allow": "GET"},
-                )
-            return handler(request)
+                refused = _error(405, "method_not_allowed", "Only GET is supported.", Allow="GET")
+                return self._with_nonce(request, refused)
+            return self._with_nonce(request, handler(request))
 
         return guarded
 
-    def authorize(self, headers: Mapping[str, str]) -> dict[str, Any]:
-        """Validate the bearer token in ``headers`` (lower-case names); return its claims."""
+    def _with_nonce(self, request: RecordedRequest, response: Response) -> Response:
+        """``response`` with ``DPoP-Nonce`` when the API requires its nonce and the request
+        used the DPoP scheme, so the client always holds the current nonce."""
+        if (
+            _scheme(request.headers) != "dpop"
+            or not self.require_dpop_nonce
+            or self.dpop_support != "validate"
+        ):
+            return response
+        headers = {**response.headers, "DPoP-Nonce": self.dpop_nonce}
+        return dataclasses.replace(response, headers=headers)
+
+    def authorize(
+        self, headers: Mapping[str, str], *, method: str = "GET", url: str | None = None
+    ) -> dict[str, Any]:
+        """Validate the token in ``headers`` (lower-case names) for a ``method`` request to
+        ``url`` (default: the API's root); return its claims. Raises ``_Rejected``."""
         authorization = headers.get("authorization")
         if authorization is None:
             raise _invalid_token("The request has no bearer token.")
         scheme, _, token = authorization.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        scheme, token = scheme.lower(), token.strip()
+        if scheme == "dpop" and self.dpop_support == "validate":
+            return self._authorize_dpop(headers, token, method, url or f"{self.base_url}/")
+        if scheme == "dpop":
+            self._count_dpop("scheme_refused")
+            raise _Rejected(
+                _error(
+                    401,
+                    "invalid_request",
+                    "The Authorization scheme is not supported; use Bearer.",
+                    **{"WWW-Authenticate": 'Bearer error="invalid_request"'},
+                )
+            )
+        if scheme != "bearer" or not token:
             raise _invalid_token("The Authorization header does not hold a bearer token.")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as error:
-            raise _invalid_token("The bearer token is malformed.") from error
-        kid = header.get("kid")
-        if header.get("alg") != "RS256" or not isinstance(kid, str):
-            raise _invalid_token("The bearer token must be RS256-signed with a kid.")
-        key = self.jwks.key(kid)
-        if key is None:
-            raise _invalid_token("The bearer token was signed by an unknown key.")
-        claims = self._decode(token, key)
+            claims = self._validate_token(token)
+        except _TokenInvalid as error:
+            raise _invalid_token(str(error)) from error
+        if "cnf" in claims and self.dpop_support == "validate":
+            self._count_dpop("bearer_refused")
+            raise _dpop_rejected(
+                "invalid_token",
+                "The access token is DPoP-bound: present it with the DPoP scheme and a proof.",
+            )
+        self._require_scope(claims, 'Bearer error="insufficient_scope"')
+        return claims
+
+    def _authorize_dpop(
+        self, headers: Mapping[str, str], token: str, method: str, url: str
+    ) -> dict[str, Any]:
+        """RFC 9449 7.1: a DPoP-bound token and exactly one valid proof for this request."""
+        if not token:
+            raise _dpop_rejected("invalid_token", "The Authorization header holds no token.")
+        try:
+            claims = self._validate_token(token)
+        except _TokenInvalid as error:
+            description = str(error).replace("bearer token", "access token")
+            raise _dpop_rejected("invalid_token", description) from error
+        confirmation = claims.get("cnf")
+        jkt = confirmation.get("jkt") if isinstance(confirmation, dict) else None
+        if not isinstance(jkt, str):
+            raise _dpop_rejected("invalid_token", "The access token is not DPoP-bound.")
+        proof = headers.get("dpop")
+        if proof is None:
+            self._count_dpop("missing")
+            raise _dpop_rejected("invalid_dpop_proof", "The request has no DPoP proof.")
+        nonces = [self.dpop_nonce] if self.require_dpop_nonce else None
+        try:
+            verify_proof(
+                proof,
+                method=method,
+                url=url,
+                now=time.time(),
+                replay=self.dpop_replay,
+                access_token=token,
+                expected_jkt=jkt,
+                nonces=nonces,
+            )
+        except ProofError as refused:
+            self._count_refusal(refused)
+            if refused.error == USE_DPOP_NONCE:
+                raise _Rejected(
+                    _error(
+                        401,
+                        USE_DPOP_NONCE,
+                        "Resource server requires nonce in DPoP proof",
+                        **{"WWW-Authenticate": _NONCE_CHALLENGE, "DPoP-Nonce": self.dpop_nonce},
+                    )
+                ) from refused
+            raise _dpop_rejected(refused.error, refused.description) from refused
+        self._count_dpop("proof", "accepted")
+        self._require_scope(claims, f'{_DPOP_ALGS}, error="insufficient_scope"')
+        return claims
+
+    def _count_refusal(self, refused: ProofError) -> None:
+        if refused.error == USE_DPOP_NONCE:
+            self._count_dpop("proof", "nonce_challenge")
+        elif refused.check == "replay":
+            self._count_dpop("proof", "invalid", "replay")
+        else:
+            self._count_dpop("proof", "invalid")
+
+    def _require_scope(self, claims: Mapping[str, Any], challenge: str) -> None:
         scopes = claims.get("scp", [])
         if isinstance(scopes, str):
             scopes = scopes.split()
@@ -317,14 +492,23 @@ class SampleApi(TLSServer):
                     403,
                     "insufficient_scope",
                     f"The token lacks the scope {self.required_scope}.",
-                    **{
-                        "WWW-Authenticate": (
-                            f'Bearer error="insufficient_scope", scope="{self.required_scope}"'
-                        )
-                    },
+                    **{"WWW-Authenticate": f'{challenge}, scope="{self.required_scope}"'},
                 )
             )
-        return claims
+
+    def _validate_token(self, token: str) -> dict[str, Any]:
+        """The claims of a valid Okta access token; raises _TokenInvalid saying what is wrong."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise _TokenInvalid("The bearer token is malformed.") from error
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str):
+            raise _TokenInvalid("The bearer token must be RS256-signed with a kid.")
+        key = self.jwks.key(kid)
+        if key is None:
+            raise _TokenInvalid("The bearer token was signed by an unknown key.")
+        return self._decode(token, key)
 
     def _decode(self, token: str, key: Any) -> dict[str, Any]:
         try:
@@ -337,13 +521,13 @@ class SampleApi(TLSServer):
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as error:
-            raise _invalid_token("The bearer token is expired.") from error
+            raise _TokenInvalid("The bearer token is expired.") from error
         except jwt.InvalidAudienceError as error:
-            raise _invalid_token("The bearer token is for another audience.") from error
+            raise _TokenInvalid("The bearer token is for another audience.") from error
         except jwt.InvalidIssuerError as error:
-            raise _invalid_token("The bearer token is from another issuer.") from error
+            raise _TokenInvalid("The bearer token is from another issuer.") from error
         except jwt.PyJWTError as error:
-            raise _invalid_token("The bearer token is invalid.") from error
+            raise _TokenInvalid("The bearer token is invalid.") from error
 
     # -- resources -------------------------------------------------------------------------
 

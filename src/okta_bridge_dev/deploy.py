@@ -80,6 +80,11 @@ SECRET_KEYS = (
     "username",
     "password",
     "scopes",
+    "dpop",
+    "client_certificate",
+    "client_key",
+    "app_id",
+    "okta_secret_id",
 )
 """The keys the bridge reads (README, "The secret"); others are stored but ignored."""
 
@@ -665,8 +670,16 @@ def validate_admin_secret(text: str) -> None:
         raise UsageError(f"the admin credentials were not stored: {exc.message}") from None
 
 
-def prompt_admin_credentials(console: Console) -> dict[str, str]:
-    """Ask for the admin app's org URL, client id, private key file and kid."""
+def ask_dpop(console: Console) -> bool:
+    """Whether the Okta app requires DPoP (Okta's default for new API Services apps)."""
+    answer = console.ask(
+        "dpop: does the app require DPoP (Okta's default for new API Services apps)? [Y/n]: "
+    )
+    return answer.strip().lower() not in ("n", "no", "false")
+
+
+def prompt_admin_credentials(console: Console) -> dict[str, Any]:
+    """Ask for the admin app's org URL, client id, private key file, kid and DPoP."""
     values = {
         "org_url": console.ask("org_url (https://<your-org>.okta.com, not an auth server): "),
         "client_id": console.ask("client_id (the okta-bridge-admin API Services app): "),
@@ -677,7 +690,11 @@ def prompt_admin_credentials(console: Console) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the private key file {key_path!r}: {exc}") from None
     values["key_id"] = console.ask("key_id (the kid Okta shows for the key): ")
-    return {key: value.strip() if key != "private_key" else value for key, value in values.items()}
+    answers: dict[str, Any] = {
+        key: value.strip() if key != "private_key" else value for key, value in values.items()
+    }
+    answers["dpop"] = ask_dpop(console)
+    return answers
 
 
 def cmd_rotate_now(args: argparse.Namespace, config: DeployConfig, console: Console) -> int:
@@ -732,9 +749,9 @@ def validate_secret(text: str, stack_parameters: Mapping[str, str]) -> list[str]
     return [str(key) for key in data]
 
 
-def prompt_credentials(console: Console) -> dict[str, str]:
+def prompt_credentials(console: Console) -> dict[str, Any]:
     """Ask for each key: no echo for secrets, a file path for the private key."""
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
 
     def ask(key: str, prompt: str, *, secret: bool = False, default: str = "") -> str:
         asker = console.ask_secret if secret else console.ask
@@ -763,6 +780,7 @@ def prompt_credentials(console: Console) -> dict[str, str]:
     if ask("username", "username (only for the password grant; Enter to skip): "):
         ask("password", "password (not echoed): ", secret=True)
     ask("scopes", "scopes (space-separated; Enter for the stack's default): ")
+    values["dpop"] = ask_dpop(console)
     return values
 
 

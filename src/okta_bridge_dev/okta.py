@@ -14,9 +14,9 @@ and messages follow Okta's.
 ``OktaServer`` is assembled from one part per responsibility, each a class over the shared
 ``OktaOrg`` state: ``okta_org`` (state, URLs, rate limits), ``okta_errors`` (error answers),
 ``okta_client_auth`` (client authentication), ``okta_tokens`` (grants and minting),
-``okta_apps`` (client secrets and JWKS), ``okta_users`` (users and passwords) and
-``okta_management`` (Management API dispatch). This module keeps the routes, configuration and
-the public names.
+``okta_apps`` (client secrets and JWKS), ``okta_users`` (users and passwords),
+``okta_dpop`` (DPoP proofs, nonces and bound tokens) and ``okta_management`` (Management API
+dispatch). This module keeps the routes, configuration and the public names.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from .dpop_proofs import PROOF_ALGORITHMS
 from .okta_apps import KeyView, SecretView
 from .okta_client_auth import ASSERTION_ALGORITHMS, CLIENT_ASSERTION_TYPE, CLIENT_AUTH_METHODS
 from .okta_errors import OAuthError, OktaApiError, method_not_allowed, okta_error_body
@@ -67,6 +68,12 @@ class OktaServer(TokenEndpoints, ManagementApi):
     Management API together). ``issued_tokens`` holds every token minted and ``issued_secrets``
     every client secret and password the org has held, for leak scans.
 
+    DPoP (``okta_dpop``): ``require_dpop(client_id, on)``, ``requires_dpop``, ``dpop_nonce``,
+    ``rotate_dpop_nonce``, ``expire_dpop_nonces``, ``dpop_counts``; attributes
+    ``new_apps_require_dpop`` (what ``register_client`` uses when not told; the constructor's
+    ``require_dpop_by_default``, True as Okta has it for new apps) and ``missing_proof_error``
+    ("invalid_dpop_proof", Okta's answer, or "invalid_grant", a generic RFC 9449 server's).
+
     Test helpers come from its parts: ``client_secrets``, ``client_keys``, ``add_client_secret``
     and ``reset_client_secret`` (``okta_apps``); ``set_user_provider``, ``set_user_password``,
     ``user_password`` and ``user_id`` (``okta_users``); ``reset_rate_limit`` and the URLs
@@ -82,6 +89,7 @@ class OktaServer(TokenEndpoints, ManagementApi):
         token_lifetime: int = 3600,
         host: str = "127.0.0.1",
         port: int = 0,
+        require_dpop_by_default: bool = True,
     ) -> None:
         super().__init__(
             ssl_context,
@@ -99,6 +107,7 @@ class OktaServer(TokenEndpoints, ManagementApi):
             f"{prefix}/.well-known/openid-configuration": Route("discovery", self._discovery),
             "/oauth2/v1/token": Route("org_token", self._org_token),
         }
+        self.new_apps_require_dpop = require_dpop_by_default
         self.rotate_signing_key()
 
     # -- configuration ---------------------------------------------------------------------
@@ -112,12 +121,15 @@ class OktaServer(TokenEndpoints, ManagementApi):
         jwks: Sequence[Mapping[str, Any]] = (),
         scopes: Iterable[str] = ("api.access",),
         users: Mapping[str, str] | None = None,
+        dpop_bound_access_tokens: bool | None = None,
     ) -> None:
         """Register (or replace) an app with one ACTIVE secret and/or its ACTIVE keys.
 
         ``users`` (login -> password) registers (or resets) org users with OKTA-mastered
-        passwords and enables the password grant for them on this app. Raises ValueError for an
-        unknown method, missing credentials or a JWK the Management API would refuse.
+        passwords and enables the password grant for them on this app.
+        ``dpop_bound_access_tokens``: the app requires a DPoP proof in token requests; None
+        takes ``new_apps_require_dpop``. Raises ValueError for an unknown method, missing
+        credentials or a JWK the Management API would refuse.
         """
         if auth_method not in CLIENT_AUTH_METHODS:
             raise ValueError(f"auth_method must be one of {CLIENT_AUTH_METHODS}")
@@ -140,6 +152,11 @@ class OktaServer(TokenEndpoints, ManagementApi):
             users=frozenset(users or {}),
             secrets=[],
             keys=keys,
+            dpop_bound_access_tokens=(
+                self.new_apps_require_dpop
+                if dpop_bound_access_tokens is None
+                else dpop_bound_access_tokens
+            ),
         )
         if client_secret:
             client.secrets.append(AppSecret(okta_id("ocs"), ACTIVE, now, now, client_secret))
@@ -156,10 +173,17 @@ class OktaServer(TokenEndpoints, ManagementApi):
         *,
         jwks: Sequence[Mapping[str, Any]],
         scopes: Iterable[str] = OKTA_API_SCOPES,
+        dpop_bound_access_tokens: bool | None = None,
     ) -> None:
         """Register a ``private_key_jwt`` service app granted Okta API ``scopes``: it gets
-        Management API tokens from ``org_token_url``."""
-        self.register_client(client_id, auth_method="private_key_jwt", jwks=jwks, scopes=scopes)
+        Management API tokens from ``org_token_url`` (DPoP as in ``register_client``)."""
+        self.register_client(
+            client_id,
+            auth_method="private_key_jwt",
+            jwks=jwks,
+            scopes=scopes,
+            dpop_bound_access_tokens=dpop_bound_access_tokens,
+        )
 
     def deny_client(self, client_id: str) -> None:
         """Make the client's token requests fail the access policy (403) until ``allow_client``."""
@@ -219,6 +243,7 @@ class OktaServer(TokenEndpoints, ManagementApi):
             "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "grant_types_supported": ["client_credentials", "password"],
             "scopes_supported": scopes,
+            "dpop_signing_alg_values_supported": list(PROOF_ALGORITHMS),
         }
         if request.path.endswith("/openid-configuration"):
             document.update(

@@ -2,9 +2,10 @@
 
 Only what credential rotation uses: an app's client secrets and JWKS (``okta.apps.*``) and a
 user's password (``okta.users.*``). A request needs an org authorization server token in
-``Authorization: Bearer`` whose scopes cover the method (``.read`` or ``.manage`` for GET,
-``.manage`` otherwise); it counts against the management rate limit. The operations themselves
-live in ``okta_apps`` and ``okta_users``.
+``Authorization: Bearer`` (or, for a DPoP-bound token, ``Authorization: DPoP`` with a proof:
+``okta_dpop``) whose scopes cover the method (``.read`` or ``.manage`` for GET, ``.manage``
+otherwise); it counts against the management rate limit. The operations themselves live in
+``okta_apps`` and ``okta_users``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .okta_apps import AppCredentials
+from .okta_dpop import DPoPSupport
 from .okta_errors import OktaApiError, rate_limited, unsupported_method
 from .okta_org import ACTIVE, INACTIVE, ManagementToken
 from .okta_users import UserAccounts
@@ -60,7 +62,7 @@ def _json_object(request: RecordedRequest) -> dict[str, Any]:
     return body
 
 
-class ManagementApi(AppCredentials, UserAccounts):
+class ManagementApi(AppCredentials, UserAccounts, DPoPSupport):
     """The Management API routes; errors answer as Okta's (``okta_error_body``)."""
 
     def _management_route(self, path: str) -> Route | None:
@@ -91,11 +93,14 @@ class ManagementApi(AppCredentials, UserAccounts):
         return Response.json(status, payload, headers)
 
     def _bearer_grant(self, request: RecordedRequest) -> ManagementToken:
-        """The org authorization server token in ``Authorization: Bearer``; anything else 401."""
+        """The org authorization server token in ``Authorization: Bearer``, or a DPoP-bound one
+        in ``Authorization: DPoP`` with a valid proof; anything else 401. A bound token sent as
+        Bearer is refused: whoever holds it without the key must not be able to use it."""
         scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+        token, scheme = token.strip(), scheme.lower()
         with self._state:
-            grant = self._management_tokens.get(token.strip())
-        if scheme.lower() != "bearer" or grant is None or grant.expires <= time.time():
+            grant = self._management_tokens.get(token)
+        if scheme not in ("bearer", "dpop") or grant is None or grant.expires <= time.time():
             challenge = (
                 f'Bearer realm="{self.base_url}", error="invalid_token", '
                 'error_description="The access token is invalid."'
@@ -103,6 +108,16 @@ class ManagementApi(AppCredentials, UserAccounts):
             raise OktaApiError(
                 401, "E0000011", "Invalid token provided", headers={"WWW-Authenticate": challenge}
             )
+        if grant.jkt is None:
+            if scheme == "dpop":
+                raise self._dpop_challenge("invalid_token", "The access token is not DPoP-bound.")
+            return grant
+        if scheme == "bearer":
+            self._count_dpop("bearer_refused")
+            raise self._dpop_challenge(
+                "invalid_token", "The access token is DPoP-bound; use the DPoP scheme and a proof."
+            )
+        self._management_proof(request, token, grant.jkt)
         return grant
 
     def _require_scope(self, grant: ManagementToken, family: str, method: str) -> None:

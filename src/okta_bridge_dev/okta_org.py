@@ -15,11 +15,13 @@ import ssl
 import string
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .dpop_proofs import ReplayCache
 from .servers import TLSServer
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "ClientKey",
     "Credential",
     "ManagementToken",
+    "MissingProofError",
     "OktaOrg",
     "RateWindow",
     "User",
@@ -45,6 +48,10 @@ NOMINAL_RATE_LIMIT = 10_000
 """What ``X-Rate-Limit-Limit`` reports while a limit is None (no limit enforced)."""
 
 ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"
+
+MissingProofError = Literal["invalid_dpop_proof", "invalid_grant"]
+"""How a token endpoint refuses a request without the proof its app requires: Okta's
+``invalid_dpop_proof``, or ``invalid_grant`` as a generic RFC 9449 server (oidc-provider) does."""
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -89,6 +96,8 @@ class Client:
     users: frozenset[str]  # logins assigned to the app: the password grant is enabled for them
     secrets: list[AppSecret]
     keys: list[AppKey]
+    # "Require Demonstrating Proof of Possession (DPoP) header in token requests".
+    dpop_bound_access_tokens: bool = False
 
 
 @dataclass(eq=False)
@@ -108,6 +117,7 @@ class ManagementToken:
     client_id: str
     scopes: frozenset[str]
     expires: float
+    jkt: str | None = None  # the DPoP key thumbprint the token is bound to
 
 
 @dataclass
@@ -165,6 +175,13 @@ class OktaOrg(TLSServer):
         self._signing_keys: list[tuple[str, rsa.RSAPrivateKey]] = []
         self._token_window = RateWindow()
         self._management_window = RateWindow()
+        # DPoP (okta_dpop): settings a test may change, the proofs seen, the nonces.
+        self.new_apps_require_dpop = True
+        self.missing_proof_error: MissingProofError = "invalid_dpop_proof"
+        self.dpop_counts: Counter[str] = Counter()
+        self.dpop_replay = ReplayCache()
+        self._initial_dpop_nonce = self._dpop_nonce = secrets.token_urlsafe(24)
+        self._previous_dpop_nonce: str | None = None
 
     # -- URLs ------------------------------------------------------------------------------
 

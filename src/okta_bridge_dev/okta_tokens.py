@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 import jwt
 
 from .okta_client_auth import ClientAuthentication
+from .okta_dpop import DPoPSupport
 from .okta_errors import OAuthError, invalid_client, method_not_allowed, rate_limited
 from .okta_org import Client, ManagementToken, equal, is_okta_scope
 from .okta_users import user_id_for
@@ -98,8 +99,13 @@ def _check_scopes(client: Client, requested: list[str], *, refuse: Callable[[str
         )
 
 
-class TokenEndpoints(ClientAuthentication):
-    """The two token endpoints' handlers; OAuth errors answer as Okta's."""
+class TokenEndpoints(ClientAuthentication, DPoPSupport):
+    """The two token endpoints' handlers; OAuth errors answer as Okta's.
+
+    Order as Okta's: client authentication (a client assertion's jti is spent here), then the
+    DPoP proof (``okta_dpop``), then the grant, the policy and minting. A request that carried a
+    ``DPoP`` header gets the current nonce in ``DPoP-Nonce`` whatever the answer.
+    """
 
     def _token(self, request: RecordedRequest) -> Response:
         return self._token_endpoint(request, org=False)
@@ -114,23 +120,29 @@ class TokenEndpoints(ClientAuthentication):
         headers = {**limit_headers, **_NO_STORE}
         if not allowed:
             return rate_limited(headers)
+        url = self.org_token_url if org else self.token_url
         try:
             form = _form(request)
-            client = self._authenticate(
-                request, form, audience=self.org_token_url if org else self.token_url
-            )
+            client = self._authenticate(request, form, audience=url)
+            jkt = self._token_proof(request, client.dpop_bound_access_tokens, url)
             if org:
                 scopes = self._org_grant(client, form)
                 self._check_policy(client)
-                answer = self._mint_management_token(client, scopes)
+                answer = self._mint_management_token(client, scopes, jkt)
             else:
                 scopes, subject = self._grant(client, form)
                 self._check_policy(client)
-                answer = self._mint(client, subject, scopes, form)
+                answer = self._mint(client, subject, scopes, form, jkt)
         except OAuthError as error:
             body = {"error": error.error, "error_description": error.description}
-            return Response.json(error.status, body, headers)
-        return Response.json(200, answer, headers)
+            return Response.json(error.status, body, self._with_nonce(request, headers))
+        return Response.json(200, answer, self._with_nonce(request, headers))
+
+    def _with_nonce(self, request: RecordedRequest, headers: dict[str, str]) -> dict[str, str]:
+        """``headers``, plus ``DPoP-Nonce`` when the request carried a proof."""
+        if "dpop" not in request.headers:
+            return headers
+        return {**headers, "DPoP-Nonce": self.dpop_nonce}
 
     def _check_policy(self, client: Client) -> None:
         with self._state:
@@ -190,9 +202,15 @@ class TokenEndpoints(ClientAuthentication):
     # -- minting ---------------------------------------------------------------------------
 
     def _mint(
-        self, client: Client, subject: str, scopes: list[str], form: Mapping[str, str]
+        self,
+        client: Client,
+        subject: str,
+        scopes: list[str],
+        form: Mapping[str, str],
+        jkt: str | None = None,
     ) -> dict[str, Any]:
-        """Sign the access token (and an ID token for the password grant) and build the answer."""
+        """Sign the access token (and an ID token for the password grant) and build the answer;
+        with ``jkt``, the access token is DPoP-bound (``cnf.jkt``, token_type DPoP)."""
         with self._state:
             kid, key = self._signing_keys[-1]
         now = int(time.time())
@@ -208,7 +226,10 @@ class TokenEndpoints(ClientAuthentication):
             "scp": scopes,
             "sub": subject,
         }
-        answer: dict[str, Any] = {"token_type": "Bearer", "expires_in": lifetime}
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
+        token_type = "Bearer" if jkt is None else "DPoP"
+        answer: dict[str, Any] = {"token_type": token_type, "expires_in": lifetime}
         minted = []
         if form.get("grant_type") == "password":
             user_id = user_id_for(subject)
@@ -232,10 +253,14 @@ class TokenEndpoints(ClientAuthentication):
         minted.append(answer["access_token"])
         with self._state:
             self.issued_tokens.extend(minted)
+            self.dpop_counts.update(["bound_token"] if jkt else [])
         return answer
 
-    def _mint_management_token(self, client: Client, scopes: list[str]) -> dict[str, Any]:
-        """An opaque Management API token, remembered server-side with its client and scopes."""
+    def _mint_management_token(
+        self, client: Client, scopes: list[str], jkt: str | None = None
+    ) -> dict[str, Any]:
+        """An opaque Management API token, remembered server-side with its client, scopes and
+        the DPoP key it is bound to (``jkt``, token_type DPoP)."""
         token = secrets.token_urlsafe(48)
         lifetime = int(self.token_lifetime)
         now = time.time()
@@ -244,11 +269,12 @@ class TokenEndpoints(ClientAuthentication):
                 t: g for t, g in self._management_tokens.items() if g.expires > now
             }
             self._management_tokens[token] = ManagementToken(
-                client.client_id, frozenset(scopes), now + lifetime
+                client.client_id, frozenset(scopes), now + lifetime, jkt
             )
             self.issued_tokens.append(token)
+            self.dpop_counts.update(["bound_token"] if jkt else [])
         return {
-            "token_type": "Bearer",
+            "token_type": "Bearer" if jkt is None else "DPoP",
             "expires_in": lifetime,
             "access_token": token,
             "scope": " ".join(scopes),

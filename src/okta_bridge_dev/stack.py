@@ -4,7 +4,10 @@ One Okta client per way the bridge can authenticate is registered with freshly g
 credentials; ``secret_value`` renders each as the JSON secret the bridge reads, ``environment``
 gives the variables that point the bridge (and boto3) at the stack. An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
-rotation; ``admin_secret_value`` renders its secret. Run
+rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and
+the stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a
+test opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``, which
+``clear_faults`` calls, restores that and the API's DPoP defaults. Run
 ``python -m okta_bridge_dev.stack`` for a stack to poke at by hand.
 """
 
@@ -133,7 +136,7 @@ class LocalStack(Lifecycle):
         self._remember(*_pem_fragments(self._server_cert.key_path.read_text()))
         context = server_context(self._server_cert)
         self._secrets_manager = SecretsManagerServer(context, ca_bundle=ca.ca_pem_path).start()
-        okta = self._okta = OktaServer(context).start()
+        okta = self._okta = OktaServer(context, require_dpop_by_default=False).start()
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
         ).start()
@@ -342,9 +345,29 @@ class LocalStack(Lifecycle):
             server.reset_counts()
 
     def clear_faults(self) -> None:
-        """Drop every pending fault and injected error."""
+        """Drop every pending fault and injected error, and restore the DPoP defaults
+        (``reset_dpop``)."""
         for server in self._servers():
             server.clear_faults()
+        self.reset_dpop()
+
+    def reset_dpop(self) -> None:
+        """The DPoP defaults, so no test leaks its DPoP settings into the next: none of the
+        stack's apps requires DPoP, nor do apps registered from now on, a missing proof is
+        answered as Okta does, every API validates DPoP without a nonce of its own, and every
+        server's nonce is the one it started with (a client's cached nonce stays valid)."""
+        with self._lock:
+            okta, apis = self._okta, [self._api, *self._extra_apis]
+        if okta is not None:
+            okta.new_apps_require_dpop = False
+            okta.missing_proof_error = "invalid_dpop_proof"
+            okta.reset_dpop_nonces()
+            for client_id in (*CLIENT_IDS.values(), ADMIN_CLIENT_ID):
+                if okta.requires_dpop(client_id):
+                    okta.require_dpop(client_id, on=False)
+        for api in apis:
+            if api is not None:
+                api.reset_dpop()
 
     def _servers(self) -> list[SecretsManagerServer | OktaServer | SampleApi]:
         with self._lock:
@@ -395,6 +418,8 @@ class LocalStack(Lifecycle):
             jwks=jwks,
             scopes=scopes,
             users=users,
+            # A new key pair (rotation) leaves the app's DPoP setting as it was.
+            dpop_bound_access_tokens=self.okta.requires_dpop(credential.client_id),
         )
         with self._lock:
             self._credentials[kind] = credential
@@ -405,7 +430,9 @@ class LocalStack(Lifecycle):
         pem, kid = _private_pem(key), f"admin-{secrets.token_urlsafe(9)}"
         self._remember(*_pem_fragments(pem))
         self.okta.register_admin_client(
-            ADMIN_CLIENT_ID, jwks=[public_jwk(key, kid=kid, alg="ES256")]
+            ADMIN_CLIENT_ID,
+            jwks=[public_jwk(key, kid=kid, alg="ES256")],
+            dpop_bound_access_tokens=False,
         )
         with self._lock:
             self._admin = _Credential(

@@ -73,5 +73,5 @@ def test_make_bench_quick_runs_every_implementation_and_writes_the_table(clone: 
     for variant in ("## Network: none added", "## Network: 20 ms added"):
         section = text.split(variant, 1)[1].split("## ", 1)[0]
         rows = {line.split("|")[1].strip() for line in section.splitlines() if line[:2] == "| "}
-        assert {"naive", "bridge", "bridge + extension", "floor"} <= rows, section
+        assert {"naive", "bridge", "bridge + extension", "bridge + DPoP", "floor"} <= rows, section
     assert (clone.root / "build" / "bench" / "results.png").stat().st_size > 0

@@ -127,6 +127,7 @@ def test_deploy_creates_the_stack(
         "BRIDGE_ADMIN_SECRET_ID": outputs["AdminSecretArn"],
         "BRIDGE_LOG_LEVEL": "INFO",
         "BRIDGE_METRICS_NAMESPACE": "OktaBridge",
+        "BRIDGE_DPOP": "auto",
         "BRIDGE_SCOPES": "api.access",
     }
     assert rotation["Configuration"]["CodeSha256"] == config["CodeSha256"]
@@ -249,6 +250,7 @@ def test_secret_prompts_without_echo_when_there_is_no_file(aws: Moto, deployed: 
         VALID["client_secret"],  # asked with getpass
         "",  # no username: client credentials grant
         "",  # scopes: the stack's default
+        "",  # dpop: yes, Okta's default for new apps
     ]
     secret_prompts: list[str] = []
     console = Captured(answers, tty=True)
@@ -275,7 +277,7 @@ def test_secret_prompts_without_echo_when_there_is_no_file(aws: Moto, deployed: 
             "SecretString"
         ]
     )
-    assert stored == {**VALID, "auth_method": "client_secret_basic"}
+    assert stored == {**VALID, "auth_method": "client_secret_basic", "dpop": True}
 
 
 def test_secret_without_a_file_or_a_terminal_is_refused(aws: Moto, deployed: str) -> None:

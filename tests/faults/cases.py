@@ -225,6 +225,23 @@ def redirect_to_other_host(kit: FaultKit) -> FaultHarness:
     return harness
 
 
+def dpop_app(*, dpop: str = "on", okta: dict[str, Any] | None = None, **api: Any) -> Setup:
+    """The basic app requires DPoP (the stack's clear_faults switches it back); ``okta`` is a
+    fault at the token endpoint, ``api`` attributes of the sample API (``dpop_support``,
+    ``require_dpop_nonce``)."""
+
+    def setup(kit: FaultKit) -> FaultHarness:
+        kit.stack.okta.require_dpop(CLIENT_IDS["basic"], on=True)
+        for name, value in api.items():
+            setattr(kit.stack.api, name, value)
+        harness = kit.harness(dpop=dpop)
+        if okta is not None:
+            kit.stack.okta.inject(Fault(match=TOKEN_PATH, **okta))
+        return harness
+
+    return setup
+
+
 def api_fault_old_token(**fault: Any) -> Setup:
     """``api_fault`` for a bridge whose token counts as old enough to be refreshed on a 401."""
 
@@ -438,6 +455,42 @@ CASES: list[FaultCase] = [
         check=retry_after_header(59, 61),
     ),
     FaultCase(
+        "okta-dpop-nonce", "okta", "DPoP required: the first proof asked for Okta's nonce",
+        dpop_app(),
+        200, None, None, retries=0, calls=2,
+        note="One more request carried the nonce (`use_dpop_nonce`), as every DPoP cold start.",
+    ),
+    FaultCase(
+        "okta-dpop-required-off", "okta", "DPoP required, `BRIDGE_DPOP=off`",
+        dpop_app(dpop="off"),
+        502, "TOKEN_DPOP_REQUIRED", "token", retries=0,
+        note="No proof, and none will be sent: the hint says how to turn DPoP on.",
+    ),
+    FaultCase(
+        "okta-dpop-nonce-loop", "okta", "`use_dpop_nonce` again after the proof carried the nonce",
+        dpop_app(
+            okta={
+                "status": 400,
+                "headers": {"DPoP-Nonce": "nonce-that-never-works"},
+                "body": b'{"error":"use_dpop_nonce","error_description":"nonce"}',
+                "times": 5,
+            }
+        ),
+        502, "TOKEN_DPOP_NONCE_LOOP", "token", retries=0, calls=2,
+        note="Exactly one request with the nonce, never a loop.",
+    ),
+    FaultCase(
+        "okta-dpop-proof-rejected", "okta", "the proof refused (`invalid_dpop_proof`)",
+        dpop_app(
+            okta={
+                "status": 400,
+                "body": b'{"error":"invalid_dpop_proof","error_description":"iat too old"}',
+            }
+        ),
+        502, "TOKEN_DPOP_REJECTED", "token", retries=0,
+        check=message_names("iat too old"),
+    ),
+    FaultCase(
         "okta-500", "okta", "500",
         okta_fault(status=500, body=b'{"errorCode":"E0000009","errorSummary":"Internal error"}'),
         502, "TOKEN_ENDPOINT_ERROR", "token", retries=0,
@@ -501,7 +554,7 @@ CASES: list[FaultCase] = [
         note="The token is used, assumed to live 300 s.", check=served_with_a_short_lived_token,
     ),
     FaultCase(
-        "okta-not-bearer", "okta", "token answer with `token_type` DPoP",
+        "okta-not-bearer", "okta", "`token_type` DPoP to a request without a proof",
         okta_token_answer(
             lambda token: {"token_type": "DPoP", "access_token": token, "expires_in": 3600}
         ),
@@ -645,6 +698,18 @@ CASES: list[FaultCase] = [
         api_fault(status=200, body=b'{"name": "caf\xe9"}'),
         502, "UPSTREAM_NOT_JSON", "upstream", retries=0,
         check=message_names("UTF-8"),
+    ),
+    FaultCase(
+        "api-dpop-nonce", "api", "DPoP token: the API asks for its own nonce",
+        dpop_app(require_dpop_nonce=True),
+        200, None, None, retries=1,
+        note="The second request carried the API's nonce; no new token.",
+    ),
+    FaultCase(
+        "api-dpop-bearer-only", "api", "DPoP token: the API's gateway knows only Bearer",
+        dpop_app(dpop_support="bearer_only"),
+        502, "UPSTREAM_DPOP_UNSUPPORTED", "upstream", retries=0,
+        note="Named, never retried as Bearer, no new token (it would be bound too).",
     ),
     FaultCase(
         "api-redirect-other-host", "api", "302 to another host",

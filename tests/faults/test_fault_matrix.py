@@ -45,7 +45,11 @@ def describe(case: FaultCase, outcome: Outcome) -> str:
     if case.hop == "okta" and outcome.token_requests > 1:
         steps.append("asked Okta again with the re-read secret")
     if case.hop == "api" and outcome.api_requests > 1:
-        steps.append("fetched a new token and called the API once more")
+        steps.append(
+            "fetched a new token and called the API once more"
+            if outcome.token_requests > 1
+            else "called the API once more"
+        )
     backoff = len(outcome.waits)
     if backoff:
         steps.append("retried " + {1: "once", 2: "twice"}.get(backoff, f"{backoff} times"))

@@ -106,6 +106,7 @@ def make_harness(
         on_token=lambda value: REDACTOR.register([value]),
         budget_per_minute=settings.token_budget_per_minute,
         refresh_min_age=settings.token_refresh_min_age,
+        dpop_mode=settings.dpop,
         **({"clock": clock} if clock else {}),
     )
     bridge = Bridge(settings, secrets=secrets, http=http, tokens=tokens)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from okta_bridge.client_auth import KEYS
-from okta_bridge_dev.stack import KINDS, LocalStack
+from okta_bridge_dev.stack import CLIENT_IDS, KINDS, LocalStack
 from tests.integration.conftest import FakeClock, make_harness
 
 
@@ -31,6 +31,25 @@ def test_a_cold_call_makes_at_most_three_upstream_requests_and_a_warm_one_exactl
         stack.reset_counts()
         assert harness.invoke({"path": "/v1/data"})["statusCode"] == 200
         assert upstream(stack) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_with_dpop_a_cold_call_makes_1_2_1_and_a_warm_one_exactly_one(
+    stack: LocalStack, kind: str
+) -> None:
+    """Issue 12: the nonce round is the only extra request, and warm calls stay 0/0/1."""
+    stack.okta.require_dpop(CLIENT_IDS[kind], on=True)
+    try:
+        harness = make_harness(stack, kind, dpop="on")
+        stack.reset_counts()
+        assert harness.invoke({})["statusCode"] == 200
+        assert upstream(stack) == (1, 2, 1)
+        for _ in range(5):
+            stack.reset_counts()
+            assert harness.invoke({"path": "/v1/data"})["statusCode"] == 200
+            assert upstream(stack) == (0, 0, 1)
+    finally:
+        stack.okta.require_dpop(CLIENT_IDS[kind], on=False)
 
 
 def test_the_rsa_key_is_parsed_once_across_many_refreshes(stack: LocalStack) -> None:

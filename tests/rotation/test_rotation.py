@@ -17,7 +17,7 @@ from okta_bridge.rotation import STEPS, RotationRequest
 from okta_bridge.tokens import TokenEndpoint
 from okta_bridge.transport import Deadline, HttpClient
 from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import PASSWORD_USER, LocalStack
+from okta_bridge_dev.stack import ADMIN_CLIENT_ID, PASSWORD_USER, LocalStack
 from tests.rotation.conftest import Kit
 
 SECRET_KINDS = ("basic", "post")
@@ -387,3 +387,41 @@ def test_a_malformed_event_is_refused(event: Any, message: str) -> None:
         RotationRequest.parse(event)
     assert caught.value.code == "ROTATION_STEP_INVALID"
     assert message in caught.value.message
+
+
+@pytest.mark.parametrize("kind", ["basic", "jwt-es256", "password"])
+def test_a_full_rotation_with_dpop_required_on_the_app_and_the_admin_app(
+    make_kit: Any, kind: str
+) -> None:
+    """Issue 12: the admin app's Management API calls and testSecret's token carry proofs."""
+    kit: Kit = make_kit(kind)
+    okta = kit.stack.okta
+    okta.require_dpop(kit.client_id, on=True)
+    okta.require_dpop(ADMIN_CLIENT_ID, on=True)
+    try:
+        harness = kit.harness()
+        assert harness.invoke({})["statusCode"] == 200
+        old_version = current_version(kit)
+        okta.reset_counts()
+        token = kit.rotate()
+        assert_rotated_with_dpop(kit, token, old_version)
+        assert okta.dpop_counts["bound_token"] >= 2  # the admin's and testSecret's tokens
+        assert okta.dpop_counts.get("bearer_refused", 0) == 0
+        harness.bridge.tokens.clear()
+        assert harness.invoke({})["statusCode"] == 200
+    finally:
+        okta.require_dpop(kit.client_id, on=False)
+        okta.require_dpop(ADMIN_CLIENT_ID, on=False)
+
+
+def assert_rotated_with_dpop(kit: Kit, token: str, old_version: str) -> None:
+    """As ``assert_rotated``, the token outcomes asked with DPoP proofs."""
+    stages = kit.stages()
+    assert stages[token] == ["AWSCURRENT"]
+    assert stages[old_version] == ["AWSPREVIOUS"]
+    endpoint = TokenEndpoint(HttpClient(kit.settings), dpop_mode="on")
+    endpoint.request(kit.version("AWSCURRENT"), Deadline(10.0))
+    with pytest.raises(BridgeError) as refused:
+        endpoint.request(kit.version("AWSPREVIOUS"), Deadline(10.0))
+    expected = "TOKEN_GRANT_INVALID" if kit.kind == "password" else "TOKEN_REJECTED"
+    assert refused.value.code == expected

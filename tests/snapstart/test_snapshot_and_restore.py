@@ -18,10 +18,11 @@ from okta_bridge import handler, snapstart
 from okta_bridge.bridge import Bridge
 from okta_bridge.client_auth import KEYS
 from okta_bridge.config import INITIALIZATION_TYPE, SECRET_ID
+from okta_bridge.dpop import DPOP
 from okta_bridge.logs import REDACTOR
 from okta_bridge.transport import Deadline
 from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 from tests.snapstart.conftest import FakeRuntimeHooks, make_rig
 
 # Followed no further: code and modules reach the whole process (the stack's own secrets too).
@@ -219,3 +220,31 @@ def test_a_configuration_error_during_init_waits_for_the_first_invocation(
     assert answer["statusCode"] == 500
     assert answer["body"]["error"]["code"] == "CONFIG_INVALID"
     assert SECRET_ID in answer["body"]["error"]["message"]
+
+
+def test_each_restore_makes_a_dpop_key_of_its_own_and_the_snapshot_holds_none(
+    stack: LocalStack, runtime_hooks: FakeRuntimeHooks
+) -> None:
+    stack.okta.require_dpop(CLIENT_IDS["basic"], on=True)
+    try:
+        rig = make_rig(stack, "basic")
+        snapstart.register(lambda: rig.bridge, enabled=True)
+        assert invoke(rig.bridge)["statusCode"] == 200
+        assert rig.bridge.tokens.get(Deadline(5)).scheme == "DPoP"
+        before = DPOP.key.thumbprint
+
+        runtime_hooks.snapshot()
+
+        assert not DPOP.has_key  # no key pair (private or public) in the snapshot
+        assert DPOP.nonce(stack.okta.token_url) is None
+        thumbprints = []
+        for _ in range(2):  # two environments restored from the same snapshot
+            runtime_hooks.restore()
+            assert invoke(rig.bridge)["statusCode"] == 200
+            token = rig.bridge.tokens.get(Deadline(5))
+            bound = jwt.decode(token.value, options={"verify_signature": False})
+            assert bound["cnf"]["jkt"] == DPOP.key.thumbprint
+            thumbprints.append(DPOP.key.thumbprint)
+        assert len({before, *thumbprints}) == 3
+    finally:
+        stack.okta.require_dpop(CLIENT_IDS["basic"], on=False)

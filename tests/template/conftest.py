@@ -67,6 +67,7 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         "CallerRoutes": CALLER_ROUTES,
         "Diagnose": "off",
         "TokenBudgetPerMinute": "30",
+        "Dpop": "on",
         "FunctionUrl": "AWS_IAM",
     },
     # In a VPC, reaching Okta and Secrets Manager through a NAT gateway (443 to any address).

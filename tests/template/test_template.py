@@ -52,6 +52,7 @@ CONTRACT_PARAMETERS: Final = {
     "FunctionUrl": "off",
     "Diagnose": "on",
     "TokenBudgetPerMinute": "10",
+    "Dpop": "auto",
     "TokenUrl": "",
     "ApiBaseUrl": "",
     "CaBundleFile": "",
@@ -456,6 +457,7 @@ BASE_ENVIRONMENT: Final = {
     "BRIDGE_SCOPES": "api.access",
     "BRIDGE_METRICS_NAMESPACE": "OktaBridge",
     "BRIDGE_TRACING": "off",
+    "BRIDGE_DPOP": "auto",
     # The switches and the number are always set; the empty lists are left out.
     "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
     "BRIDGE_DIAGNOSE": "on",
@@ -467,6 +469,7 @@ ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
         "BRIDGE_LOG_LEVEL": "WARNING",
         "BRIDGE_METRICS_NAMESPACE": "Corp/OktaBridge-prod",
         "BRIDGE_TRACING": "on",
+        "BRIDGE_DPOP": "on",
         "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
         "BRIDGE_DIAGNOSE": "off",
         "BRIDGE_TOKEN_BUDGET_PER_MINUTE": "30",
@@ -521,6 +524,14 @@ def test_each_access_parameter_sets_its_bridge_variable(
     assert variables == {**BASE_ENVIRONMENT, **expected}
     rotation = resources["RotationFunction"]["Properties"]["Environment"]["Variables"]
     assert not set(expected) & set(rotation)
+
+
+@pytest.mark.parametrize("mode", ["auto", "on", "off"])
+def test_dpop_reaches_both_functions(mode: str) -> None:
+    translated = _translated("defaults")
+    resources = Evaluator(translated, parameter_values(translated, {"Dpop": mode})).resources()
+    for name in ("BridgeFunction", "RotationFunction"):
+        assert resources[name]["Properties"]["Environment"]["Variables"]["BRIDGE_DPOP"] == mode
 
 
 # -- the Function URL ----------------------------------------------------------------------------

@@ -1,0 +1,262 @@
+"""DPoP (RFC 9449): the bridge proves, on every token and API request, that it holds the key its
+tokens are bound to, so a token that leaks (a log, a proxy, a memory dump) is useless elsewhere.
+
+- **The key.** One EC P-256 key pair per execution environment, made when DPoP is first needed,
+  held in memory only, never logged, and dropped before a SnapStart snapshot and after a restore
+  (``snapstart.forget``): two restored environments never share one. P-256/ES256 because Okta and
+  every RFC 9449 server accept it, its key is made in microseconds (an RSA key takes tens of
+  milliseconds) and its signature costs ~20 us.
+- **The proof.** A JWS in compact form: header ``typ`` ``dpop+jwt``, ``alg`` ``ES256`` and the
+  public ``jwk``; claims ``jti`` (unique, from ``os.urandom``), ``htm``, ``htu`` (the URL without
+  query and fragment), ``iat``, ``nonce`` when the server gave one, ``ath`` (base64url SHA-256 of
+  the access token) on resource requests. Only that envelope is written here; the signature comes
+  from ``cryptography`` (its DER output converted to JOSE's raw ``r||s``).
+- **Nonces.** Remembered per origin (the token host, the API host), replaced by every answer that
+  carries ``DPoP-Nonce``; a server that asks for one (``use_dpop_nonce``) gets exactly one more
+  request carrying it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from okta_bridge.logs import REDACTOR, get_logger
+
+if TYPE_CHECKING:
+    from okta_bridge.transport import Deadline, HttpClient
+
+ALGORITHM = "ES256"
+PROOF_TYPE = "dpop+jwt"
+NONCE_HEADER = "dpop-nonce"
+METADATA_TIMEOUT = 3.0
+MAX_METADATA = 262_144
+
+log = get_logger("dpop")
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def token_hash(token: str) -> str:
+    """``ath``: base64url SHA-256 of the access token's ASCII (RFC 9449 4.2)."""
+    return b64url(hashlib.sha256(token.encode("ascii")).digest())
+
+
+def htu(url: str) -> str:
+    """The proof's ``htu``: the request URL without query and fragment (RFC 9449 4.2)."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))
+
+
+def origin(url: str) -> str:
+    """Whose nonce: scheme, host and port of ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or 443}"
+
+
+class ProofKey:
+    """An ephemeral EC P-256 key pair and its public JWK and RFC 7638 thumbprint."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - DPoP only
+
+        self._private = ec.generate_private_key(ec.SECP256R1())
+        numbers = self._private.public_key().public_numbers()
+        self.jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.x.to_bytes(32, "big")),
+            "y": b64url(numbers.y.to_bytes(32, "big")),
+        }
+        # RFC 7638 3: the required members only, in lexicographic order, no whitespace.
+        self.thumbprint = b64url(hashlib.sha256(_json(self.jwk)).digest())
+
+    def __repr__(self) -> str:
+        return f"ProofKey(thumbprint={self.thumbprint!r})"
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """ES256: ECDSA P-256 SHA-256, as JOSE's 64-byte ``r||s`` (RFC 7518 3.4)."""
+        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import ec, utils  # noqa: PLC0415
+
+        der = self._private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+        r, s = utils.decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+class Dpop:
+    """The environment's DPoP state: the key (made when first needed), the servers' nonces and,
+    in ``auto`` mode, what each token endpoint turned out to require. Thread-safe."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._key: ProofKey | None = None
+        self._nonces: dict[str, str] = {}
+        self._required: dict[tuple[str, str], bool] = {}
+        self._supports: dict[str, bool] = {}
+        self._probed: set[tuple[str, str]] = set()
+        self.proofs = 0
+
+    @property
+    def key(self) -> ProofKey:
+        """The environment's proof key, made on first use."""
+        with self._lock:
+            if self._key is None:
+                self._key = ProofKey()
+            return self._key
+
+    @property
+    def has_key(self) -> bool:
+        """Whether a key was made (SnapStart tests: none in a snapshot)."""
+        return self._key is not None
+
+    def proof(self, method: str, url: str, *, token: str | None = None) -> str:
+        """A fresh proof for one request (a new ``jti`` every time)."""
+        key = self.key
+        header = {"typ": PROOF_TYPE, "alg": ALGORITHM, "jwk": key.jwk}
+        claims: dict[str, Any] = {
+            "jti": uuid.uuid4().hex,  # RFC 9449 4.2: unique per proof
+            "htm": method.upper(),
+            "htu": htu(url),
+            "iat": int(self._clock()),
+        }
+        nonce = self.nonce(url)
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if token is not None:
+            claims["ath"] = token_hash(token)
+        signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}".encode("ascii")
+        with self._lock:
+            self.proofs += 1
+        return f"{signing_input.decode('ascii')}.{b64url(key.sign(signing_input))}"
+
+    def nonce(self, url: str) -> str | None:
+        """The latest nonce ``url``'s server gave, if any."""
+        with self._lock:
+            return self._nonces.get(origin(url))
+
+    def remember(self, url: str, headers: Mapping[str, str]) -> str | None:
+        """Keep the ``DPoP-Nonce`` of an answer from ``url``; return it (None without one)."""
+        value = (headers.get(NONCE_HEADER) or "").strip()
+        if not value or len(value) > 1024:
+            return None
+        REDACTOR.register([value])  # a nonce is no secret, but nothing of DPoP is logged
+        with self._lock:
+            self._nonces[origin(url)] = value
+        return value
+
+    def required(self, client_id: str, token_url: str) -> bool | None:
+        """What ``auto`` learned about this client's token endpoint (None: nothing yet)."""
+        with self._lock:
+            return self._required.get((client_id, token_url))
+
+    def learn(self, client_id: str, token_url: str, *, required: bool) -> None:
+        """Remember, for this environment, whether this client's tokens need DPoP."""
+        with self._lock:
+            self._required[(client_id, token_url)] = required
+
+    def first_probe(self, client_id: str, token_url: str) -> bool:
+        """True the first time only: a generic refusal is worth one proofed try per client."""
+        with self._lock:
+            if (client_id, token_url) in self._probed:
+                return False
+            self._probed.add((client_id, token_url))
+            return True
+
+    def server_supports(self, token_url: str, http: HttpClient, deadline: Deadline) -> bool:
+        """Whether the authorization server's discovery metadata (RFC 8414) lists
+        ``dpop_signing_alg_values_supported``; asked once per token URL, and a failure to ask
+        counts as no."""
+        with self._lock:
+            known = self._supports.get(token_url)
+        if known is not None:
+            return known
+        supported = False
+        for url in metadata_urls(token_url):
+            document = _fetch_metadata(url, http, deadline)
+            if document is not None:
+                algorithms = document.get("dpop_signing_alg_values_supported")
+                supported = isinstance(algorithms, list) and ALGORITHM in algorithms
+                break
+        with self._lock:
+            self._supports[token_url] = supported
+        return supported
+
+    def clear(self) -> None:
+        """Forget the key, the nonces and what was learned (SnapStart: a new environment gets a
+        key of its own)."""
+        with self._lock:
+            self._key = None
+            self._nonces.clear()
+            self._required.clear()
+            self._supports.clear()
+            self._probed.clear()
+
+
+class ProofSigner:
+    """The transport's per-request hook: a fresh proof on every request sent (each attempt,
+    each redirect hop: a new ``jti`` and ``htu``), and the nonce of every answer kept."""
+
+    def __init__(self, dpop: Dpop, token: str | None = None) -> None:
+        self._dpop = dpop
+        self._token = token
+
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        """The ``DPoP`` header for this request."""
+        return {"DPoP": self._dpop.proof(method, url, token=self._token)}
+
+    def seen(self, url: str, headers: Mapping[str, str]) -> None:
+        """Keep the answer's nonce, if it has one."""
+        self._dpop.remember(url, headers)
+
+
+def metadata_urls(token_url: str) -> list[str]:
+    """Where an authorization server publishes its metadata, from its token URL: Okta's
+    ``{issuer}/.well-known/oauth-authorization-server`` (the issuer is the token URL without
+    ``/v1/token``), and RFC 8414's ``/.well-known/oauth-authorization-server{issuer path}``."""
+    parts = urllib.parse.urlsplit(token_url)
+    path = parts.path.rstrip("/")
+    issuer_path = path.removesuffix("/v1/token").removesuffix("/token")
+    base = f"{parts.scheme}://{parts.netloc}"
+    well_known = "/.well-known/oauth-authorization-server"
+    candidates = [f"{base}{issuer_path}{well_known}", f"{base}{well_known}{issuer_path}"]
+    return list(dict.fromkeys(candidates))
+
+
+def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str, Any] | None:
+    from okta_bridge.transport import Deadline, Target  # noqa: PLC0415 - rare: auto's probe
+
+    target = Target("authorization server metadata", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT")
+    budget = Deadline(min(METADATA_TIMEOUT, deadline.remaining()))
+    try:
+        response = http.request(
+            "GET",
+            url,
+            target=target,
+            deadline=budget,
+            headers={"Accept": "application/json"},
+            max_bytes=MAX_METADATA,
+        )
+    except Exception as exc:  # noqa: BLE001 - the probe is advice: any failure means "no"
+        log.info("no discovery metadata", extra={"url": url, "error": type(exc).__name__})
+        return None
+    return response.json_object() if response.status == 200 else None
+
+
+DPOP = Dpop()
+"""The environment's DPoP state, shared by the bridge, diagnose and rotation."""
