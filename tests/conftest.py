@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from okta_bridge.dpop import DPOP
+from okta_bridge.auth.dpop import DPOP
 from okta_bridge_dev.stack import LocalStack
 
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from okta_bridge.callers import CallerRoute, parse_routes
 from okta_bridge.errors import ConfigError, RequestError
-from okta_bridge.policy import check_segment
-from okta_bridge.tls import parse_pins
+from okta_bridge.request.callers import CallerRoute, parse_routes
+from okta_bridge.request.policy import check_segment
+from okta_bridge.transport.tls import parse_pins
 
 SECRET_ID = "BRIDGE_SECRET_ID"
 CA_BUNDLE = "BRIDGE_CA_BUNDLE"

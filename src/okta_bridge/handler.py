@@ -3,7 +3,7 @@
 The bridge is built at the first invocation, not at import, so a configuration error is answered
 as a ``config`` error (with the variable named) rather than crashing the runtime's Init phase, and
 so importing this module stays cheap. The caller never sees a stack trace. With SnapStart the
-bridge is built during Init instead, holding no secret (see ``okta_bridge.snapstart``).
+bridge is built during Init instead, holding no secret (see ``okta_bridge.ops.snapstart``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import time
 import uuid
 from typing import Any
 
-from okta_bridge import config, events, logs, metrics, tracing
-from okta_bridge.bridge import Bridge
+from okta_bridge import config, logs, metrics, tracing
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, InternalError, RequestError
-from okta_bridge.transport import Deadline
+from okta_bridge.request import events
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.transport.deadline import Deadline
 
 log = logs.get_logger("handler")
 
@@ -50,7 +51,7 @@ def current_bridge() -> Bridge | None:
 
 def _prepare_snapshot() -> None:
     """Hooks that keep secrets out of the snapshot, and the bridge built now, warm."""
-    from okta_bridge import snapstart  # noqa: PLC0415 - SnapStart only: no cost otherwise
+    from okta_bridge.ops import snapstart  # noqa: PLC0415 - SnapStart only: no cost otherwise
 
     if snapstart.register(current_bridge):
         snapstart.prime(get_bridge)
@@ -116,7 +117,7 @@ def _diagnose(context: Any, request_id: str) -> dict[str, Any]:
         refused = RequestError("DIAGNOSE_DISABLED", "Diagnose is switched off (BRIDGE_DIAGNOSE).")
         _log_failure(refused, time.monotonic())
         return events.failure("direct", refused, request_id)
-    from okta_bridge import diagnose  # noqa: PLC0415 - rare: kept out of every cold start
+    from okta_bridge.ops import diagnose  # noqa: PLC0415 - rare: kept out of every cold start
 
     # Diagnose spends the environment's token budget too; a configuration error is its to report.
     try:

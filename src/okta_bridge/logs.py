@@ -85,7 +85,7 @@ class Redactor:
         """Forget every registered value (before a SnapStart snapshot, which must hold none).
 
         Only safe together with dropping the caches that hold those values: anything loaded
-        later registers itself again on load (see ``okta_bridge.snapstart``).
+        later registers itself again on load (see ``okta_bridge.ops.snapstart``).
         """
         with self._lock:
             self._literals.clear()

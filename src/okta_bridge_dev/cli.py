@@ -34,7 +34,7 @@ from botocore.config import Config
 
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError
-from okta_bridge.transport import Deadline
+from okta_bridge.transport.deadline import Deadline
 
 from . import demo, deploy
 from .cloudformation import UsageError, stack_outputs
@@ -359,7 +359,7 @@ def _local_report(args: argparse.Namespace, term: Terminal) -> tuple[dict[str, A
     reports it (a failed ``config`` hop, the rest skipped). Logging is left unconfigured, so
     standard output holds the report only.
     """
-    from okta_bridge import diagnose  # noqa: PLC0415 - only this command needs it
+    from okta_bridge.ops import diagnose  # noqa: PLC0415 - only this command needs it
 
     try:
         settings = Settings.from_env(term.environ)

@@ -44,11 +44,11 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from okta_bridge.client_auth import KEYS
+from okta_bridge.auth.client_auth import KEYS
+from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.config import Settings
-from okta_bridge.credentials import parse_secret
 from okta_bridge.errors import RotationError, SecretError
-from okta_bridge.okta_admin import parse_admin_secret
+from okta_bridge.rotation.okta_admin import parse_admin_secret
 
 from . import cloudformation as cfn_steps
 from . import rotate

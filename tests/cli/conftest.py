@@ -13,7 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from okta_bridge import diagnose, handler
+from okta_bridge import handler
+from okta_bridge.ops.mints import MINTS
 from okta_bridge_dev import cli
 from okta_bridge_dev.deploy import Console
 from okta_bridge_dev.lambda_service import LambdaServer
@@ -129,11 +130,11 @@ def bridge_env(
     monkeypatch.chdir(tmp_path)  # no samconfig.toml
     stack.clear_faults()
     handler.set_bridge(None)
-    diagnose.MINTS.clear()  # each test's diagnose asks Okta afresh
+    MINTS.clear()  # each test's diagnose asks Okta afresh
     yield environment
     stack.clear_faults()
     handler.set_bridge(None)
-    diagnose.MINTS.clear()
+    MINTS.clear()
     assert not lambda_service.errors
 
 

@@ -121,7 +121,7 @@ def test_deploy_creates_the_stack(
 
     # The rotation function runs the same uploaded zip, with both secrets' ARNs.
     rotation = session.client("lambda").get_function(FunctionName=outputs["RotationFunctionName"])
-    assert rotation["Configuration"]["Handler"] == "okta_bridge.rotation.lambda_handler"
+    assert rotation["Configuration"]["Handler"] == "okta_bridge.rotation.handler.lambda_handler"
     assert rotation["Configuration"]["Environment"]["Variables"] == {
         "BRIDGE_SECRET_ID": secret_arn,
         "BRIDGE_ADMIN_SECRET_ID": outputs["AdminSecretArn"],

@@ -254,8 +254,8 @@ def test_the_artifact_has_the_bridge_and_its_dependencies_only(built: Built) -> 
     assert "okta_bridge/handler.py" in names
     assert "okta_bridge/__pycache__/handler.cpython-313.pyc" in names
     # The rotation function ships in the same artifact (its own handler, same code).
-    assert "okta_bridge/rotation.py" in names
-    assert "okta_bridge/__pycache__/rotation.cpython-313.pyc" in names
+    assert "okta_bridge/rotation/handler.py" in names
+    assert "okta_bridge/rotation/__pycache__/handler.cpython-313.pyc" in names
     assert "okta_bridge/py.typed" in names
     for top in ("urllib3/", "jwt/", "cryptography/"):
         assert top in names

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from okta_bridge import diagnose, handler
+from okta_bridge import handler
 from okta_bridge.config import Settings
 from okta_bridge.logs import configure
-from okta_bridge.secrets import BotoSecretSource
-from okta_bridge.transport import Deadline
+from okta_bridge.ops import diagnose
+from okta_bridge.ops.mints import MINTS
+from okta_bridge.secret.store import BotoSecretSource
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.stack import LocalStack
 from tests.conftest import stack_fixture
 
@@ -29,11 +31,11 @@ def _clean_stack(stack: LocalStack) -> Iterator[None]:
     stack.reset_counts()
     stack.clear_faults()
     configure("INFO")
-    diagnose.MINTS.clear()  # no token remembered from another test's run
+    MINTS.clear()  # no token remembered from another test's run
     yield
     stack.clear_faults()
     handler.set_bridge(None)
-    diagnose.MINTS.clear()
+    MINTS.clear()
 
 
 @pytest.fixture

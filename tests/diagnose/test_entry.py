@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.bridge import Bridge
 from okta_bridge.config import ProxySettings, Settings
-from okta_bridge.diagnose import ORDER
-from okta_bridge.secrets import BotoSecretSource
-from okta_bridge.transport import Deadline
+from okta_bridge.ops.report import ORDER
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.store import BotoSecretSource
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.stack import LocalStack
 from tests.diagnose.conftest import (
     Diagnose,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from okta_bridge.diagnose import ORDER
 from okta_bridge.errors import CATALOG
-from okta_bridge.tls import spki_sha256
+from okta_bridge.ops.report import ORDER
+from okta_bridge.transport.tls import spki_sha256
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.pki import LocalCA, server_context
 from okta_bridge_dev.servers import Fault

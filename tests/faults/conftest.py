@@ -24,10 +24,11 @@ import botocore.endpoint
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
 from okta_bridge.logs import configure
-from okta_bridge.transport import Deadline, HttpClient, RetryPolicy
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.transport.client import HttpClient, RetryPolicy
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.pki import LocalCA
 from okta_bridge_dev.reliability import Row
 from okta_bridge_dev.stack import LocalStack

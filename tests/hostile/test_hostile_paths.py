@@ -2,9 +2,10 @@
 
 Properties: whatever a caller puts in a path or an event, the policy either refuses it with
 ``BAD_REQUEST`` / ``PATH_NOT_ALLOWED`` or returns a canonical path that an independent checker
-(written here, sharing no code with ``okta_bridge.policy``) finds clean, allowed and meaning what
-the caller wrote; the handler never raises, answers refused events with a request-stage error
-before any I/O, and no request reaches another host or a path outside the allow-list.
+(written here, sharing no code with ``okta_bridge.request.policy``) finds clean, allowed and
+meaning what the caller wrote; the handler never raises, answers refused events with a
+request-stage error before any I/O, and no request reaches another host or a path outside the
+allow-list.
 
 Every test is derandomized (CI runs the same examples every time) and keeps no example database.
 Run with ``--hypothesis-show-statistics`` to see how many inputs each test tried and how they were
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 
 from okta_bridge import handler
 from okta_bridge.errors import CATALOG, RequestError
-from okta_bridge.policy import MAX_PATH_LENGTH, PathPolicy, check_query, encode_query
+from okta_bridge.request.policy import MAX_PATH_LENGTH, PathPolicy, check_query, encode_query
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.stack import LocalStack
 from tests.hostile.conftest import ALLOWED_PATHS

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.bridge import Bridge
+from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.logs import REDACTOR, configure
-from okta_bridge.secrets import BotoSecretSource, SecretStore
-from okta_bridge.tokens import TokenProvider
-from okta_bridge.transport import HttpClient, RetryPolicy
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.store import BotoSecretSource, SecretStore
+from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge_dev.stack import LocalStack
 from tests.conftest import stack_fixture
 

@@ -20,8 +20,8 @@ from typing import Any
 import jwt
 import pytest
 
-from okta_bridge.dpop import DPOP, b64url
-from okta_bridge.transport import Deadline
+from okta_bridge.auth.dpop import DPOP, b64url
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.servers import Fault
 from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 from tests.integration.conftest import make_harness

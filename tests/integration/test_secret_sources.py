@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 
-from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
 from okta_bridge.errors import SecretError
-from okta_bridge.secret_sources import (
-    ExtensionSource,
-    SignedHttpSource,
-    source_for,
-)
-from okta_bridge.secrets import PENDING, BotoSecretSource
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.sources import ExtensionSource, SignedHttpSource, source_for
+from okta_bridge.secret.store import PENDING, BotoSecretSource
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.secrets_extension import SecretsExtension
 from okta_bridge_dev.stack import LocalStack
 from tests.integration.conftest import LambdaContext

@@ -12,7 +12,7 @@ import pytest
 
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError
-from okta_bridge.tls import parse_pins, spki_sha256
+from okta_bridge.transport.tls import parse_pins, spki_sha256
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.pki import server_context
 from okta_bridge_dev.stack import LocalStack

@@ -17,13 +17,16 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
+from okta_bridge.auth.credentials import Credentials, parse_secret
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
-from okta_bridge.credentials import Credentials, parse_secret
 from okta_bridge.errors import TokenError
 from okta_bridge.logs import configure
-from okta_bridge.rotation import STEPS, RotationRequest, Rotator, build_rotator
-from okta_bridge.tokens import TokenEndpoint
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.rotation.handler import build_rotator
+from okta_bridge.rotation.rotator import Rotator
+from okta_bridge.rotation.versions import STEPS, RotationRequest
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness, make_harness

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from okta_bridge import rotation
 from okta_bridge.errors import BridgeError, ConfigError
 from okta_bridge.logs import configure
-from okta_bridge.rotation import STEPS, RotationRequest
-from okta_bridge.transport import Deadline
+from okta_bridge.rotation import handler as rotation_entry
+from okta_bridge.rotation.versions import STEPS, RotationRequest
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev import rotate
 from okta_bridge_dev.deploy import Console
 from okta_bridge_dev.stack import LocalStack
@@ -33,12 +33,12 @@ def test_lambda_handler_runs_each_step_from_the_environment(
     kit: Kit = make_kit("jwt-es256")
     for name, value in kit.stack.environment(kit.secret_id).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(rotation.ADMIN_SECRET_ID, kit.admin_id)
+    monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, kit.admin_id)
     old = kit.version("AWSCURRENT")
     token = kit.begin()
     for step in STEPS:
         event = {"Step": step, "SecretId": kit.arn, "ClientRequestToken": token}
-        assert rotation.lambda_handler(event, LambdaContext(60_000)) is None
+        assert rotation_entry.lambda_handler(event, LambdaContext(60_000)) is None
     assert kit.stages()[token] == ["AWSCURRENT"]
     assert kit.token_outcome(old) == "TOKEN_REJECTED"
 
@@ -49,10 +49,10 @@ def test_lambda_handler_raises_a_coded_error_and_logs_it_once(
     kit: Kit = make_kit("basic")
     for name, value in kit.stack.environment(kit.secret_id).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(rotation.ADMIN_SECRET_ID, "no/such/admin-secret")
+    monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, "no/such/admin-secret")
     event = {"Step": "createSecret", "SecretId": kit.arn, "ClientRequestToken": kit.begin()}
     with pytest.raises(BridgeError) as caught:
-        rotation.lambda_handler(event, LambdaContext(60_000))
+        rotation_entry.lambda_handler(event, LambdaContext(60_000))
     assert caught.value.code == "ROTATION_ADMIN_SECRET_INVALID"
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     failures = [line for line in lines if line["message"] == "rotation step failed"]
@@ -67,11 +67,11 @@ def test_lambda_handler_names_a_missing_admin_variable(
     kit: Kit = make_kit("basic")
     for name, value in kit.stack.environment(kit.secret_id).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv(rotation.ADMIN_SECRET_ID, raising=False)
+    monkeypatch.delenv(rotation_entry.ADMIN_SECRET_ID, raising=False)
     event = {"Step": "createSecret", "SecretId": kit.arn, "ClientRequestToken": "t"}
     with pytest.raises(ConfigError) as caught:
-        rotation.lambda_handler(event, LambdaContext())
-    assert caught.value.variable == rotation.ADMIN_SECRET_ID
+        rotation_entry.lambda_handler(event, LambdaContext())
+    assert caught.value.variable == rotation_entry.ADMIN_SECRET_ID
 
 
 def test_secrets_managers_configuration_check_passes_before_any_rotation(
@@ -102,7 +102,7 @@ def test_a_bad_admin_secret_stops_create_before_any_change(
         admin = json.dumps({**value, "private_key": other["private_key"]})
     name = f"{kit.secret_id}/admin"
     stack.secrets_manager.client(stack.ca.ca_pem_path).create_secret(Name=name, SecretString=admin)
-    rotator = rotation.build_rotator(kit.settings, name, client=kit.sm)
+    rotator = rotation_entry.build_rotator(kit.settings, name, client=kit.sm)
     before = [(s.id, s.status) for s in stack.okta.client_secrets(kit.client_id)]
     with pytest.raises(BridgeError) as caught:
         rotator.run(RotationRequest("createSecret", kit.arn, kit.begin()), Deadline(10.0))
@@ -130,7 +130,7 @@ def test_rotate_now_rotates_follows_and_confirms(make_kit: Any) -> None:
 
 def test_rotate_now_reports_a_rotation_that_does_not_finish(make_kit: Any) -> None:
     kit: Kit = make_kit("basic")
-    broken = rotation.build_rotator(kit.settings, "no/such/admin", client=kit.sm)
+    broken = rotation_entry.build_rotator(kit.settings, "no/such/admin", client=kit.sm)
     kit.stack.secrets_manager.attach_rotation(
         lambda event: broken.run(RotationRequest.parse(event), Deadline(30.0))
     )

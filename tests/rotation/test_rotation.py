@@ -11,11 +11,12 @@ from typing import Any
 import jwt
 import pytest
 
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.errors import BridgeError, RotationError
-from okta_bridge.okta_admin import OktaAdmin, parse_admin_secret
-from okta_bridge.rotation import STEPS, RotationRequest
-from okta_bridge.tokens import TokenEndpoint
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.rotation.okta_admin import OktaAdmin, parse_admin_secret
+from okta_bridge.rotation.versions import STEPS, RotationRequest
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.servers import Fault
 from okta_bridge_dev.stack import ADMIN_CLIENT_ID, PASSWORD_USER, LocalStack
 from tests.rotation.conftest import Kit
@@ -92,7 +93,7 @@ def test_a_new_key_keeps_the_family_and_gets_a_unique_kid(make_kit: Any, kind: s
 
 
 def _assertion(kit: Kit, credentials: Any) -> str:
-    from okta_bridge.client_auth import authenticate  # noqa: PLC0415
+    from okta_bridge.auth.client_auth import authenticate  # noqa: PLC0415
 
     return authenticate(credentials).form["client_assertion"]
 
@@ -363,7 +364,7 @@ def test_guards_refuse_what_is_not_a_rotation_in_progress(make_kit: Any) -> None
 def test_rotation_must_be_enabled(stack: LocalStack, make_kit: Any) -> None:
     kit: Kit = make_kit("basic")
     name = stack.store_secret("basic", "rotation/not-enabled")
-    from okta_bridge.rotation import build_rotator  # noqa: PLC0415
+    from okta_bridge.rotation.handler import build_rotator  # noqa: PLC0415
 
     settings = type(kit.settings).from_env(stack.environment(name))
     rotator = build_rotator(settings, kit.admin_id, client=kit.sm)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.bridge import Bridge
 from okta_bridge.config import Settings
 from okta_bridge.logs import configure
-from okta_bridge.secrets import BotoSecretSource
-from okta_bridge.transport import HttpClient, RetryPolicy
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.store import BotoSecretSource
+from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.stack import LocalStack
 from tests.conftest import stack_fixture
@@ -50,8 +50,8 @@ def _clean_stack(stack: LocalStack) -> Iterator[None]:
 
 
 def _forget_diagnose_tokens() -> None:
-    diagnose = sys.modules.get("okta_bridge.diagnose")
-    mints = getattr(diagnose, "MINTS", None)
+    module = sys.modules.get("okta_bridge.ops.mints")
+    mints = getattr(module, "MINTS", None)
     if mints is not None:
         mints.clear()
 

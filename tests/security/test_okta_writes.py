@@ -17,10 +17,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
-from okta_bridge.okta_admin import JWKS, SECRETS, OktaAdmin, parse_admin_secret
-from okta_bridge.tokens import TokenEndpoint
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.rotation.okta_admin import JWKS, SECRETS, OktaAdmin, parse_admin_secret
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.servers import Fault
 from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 
@@ -92,7 +93,7 @@ def test_a_reset_before_okta_acted_costs_one_more_create(
 def test_a_key_whose_answer_was_lost_is_found_not_added_again(
     stack: LocalStack, admin: OktaAdmin
 ) -> None:
-    from okta_bridge.keys import new_key_like  # noqa: PLC0415
+    from okta_bridge.rotation.keys import new_key_like  # noqa: PLC0415
 
     path = f"/api/v1/apps/{KEY_APP}/credentials/jwks"
     pair = new_key_like(stack.secret_value("jwt-es256")["private_key"])

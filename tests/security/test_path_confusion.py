@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from okta_bridge.errors import RequestError
-from okta_bridge.policy import PathPolicy
+from okta_bridge.request.policy import PathPolicy
 from okta_bridge_dev.api import SampleApi
 from okta_bridge_dev.stack import LocalStack
 from tests.integration.conftest import Harness

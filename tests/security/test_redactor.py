@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from okta_bridge.logs import REDACTED, REDACTOR, get_logger
-from okta_bridge.transport import Deadline
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.stack import LocalStack
 from tests.security.conftest import bridge_for
 

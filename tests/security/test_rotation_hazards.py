@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.errors import RotationError
-from okta_bridge.okta_admin import OktaAdmin, parse_admin_secret
-from okta_bridge.rotation import ClientSecretStrategy
-from okta_bridge.tokens import TokenEndpoint
-from okta_bridge.transport import Deadline, HttpClient
+from okta_bridge.rotation.okta_admin import OktaAdmin, parse_admin_secret
+from okta_bridge.rotation.strategies import ClientSecretStrategy
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.stack import LocalStack
 from tests.rotation.conftest import Kit
 

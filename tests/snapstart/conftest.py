@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.bridge import Bridge
+from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.logs import REDACTOR, configure
-from okta_bridge.secret_sources import SignedHttpSource
-from okta_bridge.secrets import SecretStore
-from okta_bridge.snapstart import RUNTIME_HOOKS
-from okta_bridge.tokens import TokenProvider
-from okta_bridge.transport import HttpClient, RetryPolicy
+from okta_bridge.ops.snapstart import RUNTIME_HOOKS
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.sources import SignedHttpSource
+from okta_bridge.secret.store import SecretStore
+from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge_dev.secretsmanager import DUMMY_CREDENTIAL
 from okta_bridge_dev.stack import LocalStack
 from tests.conftest import stack_fixture

@@ -14,13 +14,14 @@ from typing import Any
 import jwt
 import pytest
 
-from okta_bridge import handler, snapstart
-from okta_bridge.bridge import Bridge
-from okta_bridge.client_auth import KEYS
+from okta_bridge import handler
+from okta_bridge.auth.client_auth import KEYS
+from okta_bridge.auth.dpop import DPOP
 from okta_bridge.config import INITIALIZATION_TYPE, SECRET_ID
-from okta_bridge.dpop import DPOP
 from okta_bridge.logs import REDACTOR
-from okta_bridge.transport import Deadline
+from okta_bridge.ops import snapstart
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.servers import Fault
 from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
 from tests.snapstart.conftest import FakeRuntimeHooks, make_rig

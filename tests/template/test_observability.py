@@ -17,11 +17,11 @@ from typing import Final
 
 import pytest
 
-from okta_bridge.api import API_TARGET
+from okta_bridge.auth.endpoint import TOKEN_TARGET
 from okta_bridge.errors import BridgeError
 from okta_bridge.metrics import ERROR_CODE, ERRORS, FUNCTION, LOGGER, METRICS
-from okta_bridge.okta_admin import ADMIN_TARGET
-from okta_bridge.tokens import TOKEN_TARGET
+from okta_bridge.request.api import API_TARGET
+from okta_bridge.rotation.okta_admin import ADMIN_TARGET
 
 from .cfn import Json, parameter_values
 from .conftest import SCENARIOS, _translated, evaluator
@@ -251,7 +251,7 @@ def logged() -> tuple[frozenset[str], frozenset[str]]:
     """
     fields: set[str] = set()
     messages: set[str] = set()
-    for path in sorted(SOURCE.glob("*.py")):
+    for path in sorted(SOURCE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         dicts = {
             node.targets[0].id: _keys(node.value)

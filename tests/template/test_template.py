@@ -650,7 +650,7 @@ def test_rotation_function_shares_the_bridges_code_runtime_network_and_tracing(
     p = function["Properties"]
     bridge = props(scenario, "BridgeFunction")
     assert {k: p.get(k) for k in SHARED_SETTINGS} == {k: bridge.get(k) for k in SHARED_SETTINGS}
-    assert p["Handler"] == "okta_bridge.rotation.lambda_handler"
+    assert p["Handler"] == "okta_bridge.rotation.handler.lambda_handler"
     assert p["Role"] == "<RotationRole.Arn>"
     assert (p["MemorySize"], p["Timeout"], p["ReservedConcurrentExecutions"]) == (256, 120, 2)
     assert p["LoggingConfig"] == {

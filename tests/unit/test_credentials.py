@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.config import Settings
-from okta_bridge.credentials import parse_secret
 from okta_bridge.errors import SecretError
 
 SETTINGS = Settings(secret_id="prod/okta_api_creds")

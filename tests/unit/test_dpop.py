@@ -9,7 +9,7 @@ import json
 import jwt
 import pytest
 
-from okta_bridge.dpop import Dpop, ProofKey, b64url, htu, metadata_urls, origin, token_hash
+from okta_bridge.auth.dpop import Dpop, ProofKey, b64url, htu, metadata_urls, origin, token_hash
 
 
 def parts(proof: str) -> tuple[dict[str, object], dict[str, object]]:

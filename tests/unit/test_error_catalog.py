@@ -8,7 +8,7 @@ from pathlib import Path
 from okta_bridge import errors
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((ROOT / "src" / "okta_bridge").glob("*.py"))
+SOURCES = sorted((ROOT / "src" / "okta_bridge").rglob("*.py"))
 # A quoted upper-case code passed to an error, a Target, or a mapping table.
 CODE = re.compile(r'"((?:[A-Z]+_)+[A-Z]+)"')
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from okta_bridge.callers import Caller
 from okta_bridge.errors import RequestError, TokenError
-from okta_bridge.events import ApiResult, Invocation, failure, kind_of, parse_event, success
+from okta_bridge.request.callers import Caller
+from okta_bridge.request.events import ApiResult, Invocation, failure, kind_of, parse_event, success
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

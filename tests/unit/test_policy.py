@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from okta_bridge.errors import RequestError
-from okta_bridge.policy import Endpoint, PathPolicy, check_query, decode_path, encode_query
+from okta_bridge.request.policy import Endpoint, PathPolicy, check_query, decode_path, encode_query
 
 POLICY = PathPolicy(["/v1/data", "/v1/items", "/v1/items/*", "/v1/reports/**"])
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from okta_bridge.auth.credentials import Credentials
 from okta_bridge.config import Settings
-from okta_bridge.credentials import Credentials
 from okta_bridge.errors import SecretError
-from okta_bridge.secrets import CURRENT, PENDING, SecretStore, SecretValue
+from okta_bridge.secret.store import CURRENT, PENDING, SecretStore, SecretValue
 
 SECRET = {
     "client_id": "0oa1",

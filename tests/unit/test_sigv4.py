@@ -1,4 +1,4 @@
-"""okta_bridge.sigv4 signs as botocore's SigV4Auth does, for the requests the bridge makes."""
+"""okta_bridge.secret.sigv4 signs as botocore's SigV4Auth does, for the bridge's requests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from okta_bridge.sigv4 import sign_post
+from okta_bridge.secret.sigv4 import sign_post
 
 NOW = 1_795_550_000.0
 HEADERS = {

@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 
-from okta_bridge import config, snapstart
-from okta_bridge.bridge import Bridge
-from okta_bridge.client_auth import KEYS
+from okta_bridge import config
+from okta_bridge.auth.client_auth import KEYS
+from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import INITIALIZATION_TYPE, Settings
 from okta_bridge.errors import ConfigError
 from okta_bridge.logs import REDACTOR
-from okta_bridge.secrets import SecretStore
-from okta_bridge.tokens import TokenProvider
-from okta_bridge.transport import HttpClient, RetryPolicy
+from okta_bridge.ops import snapstart
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.secret.store import SecretStore
+from okta_bridge.transport.client import HttpClient, RetryPolicy
 
 
 class RecordingHooks:

@@ -4,7 +4,9 @@ import email.utils
 import random
 
 from okta_bridge.config import Settings
-from okta_bridge.transport import Deadline, HttpResponse, RetryPolicy, retry_after_seconds
+from okta_bridge.transport.client import RetryPolicy
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport.message import HttpResponse, retry_after_seconds
 
 NOW = 1_800_000_000.0
 

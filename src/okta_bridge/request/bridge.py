@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from okta_bridge.api import InternalApi, same_origin_redirect
-from okta_bridge.callers import CallerPolicy
+from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.errors import RequestError
-from okta_bridge.events import ApiResult, Invocation
 from okta_bridge.logs import REDACTOR
-from okta_bridge.policy import (
+from okta_bridge.request.api import InternalApi, same_origin_redirect
+from okta_bridge.request.callers import CallerPolicy
+from okta_bridge.request.events import ApiResult, Invocation
+from okta_bridge.request.policy import (
     Endpoint,
     QueryPolicy,
     decode_path,
@@ -23,11 +24,12 @@ from okta_bridge.policy import (
     policy_for,
     shown,
 )
-from okta_bridge.secret_sources import source_for
-from okta_bridge.secrets import SecretSource, SecretStore
-from okta_bridge.tls import TlsPolicy
-from okta_bridge.tokens import TokenProvider
-from okta_bridge.transport import Deadline, HttpClient, Redirect
+from okta_bridge.secret.sources import source_for
+from okta_bridge.secret.store import SecretSource, SecretStore
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport.message import Redirect
+from okta_bridge.transport.tls import TlsPolicy
 
 
 @dataclass(frozen=True)

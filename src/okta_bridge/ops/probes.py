@@ -25,8 +25,10 @@ from typing import Any
 
 from okta_bridge.config import ProxySettings
 from okta_bridge.errors import NetworkError, TlsError
-from okta_bridge.tls import spki_sha256
-from okta_bridge.transport import Target, tls_error
+from okta_bridge.transport.deadline import elapsed_ms
+from okta_bridge.transport.errors import tls_error
+from okta_bridge.transport.message import Target
+from okta_bridge.transport.tls import spki_sha256
 
 _MAX_PROXY_HEAD = 16_384
 _UNREACHABLE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
@@ -143,7 +145,7 @@ def connect(
             error = _connect_error(exc, address, port, remaining)
             failures.append({"address": address, "error": error.code})
             continue
-        facts.update(address=address, connect_ms=_ms(started))
+        facts.update(address=address, connect_ms=elapsed_ms(started))
         if failures:
             facts["failed_addresses"] = failures
         return sock
@@ -332,7 +334,3 @@ def _sans(certificate: Any) -> list[str]:
     sans = [f"DNS:{name}" for name in names.get_values_for_type(x509.DNSName)]
     sans += [f"IP:{ip}" for ip in names.get_values_for_type(x509.IPAddress)]
     return sans
-
-
-def _ms(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from okta_bridge.logs import REDACTOR, get_logger
 
 if TYPE_CHECKING:
-    from okta_bridge.transport import Deadline, HttpClient
+    from okta_bridge.transport.client import HttpClient
+    from okta_bridge.transport.deadline import Deadline
 
 ALGORITHM = "ES256"
 PROOF_TYPE = "dpop+jwt"
@@ -239,7 +240,8 @@ def metadata_urls(token_url: str) -> list[str]:
 
 
 def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str, Any] | None:
-    from okta_bridge.transport import Deadline, Target  # noqa: PLC0415 - rare: auto's probe
+    from okta_bridge.transport.deadline import Deadline  # noqa: PLC0415 - rare: auto's probe
+    from okta_bridge.transport.message import Target  # noqa: PLC0415 - as above
 
     target = Target("authorization server metadata", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT")
     budget = Deadline(min(METADATA_TIMEOUT, deadline.remaining()))

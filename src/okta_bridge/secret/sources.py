@@ -5,7 +5,7 @@ bridge together, for one GetSecretValue call. Two ways around it:
 
 - ``SignedHttpSource`` (the default when Lambda's credentials are in the environment): the same
   call as one SigV4-signed HTTPS POST through the bridge's own ``HttpClient`` (verified TLS, the
-  proxy, the deadline, retries). ``okta_bridge.sigv4`` signs it (botocore's signer would add
+  proxy, the deadline, retries). ``okta_bridge.secret.sigv4`` signs it (botocore's signer would add
   ~40 ms of imports; a test proves the two sign identically).
 - ``ExtensionSource`` (``BRIDGE_SECRET_SOURCE=extension``): the AWS Parameters and Secrets Lambda
   Extension on ``localhost``, which caches for up to 300 s. Forced re-reads (after Okta refused
@@ -27,22 +27,11 @@ from okta_bridge import config
 from okta_bridge.config import Settings
 from okta_bridge.errors import SecretError
 from okta_bridge.logs import get_logger
-from okta_bridge.secrets import (
-    CURRENT,
-    BotoSecretSource,
-    SecretSource,
-    SecretValue,
-    aws_error,
-)
-from okta_bridge.sigv4 import sign_post
-from okta_bridge.transport import (
-    Deadline,
-    HttpClient,
-    HttpResponse,
-    ResponseTooLarge,
-    Target,
-    json_object,
-)
+from okta_bridge.secret.sigv4 import sign_post
+from okta_bridge.secret.store import CURRENT, BotoSecretSource, SecretSource, SecretValue, aws_error
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target, json_object
 
 SERVICE = "secretsmanager"
 SECRETS_TARGET = Target("Secrets Manager", "SECRET_UNREACHABLE", "SECRET_UNREACHABLE", SecretError)

@@ -55,20 +55,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from okta_bridge import config
-from okta_bridge.client_auth import KEYS
-from okta_bridge.dpop import DPOP
+from okta_bridge.auth.client_auth import KEYS
+from okta_bridge.auth.dpop import DPOP
 from okta_bridge.errors import BridgeError
 from okta_bridge.logs import REDACTOR, configure, get_logger
-from okta_bridge.secret_sources import SDK
+from okta_bridge.secret.sources import SDK
 
 if TYPE_CHECKING:
-    from okta_bridge.bridge import Bridge
     from okta_bridge.config import Settings
+    from okta_bridge.request.bridge import Bridge
 
 RUNTIME_HOOKS = "snapshot_restore_py"
 # Imported by a first call on demand; imported during Init instead so the snapshot holds them.
 PRELOAD = (
-    "okta_bridge.sigv4",
+    "okta_bridge.secret.sigv4",
     "jwt",
     "cryptography.exceptions",
     "cryptography.hazmat.primitives.asymmetric.ec",
@@ -119,9 +119,9 @@ def forget(bridge: Bridge | None) -> None:
     REDACTOR.clear()  # first: see the module docstring
     KEYS.clear()
     DPOP.clear()  # a restored environment makes a DPoP key of its own
-    diagnose = sys.modules.get("okta_bridge.diagnose")  # its last token, if it ever ran
-    if diagnose is not None:
-        diagnose.MINTS.clear()
+    mints = sys.modules.get("okta_bridge.ops.mints")  # diagnose's last token, if it ever ran
+    if mints is not None:
+        mints.MINTS.clear()
     if bridge is not None:
         bridge.reset()
         bridge.close()

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from okta_bridge.client_auth import KEYS
+from okta_bridge.auth.client_auth import KEYS
 
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from okta_bridge.credentials import Credentials
+from okta_bridge.auth.credentials import Credentials
 from okta_bridge.errors import SecretError
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

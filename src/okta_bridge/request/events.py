@@ -14,10 +14,10 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from okta_bridge.callers import DIRECT, Caller, proxy_caller
 from okta_bridge.errors import BridgeError, RequestError
 from okta_bridge.logs import REDACTOR
-from okta_bridge.policy import Query, check_query
+from okta_bridge.request.callers import DIRECT, Caller, proxy_caller
+from okta_bridge.request.policy import Query, check_query
 
 Kind = Literal["direct", "apigw_v1", "apigw_v2"]
 DIRECT_KEYS = frozenset({"path", "query"})

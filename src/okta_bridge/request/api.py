@@ -16,16 +16,22 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 
 from okta_bridge import metrics, tracing
-from okta_bridge.dpop import Dpop, ProofSigner
+from okta_bridge.auth.dpop import Dpop, ProofSigner
+from okta_bridge.auth.endpoint import AccessToken
+from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.errors import RequestError, UpstreamError
-from okta_bridge.events import ApiResult
 from okta_bridge.logs import get_logger
-from okta_bridge.policy import QueryPolicy, check_query, decode_path, encode_path, encode_query
-from okta_bridge.tls import TlsPolicy
-from okta_bridge.tokens import AccessToken, TokenProvider
-from okta_bridge.transport import (
-    Deadline,
-    HttpClient,
+from okta_bridge.request.events import ApiResult
+from okta_bridge.request.policy import (
+    QueryPolicy,
+    check_query,
+    decode_path,
+    encode_path,
+    encode_query,
+)
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport.message import (
     HttpResponse,
     Redirect,
     RedirectRefused,
@@ -33,6 +39,7 @@ from okta_bridge.transport import (
     Target,
     retry_after_seconds,
 )
+from okta_bridge.transport.tls import TlsPolicy
 
 API_TARGET = Target("internal API", "UPSTREAM_UNREACHABLE", "UPSTREAM_TIMEOUT")
 Allows = Callable[[Sequence[str]], bool]

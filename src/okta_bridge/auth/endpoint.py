@@ -1,49 +1,42 @@
-"""TokenProvider: one Okta access token per token lifetime per execution environment.
+"""TokenEndpoint: one token request to Okta, and what its answer means.
 
-The token is cached until a refresh moment before its expiry (a leeway plus jitter, so many
-environments do not refresh at once). Refresh is single flight: concurrent callers wait for the one
-request in progress. If Okta refuses the credentials (``invalid_client``, or ``invalid_grant`` for a
-service account's password) the secret is re-read once (it was probably rotated; see
-``SecretStore.reload``) and the request repeated once. If a refresh fails while the old token is
-still valid, the old token keeps serving.
-
-Okta's token rate limit is shared by every app of the org, so an environment spends it sparingly:
-at most ``BRIDGE_TOKEN_BUDGET_PER_MINUTE`` token requests in any 60 seconds (beyond that
-``TOKEN_BUDGET_EXHAUSTED``, or the current token while it is still usable), and the API's 401 is
-answered with a new token only for a token older than ``BRIDGE_TOKEN_REFRESH_MIN_AGE_SECONDS``.
+It builds the grant (client authentication, DPoP proof and nonce round), classifies Okta's refusals
+into stable error codes (``TOKEN_REJECTED``, ``TOKEN_DPOP_REQUIRED``, ...) and parses the token. The
+cache, the single flight and the budget that decide *when* to call it are in ``tokens``.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import threading
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from okta_bridge import metrics, tracing
-from okta_bridge.client_auth import authenticate
-from okta_bridge.credentials import Credentials
-from okta_bridge.dpop import DPOP, Dpop, ProofSigner
-from okta_bridge.errors import BridgeError, NetworkError, TokenError
+from okta_bridge.auth.client_auth import authenticate
+from okta_bridge.auth.credentials import Credentials
+from okta_bridge.auth.dpop import DPOP, Dpop, ProofSigner
+from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
-from okta_bridge.secrets import SecretStore
-from okta_bridge.transport import (
-    Deadline,
-    HttpClient,
+from okta_bridge.transport.client import HttpClient
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport.message import (
     HttpResponse,
     ResponseTooLarge,
     Target,
     retry_after_seconds,
 )
 
+log = get_logger("tokens")
+
 TOKEN_TARGET = Target("Okta token endpoint", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT")
+
 MAX_TOKEN_RESPONSE = 65_536
+
 # RFC 6749 makes expires_in optional; without it assume a short life rather than guess long.
 DEFAULT_LIFETIME = 300
+
 # Stop using a token this long before it expires: clocks drift and the API call takes time.
 EXPIRY_SAFETY = 10.0
 
@@ -59,6 +52,7 @@ _OAUTH_ERRORS = {
 # What a proof-less request gets from an RFC 9449 server that is not Okta and requires DPoP (panva's
 # oidc-provider: invalid_grant): with discovery metadata advertising DPoP, worth one proofed try.
 _GENERIC_DPOP_REFUSALS = frozenset({"invalid_grant", "invalid_request", "unauthorized_client"})
+
 # Okta's DPoP refusals (and its SDKs' key-binding ones), by whether a proof was sent.
 _DPOP_ERRORS = {
     "invalid_dpop_proof": "TOKEN_DPOP_REJECTED",
@@ -66,8 +60,6 @@ _DPOP_ERRORS = {
     "invalid_dpop_key_binding": "TOKEN_DPOP_REJECTED",
     "invalid_dpop_jkt": "TOKEN_DPOP_REJECTED",
 }
-
-log = get_logger("tokens")
 
 
 def _oauth_error(response: HttpResponse) -> str:
@@ -365,167 +357,3 @@ class TokenEndpoint:
         """A fresh seed from ``os.urandom``: after a SnapStart restore every environment would
         otherwise draw the snapshot's refresh moments, and refresh in step."""
         self._rng.seed()
-
-
-class MintBudget:
-    """At most ``per_minute`` token requests (HTTP attempts) in any 60 seconds; thread-safe, as
-    the bridge and diagnose spend from the same one."""
-
-    WINDOW = 60.0
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._per_minute = per_minute
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
-
-    def take(self) -> None:
-        """Spend one request, or raise ``TOKEN_BUDGET_EXHAUSTED`` saying when one is free."""
-        with self._lock:
-            now = self._clock()
-            while self._sent and self._sent[0] <= now - self.WINDOW:
-                self._sent.popleft()
-            if len(self._sent) >= self._per_minute:
-                wait = self._sent[0] + self.WINDOW - now
-                raise TokenError(
-                    "TOKEN_BUDGET_EXHAUSTED",
-                    f"This environment already sent {self._per_minute} token requests to Okta "
-                    f"in the last minute (BRIDGE_TOKEN_BUDGET_PER_MINUTE); the next is allowed "
-                    f"in {math.ceil(wait)} s.",
-                    retry_after=wait,
-                )
-            self._sent.append(now)
-
-    def clear(self) -> None:
-        """Forget what was spent (SnapStart restore: a new environment)."""
-        with self._lock:
-            self._sent.clear()
-
-
-class TokenProvider:
-    """Gets, caches and refreshes the access token; thread-safe."""
-
-    def __init__(
-        self,
-        secrets: SecretStore,
-        http: HttpClient,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        on_token: Callable[[str], None] | None = None,
-        budget_per_minute: int = 10,
-        refresh_min_age: float = 60.0,
-        dpop_mode: str = "auto",
-    ) -> None:
-        self._secrets = secrets
-        self._clock = clock
-        self._endpoint = TokenEndpoint(
-            http,
-            clock=clock,
-            wall_clock=wall_clock,
-            rng=rng,
-            on_token=on_token,
-            dpop_mode=dpop_mode,
-        )
-        self._lock = threading.Lock()
-        self._token: AccessToken | None = None
-        self.budget = MintBudget(budget_per_minute, clock)
-        self.refresh_min_age = refresh_min_age
-
-    @property
-    def requests(self) -> int:
-        """Token requests sent to Okta by this environment."""
-        return self._endpoint.requests
-
-    @property
-    def dpop(self) -> Dpop:
-        """The DPoP state the tokens are bound with (the API's proofs use the same key)."""
-        return self._endpoint.dpop
-
-    def get(self, deadline: Deadline) -> AccessToken:
-        """A usable token: the cached one, or one fresh request shared by concurrent callers."""
-        token = self._get(deadline)
-        metrics.token_used(token.expires_at - self._clock())
-        return token
-
-    def _get(self, deadline: Deadline) -> AccessToken:
-        token = self._token
-        if token is not None and self._clock() < token.refresh_at:
-            return token
-        if not self._lock.acquire(timeout=max(deadline.remaining(), 0.001)):
-            raise NetworkError(
-                "TOKEN_TIMEOUT", "Timed out waiting for a token refresh in progress."
-            )
-        try:
-            token = self._token
-            now = self._clock()
-            if token is not None and now < token.refresh_at:
-                return token
-            try:
-                self._token = self._fetch(deadline)
-            except BridgeError as exc:
-                if token is not None and token.usable(self._clock()):
-                    log.warning(
-                        "token refresh failed; the current token keeps serving",
-                        extra={"code": exc.code, "expires_in_s": round(token.expires_at - now)},
-                    )
-                    return token
-                raise
-            return self._token
-        finally:
-            self._lock.release()
-
-    def will_request(self) -> bool:
-        """Whether the next ``get`` will ask Okta (no token, or its refresh moment passed)."""
-        token = self._token
-        return token is None or self._clock() >= token.refresh_at
-
-    def age(self, token: AccessToken) -> float:
-        """Seconds since ``token`` was requested."""
-        return self._clock() - token.issued_at
-
-    def invalidate(self, token: AccessToken) -> None:
-        """Drop ``token`` (the API refused it) unless it was already replaced."""
-        with self._lock:
-            if self._token is token:
-                self._token = None
-
-    def clear(self) -> None:
-        """Forget the cached token and Okta's last raw answer, which holds it too (SnapStart,
-        tests)."""
-        with self._lock:
-            self._token = None
-            self._endpoint.last_response = None
-            self.budget.clear()
-
-    def reseed(self) -> None:
-        """New seed for the refresh jitter (after a SnapStart restore)."""
-        self._endpoint.reseed()
-
-    def _fetch(self, deadline: Deadline) -> AccessToken:
-        credentials = self._secrets.fresh(deadline)
-        try:
-            return self._request(credentials, deadline)
-        except TokenError as exc:
-            if not _credentials_refused(exc, credentials):
-                raise
-            log.warning("Okta refused the credentials; re-reading the secret once")
-            reread = self._secrets.reload(stale=credentials, deadline=deadline)
-            if reread == credentials:
-                raise
-            return self._request(reread, deadline)
-
-    def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
-        return self._endpoint.request(credentials, deadline, spend=self.budget.take)
-
-
-def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:
-    """Okta refused the credentials themselves: they were probably rotated.
-
-    ``invalid_client`` for the app's secret or key; ``invalid_grant`` for a service account's
-    password (the password grant reports a wrong password that way).
-    """
-    if exc.code == "TOKEN_REJECTED":
-        return True
-    return exc.code == "TOKEN_GRANT_INVALID" and credentials.grant_type == "password"

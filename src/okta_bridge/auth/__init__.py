@@ -1,0 +1,1 @@
+"""Okta access tokens: credentials, client authentication, DPoP proofs, the request, the cache."""

@@ -1,0 +1,1 @@
+"""Operations: diagnose (which hop fails and why), its network probes, and SnapStart's hooks."""

@@ -1,0 +1,1 @@
+"""The caller's request: the event parsed, who may ask, which path and query, the API call."""

@@ -1,0 +1,1 @@
+"""The rotation Lambda: Secrets Manager's four steps for the Okta credentials; Okta's admin API."""

@@ -1,0 +1,1 @@
+"""HTTP over verified TLS: deadlines, pools, retries, redirects and what each failure means."""
