@@ -98,13 +98,37 @@ class Redactor:
         return len(self._longest_first)
 
     def text(self, value: str) -> str:
-        """Scrub one string."""
+        """Scrub one string: every registered value and every secret-shaped run (PEM, JWT,
+        ``Authorization`` credential), all found in the original string and their spans merged,
+        so that no replacement can split another match and leave its rest in clear."""
+        spans: list[tuple[int, int]] = []
         for literal in self._longest_first:
-            if literal in value:
-                value = value.replace(literal, REDACTED)
+            start = value.find(literal)
+            while start != -1:
+                spans.append((start, start + len(literal)))
+                start = value.find(literal, start + 1)
         for pattern in _PATTERNS:
-            value = pattern.sub(REDACTED, value)
-        return value
+            spans.extend(
+                match.span() for match in pattern.finditer(value) if match.end() > match.start()
+            )
+        if not spans:
+            return value
+        spans.sort()
+        out: list[str] = []
+        position = 0
+        end = -1
+        for start, stop in spans:
+            if start > end:
+                if end >= 0:
+                    out.append(REDACTED)
+                out.append(value[position:start])
+                end = stop
+            else:
+                end = max(end, stop)
+            position = end
+        out.append(REDACTED)
+        out.append(value[position:])
+        return "".join(out)
 
     def strings(self, value: Any, depth: int = 0) -> Any:
         """Scrub every string of a JSON-like structure, keys kept: for a report whose field names

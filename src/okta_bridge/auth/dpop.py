@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -28,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from okta_bridge.logs import REDACTOR, get_logger
+from okta_bridge.logs import get_logger
 
 if TYPE_CHECKING:
     from okta_bridge.transport.client import HttpClient
@@ -67,6 +68,10 @@ def origin(url: str) -> str:
     """Whose nonce: scheme, host and port of ``url``."""
     parts = urllib.parse.urlsplit(url)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or 443}"
+
+
+# RFC 9449 8.1: NQCHAR = %x21 / %x23-5B / %x5D-7E; bounded, as a server chooses its length.
+_NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,1024}")
 
 
 class ProofKey:
@@ -126,9 +131,12 @@ class Dpop:
         """Whether a key was made (SnapStart tests: none in a snapshot)."""
         return self._key is not None
 
-    def proof(self, method: str, url: str, *, token: str | None = None) -> str:
-        """A fresh proof for one request (a new ``jti`` every time)."""
-        key = self.key
+    def proof(
+        self, method: str, url: str, *, token: str | None = None, key: ProofKey | None = None
+    ) -> str:
+        """A fresh proof for one request (a new ``jti`` every time), by ``key`` (default: the
+        environment's)."""
+        key = key or self.key
         header = {"typ": PROOF_TYPE, "alg": ALGORITHM, "jwk": key.jwk}
         claims: dict[str, Any] = {
             "jti": uuid.uuid4().hex,  # RFC 9449 4.2: unique per proof
@@ -153,10 +161,12 @@ class Dpop:
 
     def remember(self, url: str, headers: Mapping[str, str]) -> str | None:
         """Keep the ``DPoP-Nonce`` of an answer from ``url``; return it (None without one)."""
-        value = (headers.get(NONCE_HEADER) or "").strip()
-        if not value or len(value) > 1024:
+        value = (headers.get(NONCE_HEADER) or "").strip(" \t")  # the field's optional whitespace
+        # RFC 9449 8.1: 1*NQCHAR. Anything else (a repeated header joined with ", ", control
+        # characters) is not a nonce. Never registered with the redactor: a server would choose
+        # what the logs lose (a nonce is no secret, and nothing of DPoP is logged).
+        if not _NONCE.fullmatch(value):
             return None
-        REDACTOR.register([value])  # a nonce is no secret, but nothing of DPoP is logged
         with self._lock:
             self._nonces[origin(url)] = value
         return value
@@ -171,32 +181,53 @@ class Dpop:
         with self._lock:
             self._required[(client_id, token_url)] = required
 
-    def first_probe(self, client_id: str, token_url: str) -> bool:
-        """True the first time only: a generic refusal is worth one proofed try per client."""
+    def unlearn(self, client_id: str, token_url: str) -> None:
+        """Forget what ``auto`` learned: the API turned out not to take what it was told to
+        use. Harmless when the server truly requires DPoP: it refuses the next proof-less
+        request for want of a proof, and the switch happens again."""
         with self._lock:
-            if (client_id, token_url) in self._probed:
-                return False
-            self._probed.add((client_id, token_url))
-            return True
+            self._required.pop((client_id, token_url), None)
 
-    def server_supports(self, token_url: str, http: HttpClient, deadline: Deadline) -> bool:
+    def probed(self, client_id: str, token_url: str) -> bool:
+        """Whether this client's one proofed try on a generic refusal was already made."""
+        with self._lock:
+            return (client_id, token_url) in self._probed
+
+    def mark_probed(self, client_id: str, token_url: str) -> None:
+        """Spend this client's one proofed try (only once the metadata gave an answer)."""
+        with self._lock:
+            self._probed.add((client_id, token_url))
+
+    def server_supports(self, token_url: str, http: HttpClient, deadline: Deadline) -> bool | None:
         """Whether the authorization server's discovery metadata (RFC 8414) lists
-        ``dpop_signing_alg_values_supported``; asked once per token URL, and a failure to ask
-        counts as no."""
+        ``dpop_signing_alg_values_supported``: True or False once a server answered (a
+        document, or no document at either address), kept per token URL; None when it could
+        not be asked (a reset, a timeout, a 5xx), not kept, so that one lost connection does
+        not decide for the environment's life. Each refused token request asks at most once,
+        so the token budget bounds these requests too."""
         with self._lock:
             known = self._supports.get(token_url)
         if known is not None:
             return known
-        supported = False
+        supported: bool | None = False
         for url in metadata_urls(token_url):
-            document = _fetch_metadata(url, http, deadline)
-            if document is not None:
-                algorithms = document.get("dpop_signing_alg_values_supported")
+            answer = _fetch_metadata(url, http, deadline)
+            if answer is None:
+                supported = None  # could not ask: no answer either way
+                continue
+            if answer:
+                algorithms = answer.get("dpop_signing_alg_values_supported")
                 supported = isinstance(algorithms, list) and ALGORITHM in algorithms
                 break
-        with self._lock:
-            self._supports[token_url] = supported
+        if supported is not None:
+            with self._lock:
+                self._supports[token_url] = supported
         return supported
+
+    def thumbprint(self) -> str | None:
+        """The current key's RFC 7638 thumbprint; None before a key is made."""
+        with self._lock:
+            return self._key.thumbprint if self._key is not None else None
 
     def clear(self) -> None:
         """Forget the key, the nonces and what was learned (SnapStart: a new environment gets a
@@ -216,10 +247,13 @@ class ProofSigner:
     def __init__(self, dpop: Dpop, token: str | None = None) -> None:
         self._dpop = dpop
         self._token = token
+        self.thumbprint: str | None = None  # the key of the last proof: what a token is bound to
 
     def headers(self, method: str, url: str) -> dict[str, str]:
         """The ``DPoP`` header for this request."""
-        return {"DPoP": self._dpop.proof(method, url, token=self._token)}
+        key = self._dpop.key
+        self.thumbprint = key.thumbprint
+        return {"DPoP": self._dpop.proof(method, url, token=self._token, key=key)}
 
     def seen(self, url: str, headers: Mapping[str, str]) -> None:
         """Keep the answer's nonce, if it has one."""
@@ -240,6 +274,8 @@ def metadata_urls(token_url: str) -> list[str]:
 
 
 def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str, Any] | None:
+    """The metadata document at ``url``; ``{}`` when the server answered without one (a 4xx,
+    not JSON); None when it could not be asked or failed (a network error, a 5xx)."""
     from okta_bridge.transport.deadline import Deadline  # noqa: PLC0415 - rare: auto's probe
     from okta_bridge.transport.message import Target  # noqa: PLC0415 - as above
 
@@ -254,10 +290,12 @@ def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str,
             headers={"Accept": "application/json"},
             max_bytes=MAX_METADATA,
         )
-    except Exception as exc:  # noqa: BLE001 - the probe is advice: any failure means "no"
+    except Exception as exc:  # noqa: BLE001 - the probe is advice: any failure means "unknown"
         log.info("no discovery metadata", extra={"url": url, "error": type(exc).__name__})
         return None
-    return response.json_object() if response.status == 200 else None
+    if response.status >= 500:
+        return None
+    return (response.json_object() or {}) if response.status == 200 else {}
 
 
 DPOP = Dpop()

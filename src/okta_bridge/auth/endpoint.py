@@ -81,6 +81,7 @@ class AccessToken:
     lifetime: float
     scopes: tuple[str, ...] = ()
     scheme: str = "Bearer"  # "DPoP" for a token bound to the environment's DPoP key
+    bound_to: str | None = None  # that key's thumbprint
 
     @property
     def issued_at(self) -> float:
@@ -90,6 +91,11 @@ class AccessToken:
     def usable(self, now: float) -> bool:
         """Still safe to send."""
         return now < self.expires_at - EXPIRY_SAFETY
+
+    def bound_elsewhere(self, dpop: Dpop) -> bool:
+        """Bound to a DPoP key the environment no longer holds (it made a new one): no proof
+        this environment can make will go with it, so it is as good as expired."""
+        return self.bound_to is not None and self.bound_to != dpop.thumbprint()
 
 
 class TokenEndpoint:
@@ -173,10 +179,11 @@ class TokenEndpoint:
         # auto: as learned in this environment (at first without a proof), switching to DPoP
         # when the token endpoint refuses a request for want of one (also after learning
         # otherwise: an admin may turn the app's DPoP on at any time).
-        auto = self._dpop_mode == "auto" and credentials.dpop is None
+        auto = self.auto(credentials)
         proofed, switched, nonce_asked = bool(wanted), False, False
         while True:
-            response = self._send(credentials, deadline, prepare, proofed=proofed)
+            signer = ProofSigner(self.dpop) if proofed else None
+            response = self._send(credentials, deadline, prepare, signer=signer)
             error = _oauth_error(response)
             if proofed and error == "use_dpop_nonce" and not nonce_asked:
                 # The server wants its nonce in the proof (Okta always does at first): exactly
@@ -191,14 +198,15 @@ class TokenEndpoint:
                 metrics.token_request()
                 continue
             break
-        if auto and response.status == 200:
-            self.dpop.learn(credentials.client_id, credentials.token_url, required=proofed)
         self.last_dpop = {"proof": proofed, "nonce_round": nonce_asked, "switched": switched}
         self.last_response = response
         span.set("http.response.status_code", response.status)
         span.set("okta_bridge.attempts", response.attempts)
         span.set("okta_bridge.dpop", bool(proofed))
-        token = self._judge(response, started, proofed=bool(proofed))
+        bound_to = signer.thumbprint if signer is not None else None
+        token = self._judge(response, started, proofed=bool(proofed), bound_to=bound_to)
+        if auto:  # learned from a token the bridge accepted, never from a refusal
+            self.dpop.learn(credentials.client_id, credentials.token_url, required=proofed)
         log.info(
             "token issued",
             extra={
@@ -221,7 +229,7 @@ class TokenEndpoint:
         deadline: Deadline,
         prepare: Callable[[], tuple[dict[str, str], bytes]],
         *,
-        proofed: bool,
+        signer: ProofSigner | None,
     ) -> HttpResponse:
         try:
             return self._http.request(
@@ -234,13 +242,17 @@ class TokenEndpoint:
                     "Content-Type": "application/x-www-form-urlencoded",
                 },
                 prepare=prepare,
-                signer=ProofSigner(self.dpop) if proofed else None,
+                signer=signer,
                 max_bytes=MAX_TOKEN_RESPONSE,
             )
         except ResponseTooLarge:
             raise TokenError(
                 "TOKEN_INVALID_RESPONSE", "Okta's token answer is too large."
             ) from None
+
+    def auto(self, credentials: Credentials) -> bool:
+        """Whether DPoP is learned for these credentials (``auto``), not configured."""
+        return self._dpop_mode == "auto" and credentials.dpop is None
 
     def _wants_dpop(self, credentials: Credentials) -> bool | None:
         """Whether to send a proof first: the secret's ``dpop`` (each app's own truth, so one
@@ -269,13 +281,19 @@ class TokenEndpoint:
             return True
         if error not in _GENERIC_DPOP_REFUSALS or credentials.grant_type == "password":
             return False
-        if not self.dpop.first_probe(credentials.client_id, credentials.token_url):
+        if self.dpop.probed(credentials.client_id, credentials.token_url):
             return False
-        return self.dpop.server_supports(response.url, self._http, deadline)
+        supported = self.dpop.server_supports(response.url, self._http, deadline)
+        if supported is None:
+            return False  # the metadata could not be read: the try is not spent, ask next time
+        self.dpop.mark_probed(credentials.client_id, credentials.token_url)
+        return supported
 
-    def _judge(self, response: HttpResponse, started: float, *, proofed: bool) -> AccessToken:
+    def _judge(
+        self, response: HttpResponse, started: float, *, proofed: bool, bound_to: str | None
+    ) -> AccessToken:
         if response.status == 200:
-            return self._parse_token(response, started, proofed=proofed)
+            return self._parse_token(response, started, proofed=proofed, bound_to=bound_to)
         body = response.json_object()
         oauth_error = str(body.get("error", "")) if body else ""
         # Redacted before it is cut: a credential Okta echoes must not survive as a prefix.
@@ -311,7 +329,9 @@ class TokenEndpoint:
             f"Unexpected HTTP {response.status} from the token endpoint; is the token URL right?",
         )
 
-    def _parse_token(self, response: HttpResponse, started: float, *, proofed: bool) -> AccessToken:
+    def _parse_token(
+        self, response: HttpResponse, started: float, *, proofed: bool, bound_to: str | None
+    ) -> AccessToken:
         body = response.json_object()
         if body is None:
             raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer is not a JSON object.")
@@ -345,6 +365,7 @@ class TokenEndpoint:
             lifetime=float(lifetime),
             scopes=scopes,
             scheme="DPoP" if kind == "dpop" else "Bearer",
+            bound_to=bound_to if kind == "dpop" else None,
         )
 
     def _refresh_moment(self, issued: float, lifetime: float) -> float:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TypeGuard
 
 from okta_bridge import metrics
 from okta_bridge.auth.credentials import Credentials
@@ -98,6 +99,8 @@ class TokenProvider:
         )
         self._lock = threading.Lock()
         self._token: AccessToken | None = None
+        # Whose token the cached one is, when DPoP (or not) was learned for it in ``auto``.
+        self._learned_for: tuple[str, str] | None = None
         self.budget = MintBudget(budget_per_minute, clock)
         self.refresh_min_age = refresh_min_age
 
@@ -119,7 +122,7 @@ class TokenProvider:
 
     def _get(self, deadline: Deadline) -> AccessToken:
         token = self._token
-        if token is not None and self._clock() < token.refresh_at:
+        if self._fresh(token):
             return token
         if not self._lock.acquire(timeout=max(deadline.remaining(), 0.001)):
             raise NetworkError(
@@ -128,12 +131,12 @@ class TokenProvider:
         try:
             token = self._token
             now = self._clock()
-            if token is not None and now < token.refresh_at:
+            if self._fresh(token):
                 return token
             try:
                 self._token = self._fetch(deadline)
             except BridgeError as exc:
-                if token is not None and token.usable(self._clock()):
+                if self._usable(token):
                     log.warning(
                         "token refresh failed; the current token keeps serving",
                         extra={"code": exc.code, "expires_in_s": round(token.expires_at - now)},
@@ -144,10 +147,38 @@ class TokenProvider:
         finally:
             self._lock.release()
 
+    def _fresh(self, token: AccessToken | None) -> TypeGuard[AccessToken]:
+        """Before its refresh moment, and bound to no key but the environment's."""
+        return (
+            token is not None
+            and self._clock() < token.refresh_at
+            and not token.bound_elsewhere(self.dpop)
+        )
+
+    def _usable(self, token: AccessToken | None) -> TypeGuard[AccessToken]:
+        """Still safe to send, if not fresh: the fallback while a refresh fails."""
+        return (
+            token is not None
+            and token.usable(self._clock())
+            and not token.bound_elsewhere(self.dpop)
+        )
+
     def will_request(self) -> bool:
         """Whether the next ``get`` will ask Okta (no token, or its refresh moment passed)."""
-        token = self._token
-        return token is None or self._clock() >= token.refresh_at
+        return not self._fresh(self._token)
+
+    def dpop_unsupported(self, token: AccessToken) -> None:
+        """The API does not take ``token``'s DPoP binding. If DPoP was learned (``auto``), not
+        configured, forget it, so a spurious refusal at Okta cannot pin the environment to DPoP;
+        and drop the token once it is older than the refresh minimum age (as for any 401), so at
+        most one token a minute is spent finding out again."""
+        learned = self._learned_for
+        if token.scheme != "DPoP" or learned is None:
+            return
+        self.dpop.unlearn(*learned)
+        log.warning("the API does not take DPoP-bound tokens; DPoP is no longer assumed")
+        if self.age(token) >= self.refresh_min_age:
+            self.invalidate(token)
 
     def age(self, token: AccessToken) -> float:
         """Seconds since ``token`` was requested."""
@@ -185,7 +216,10 @@ class TokenProvider:
             return self._request(reread, deadline)
 
     def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
-        return self._endpoint.request(credentials, deadline, spend=self.budget.take)
+        token = self._endpoint.request(credentials, deadline, spend=self.budget.take)
+        auto = self._endpoint.auto(credentials)
+        self._learned_for = (credentials.client_id, credentials.token_url) if auto else None
+        return token
 
 
 def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:

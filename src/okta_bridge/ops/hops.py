@@ -223,7 +223,7 @@ class Diagnosis:
             requested_scopes=list(credentials.scopes),
         )
         with MINTS.lock:
-            earlier = MINTS.recent(credentials, self.settings.diagnose_min_interval)
+            earlier = MINTS.recent(credentials, self.settings.diagnose_min_interval, DPOP)
             if earlier is not None:
                 return earlier.replay(facts, self.settings.diagnose_min_interval)
             endpoint = TokenEndpoint(

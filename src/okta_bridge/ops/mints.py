@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from okta_bridge.auth.credentials import Credentials
+from okta_bridge.auth.dpop import Dpop
 from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.errors import BridgeError, InternalError
 
@@ -46,16 +47,18 @@ class Mints:
         self.lock = threading.Lock()
         self._last: Mint | None = None
 
-    def recent(self, credentials: Credentials, interval: float) -> Mint | None:
+    def recent(self, credentials: Credentials, interval: float, dpop: Dpop) -> Mint | None:
         """The last answer, if it is younger than ``interval``, for these credentials, and its
-        token (if any) still usable. Call with ``lock`` held."""
+        token (if any) still usable with ``dpop``'s key. Call with ``lock`` held."""
         last = self._last
         now = time.monotonic()
         if last is None or now - last.at >= interval:
             return None
         if last.client != (credentials.client_id, credentials.token_url):
             return None
-        if last.token is not None and not last.token.usable(now):
+        if last.token is not None and (
+            not last.token.usable(now) or last.token.bound_elsewhere(dpop)
+        ):
             return None
         return last
 

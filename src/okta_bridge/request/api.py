@@ -46,13 +46,16 @@ Allows = Callable[[Sequence[str]], bool]
 """Whether a decoded path is one the caller may read (the bridge's path and caller policy)."""
 
 _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "UPSTREAM_NOT_FOUND"}
-_CHALLENGE_ERROR = re.compile(r'\berror\s*=\s*"?([A-Za-z_]+)"?', re.IGNORECASE)
+_ERROR_CODE = re.compile(r"[A-Za-z_]{1,60}")
 # One item of WWW-Authenticate: a scheme (a token followed by a space and not by '='), and/or a
 # parameter (token=token or token="quoted string").
 _AUTH_ITEM = re.compile(
     r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&\'*+.^_`|~-]*)(?=\s+[^=\s,]|\s*(?:,|$)))?\s*"
     r'(?:(?P<name>[A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*(?P<value>"(?:[^"\\]|\\.)*"|[^,\s]*))?'
 )
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_QUOTED_PAIR = re.compile(r"\\(.)")
 
 log = get_logger("api")
 
@@ -100,7 +103,12 @@ class InternalApi:
             response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
             attempts += response.attempts
         if response.status == 401:
-            refuse_dpop_failure(response, token)
+            try:
+                refuse_dpop_failure(response, token)
+            except UpstreamError as exc:
+                if exc.code == "UPSTREAM_DPOP_UNSUPPORTED":
+                    self._tokens.dpop_unsupported(token)
+                raise
         if response.status == 401 and self._refresh_helps(response, token):
             log.warning("the API refused the token; refreshing it once")
             self._tokens.invalidate(token)
@@ -111,7 +119,7 @@ class InternalApi:
         return self._judge(response, attempts, elapsed_ms)
 
     def _refresh_helps(self, response: HttpResponse, token: AccessToken) -> bool:
-        if _challenge_error(response) == "insufficient_scope":
+        if challenge_error(response, token.scheme) == "insufficient_scope":
             log.warning("the API wants another scope; a new token would not have it")
             return False
         age = self._tokens.age(token)
@@ -221,7 +229,7 @@ def judge(
         text, data = _decode_json(response.body)
         return ApiResult(status, data, text, attempts, elapsed_ms)
     where = f"HTTP {status} from the API after {attempts} attempt(s)"
-    challenge = _challenge_error(response) if status in (401, 403) else None
+    challenge = challenge_error(response) if status in (401, 403) else None
     if challenge:
         where += f" ({challenge[:40]})"
     if status in _STATUS_CODES:
@@ -290,16 +298,24 @@ def same_origin_redirect(allows: Allows, query: QueryPolicy) -> Redirect:
     return check
 
 
-def _challenge_error(response: HttpResponse) -> str | None:
-    """The ``error`` of a ``WWW-Authenticate`` challenge (RFC 6750 3), if any."""
-    challenge = response.header("www-authenticate") or ""
-    match = _CHALLENGE_ERROR.search(challenge)
-    return match.group(1) if match else None
+def challenge_error(response: HttpResponse, scheme: str | None = None) -> str | None:
+    """The ``error`` of the ``WWW-Authenticate`` challenge for ``scheme`` (RFC 6750 3, RFC 9449
+    7.1), or of the first challenge that has one; read from the parsed header, so that an
+    ``error=`` inside another parameter's quoted value is never taken for it."""
+    found = challenges(response.header("www-authenticate") or "")
+    candidates = list(found.values()) if scheme is None else [found.get(scheme.lower(), {})]
+    for params in candidates:
+        error = params.get("error", "")
+        if _ERROR_CODE.fullmatch(error):
+            return error
+    return None
 
 
 def challenges(header: str) -> dict[str, dict[str, str]]:
     """``WWW-Authenticate``'s challenges by lower-case scheme, each with its parameters
-    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme ...``)."""
+    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme ...``; quoted-pairs
+    unescaped). A header with an unterminated quoted string is not parsed: nothing in it is
+    trusted."""
     found: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None
     for match in _AUTH_ITEM.finditer(header):
@@ -307,7 +323,14 @@ def challenges(header: str) -> dict[str, dict[str, str]]:
         if scheme:
             current = found.setdefault(scheme.lower(), {})
         if name and current is not None:
-            current[name.lower()] = (value or "").strip('"')
+            raw = value or ""
+            if raw.startswith('"'):
+                if len(raw) < 2 or not raw.endswith('"') or not _QUOTED.fullmatch(raw):
+                    return {}
+                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
+            elif '"' in raw:
+                return {}
+            current[name.lower()] = raw
     return found
 
 

@@ -261,7 +261,11 @@ class OktaAdmin:
 
     def _token(self, scope: str, deadline: Deadline) -> AccessToken:
         token = self._tokens.get(scope)
-        if token is not None and token.usable(self._clock()):
+        if (
+            token is not None
+            and token.usable(self._clock())
+            and not token.bound_elsewhere(self._endpoint.dpop)
+        ):
             return token
         admin = dataclasses.replace(self._admin, scopes=(scope,))
         try:

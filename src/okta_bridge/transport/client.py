@@ -291,7 +291,9 @@ class HttpClient:
             discard(raw)
             raise late
         raw.release_conn()
-        response_headers = {k.lower(): v for k, v in raw.headers.items()}
+        # One value per name, a repeated field's lines joined with ", " (RFC 9110 5.3): two
+        # WWW-Authenticate lines are both read, a repeated DPoP-Nonce is no longer one nonce.
+        response_headers = {name.lower(): raw.headers[name] for name in raw.headers}
         if call.signer is not None:
             call.signer.seen(url, response_headers)
         return HttpResponse(raw.status, response_headers, data, url, 1)
