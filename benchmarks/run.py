@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okta_bridge_dev.secrets_extension import SecretsExtension
-from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from okta_bridge_dev.emulators.extension import SecretsExtension
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from okta_bridge.auth.dpop import DPOP
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from okta_bridge import handler
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 
 from .conftest import ANSI, FUNCTION, STORED_SECRET, assert_no_secrets, run
 

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from okta_bridge_dev import cli
-from okta_bridge_dev.lambda_service import LambdaServer
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.cli import main as cli
+from okta_bridge_dev.emulators.lambda_service import LambdaServer
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import LocalStack
 
 from .conftest import ANSI, FUNCTION, Captured, assert_no_secrets, run
 

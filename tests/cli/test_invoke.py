@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from okta_bridge_dev.lambda_service import LambdaServer
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.lambda_service import LambdaServer
+from okta_bridge_dev.emulators.stack import LocalStack
 
 from .conftest import ANSI, FUNCTION, Captured, assert_no_secrets, run
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from okta_bridge_dev.lambda_service import LambdaServer
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.lambda_service import LambdaServer
+from okta_bridge_dev.emulators.stack import LocalStack
 
 
 def echo(event: Any, context: Any) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from okta_bridge_dev.pki import LocalCA, server_context
-from okta_bridge_dev.secretsmanager import SecretsManagerServer
+from okta_bridge_dev.emulators.pki import LocalCA, server_context
+from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
 
 from . import moto_shims
 

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from moto.cloudformation import parsing
 
-from okta_bridge_dev import cloudformation as steps
-from okta_bridge_dev import deploy
+from okta_bridge_dev.release import deploy
+from okta_bridge_dev.release import template as steps
 
 from . import moto_shims
 from .conftest import REGION, REPO, Moto, find_python313

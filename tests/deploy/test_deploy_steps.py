@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from okta_bridge_dev import cloudformation as steps
-from okta_bridge_dev import deploy
+from okta_bridge_dev.release import deploy
+from okta_bridge_dev.release import template as steps
 
 from .conftest import REPO
 

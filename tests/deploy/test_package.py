@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from okta_bridge_dev import package
-from okta_bridge_dev.pki import LocalCA
+from okta_bridge_dev.emulators.pki import LocalCA
+from okta_bridge_dev.release import package
 
 from .conftest import REPO, find_python313
 

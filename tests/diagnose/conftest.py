@@ -17,7 +17,7 @@ from okta_bridge.ops import diagnose
 from okta_bridge.ops.mints import MINTS
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 
 stack = stack_fixture()  # this directory's own local stack

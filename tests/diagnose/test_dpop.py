@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.diagnose.conftest import Diagnose, assert_failed, hop
 
 

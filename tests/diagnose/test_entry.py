@@ -17,7 +17,7 @@ from okta_bridge.ops.report import ORDER
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.diagnose.conftest import (
     Diagnose,
     LambdaContext,

@@ -29,13 +29,13 @@ from okta_bridge.logs import configure
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.pki import LocalCA
-from okta_bridge_dev.reliability import Row
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.pki import LocalCA
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     LambdaContext,
 )
+from tests.support.reliability import Row
 
 stack = stack_fixture()  # this directory's own local stack
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from okta_bridge.config import Settings
-from okta_bridge_dev.reliability import WRITE_VARIABLE, Row, difference, render
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.faults.cases import CASES, FaultCase
 from tests.faults.conftest import DEFAULT_REMAINING_MS, FaultKit, Matrix, Outcome
+from tests.support.reliability import WRITE_VARIABLE, Row, difference, render
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 MAX_RETRIES = Settings(secret_id="x").max_retries  # BRIDGE_MAX_RETRIES's default

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from okta_bridge import handler
 from okta_bridge.logs import configure
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     Harness,

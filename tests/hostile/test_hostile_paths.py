@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from okta_bridge import handler
 from okta_bridge.errors import CATALOG, RequestError
 from okta_bridge.request.policy import MAX_PATH_LENGTH, PathPolicy, check_query, encode_query
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.hostile.conftest import ALLOWED_PATHS
 from tests.integration.conftest import Harness, LambdaContext
 

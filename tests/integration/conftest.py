@@ -16,7 +16,7 @@ from okta_bridge.logs import REDACTOR, configure
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource, SecretStore
 from okta_bridge.transport.client import HttpClient, RetryPolicy
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 
 stack = stack_fixture()  # this directory's own local stack

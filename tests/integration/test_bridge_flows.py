@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import FakeClock, make_harness
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -22,8 +22,8 @@ import pytest
 
 from okta_bridge.auth.dpop import DPOP, b64url
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.integration.conftest import make_harness
 
 KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")

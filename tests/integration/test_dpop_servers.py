@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from okta_bridge_dev.dpop_proofs import (
+from okta_bridge_dev.emulators.dpop_proofs import (
     PROOF_ALGORITHMS,
     ProofError,
     ReplayCache,
@@ -32,8 +32,8 @@ from okta_bridge_dev.dpop_proofs import (
     thumbprint,
     verify_proof,
 )
-from okta_bridge_dev.okta import CLIENT_ASSERTION_TYPE, OktaServer
-from okta_bridge_dev.stack import ADMIN_CLIENT_ID, CLIENT_IDS, LocalStack
+from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE, OktaServer
+from okta_bridge_dev.emulators.stack import ADMIN_CLIENT_ID, CLIENT_IDS, LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,11 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from okta_bridge_dev.okta import CLIENT_ASSERTION_TYPE
-from okta_bridge_dev.pki import LocalCA, server_context
-from okta_bridge_dev.secretsmanager import SecretsManagerServer
-from okta_bridge_dev.servers import Fault, RecordedRequest, Response, Route, TLSServer
-from okta_bridge_dev.stack import KINDS, LocalStack
+from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE
+from okta_bridge_dev.emulators.pki import LocalCA, server_context
+from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
+from okta_bridge_dev.emulators.servers import Fault, RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.stack import KINDS, LocalStack
 
 pytestmark = pytest.mark.integration
 

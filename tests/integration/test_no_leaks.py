@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 
 

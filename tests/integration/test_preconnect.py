@@ -7,7 +7,7 @@ import time
 from okta_bridge.request.api import API_TARGET
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from okta_bridge.config import ProxySettings
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from okta_bridge.auth.client_auth import KEYS
-from okta_bridge_dev.stack import CLIENT_IDS, KINDS, LocalStack
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, KINDS, LocalStack
 from tests.integration.conftest import FakeClock, make_harness
 
 

@@ -20,8 +20,8 @@ from okta_bridge.secret.sources import ExtensionSource, SignedHttpSource, source
 from okta_bridge.secret.store import PENDING, BotoSecretSource
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.secrets_extension import SecretsExtension
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.extension import SecretsExtension
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]

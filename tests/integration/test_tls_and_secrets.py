@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from okta_bridge import handler
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.pki import LocalCA, server_context
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.pki import LocalCA, server_context
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import LambdaContext, make_harness
 
 

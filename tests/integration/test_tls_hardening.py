@@ -13,9 +13,9 @@ import pytest
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError
 from okta_bridge.transport.tls import parse_pins, spki_sha256
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.pki import server_context
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.pki import server_context
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 
 

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from okta_bridge import tracing
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 
 ROOT = Path(__file__).resolve().parents[2]

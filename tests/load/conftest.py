@@ -17,7 +17,7 @@ from okta_bridge import handler
 from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.logs import REDACTOR, configure
 from okta_bridge.request.bridge import Bridge
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import (
     FakeClock,

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import pytest
 
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.load.conftest import ALLOWED_PATHS
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from okta_bridge.rotation.rotator import Rotator
 from okta_bridge.rotation.versions import STEPS, RotationRequest
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import CLIENT_IDS, LocalStack
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness, make_harness
 

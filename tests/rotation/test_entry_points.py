@@ -18,9 +18,9 @@ from okta_bridge.logs import configure
 from okta_bridge.rotation import handler as rotation_entry
 from okta_bridge.rotation.versions import STEPS, RotationRequest
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev import rotate
-from okta_bridge_dev.deploy import Console
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
+from okta_bridge_dev.release import rotate_now as rotate
+from okta_bridge_dev.release.deploy import Console
 from tests.integration.conftest import LambdaContext
 from tests.rotation.conftest import Kit
 
@@ -174,7 +174,7 @@ def test_make_rotate_now_local_runs_end_to_end() -> None:
     """What ``make rotate-now LOCAL=1`` runs, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "okta_bridge_dev.deploy", "rotate-now", "--local"],
+        [sys.executable, "-m", "okta_bridge_dev.release.deploy", "rotate-now", "--local"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -23,8 +23,8 @@ from okta_bridge.logs import configure
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.client import HttpClient, RetryPolicy
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness
 from tests.rotation.conftest import make_kit

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

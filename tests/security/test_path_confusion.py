@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from okta_bridge.errors import RequestError
 from okta_bridge.request.policy import PathPolicy
-from okta_bridge_dev.api import SampleApi
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import Harness
 from tests.security.conftest import bridge_for, error_code
 from tests.security.corpus import FAMILIES, PAYLOADS, reaches_target

@@ -12,7 +12,7 @@ import pytest
 
 from okta_bridge.logs import REDACTED, REDACTOR, get_logger
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for
 
 TOKENS = 200

@@ -20,7 +20,7 @@ from okta_bridge.rotation.okta_admin import OktaAdmin, parse_admin_secret
 from okta_bridge.rotation.strategies import ClientSecretStrategy
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.rotation.conftest import Kit
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import pytest
 
 from okta_bridge.errors import CATALOG
-from okta_bridge_dev.pki import server_context
-from okta_bridge_dev.servers import Fault
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.pki import server_context
+from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
 
 ROOT = Path(__file__).resolve().parents[2]

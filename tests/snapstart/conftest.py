@@ -20,8 +20,8 @@ from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.sources import SignedHttpSource
 from okta_bridge.secret.store import SecretStore
 from okta_bridge.transport.client import HttpClient, RetryPolicy
-from okta_bridge_dev.secretsmanager import DUMMY_CREDENTIAL
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL
+from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 
 stack = stack_fixture()  # this directory's own local stack

@@ -14,7 +14,7 @@ from typing import Final
 
 import pytest
 
-from okta_bridge_dev import cloudformation as steps
+from okta_bridge_dev.release import template as steps
 
 from .cfn import Evaluator, Json, parameter_errors, parameter_values
 from .conftest import (

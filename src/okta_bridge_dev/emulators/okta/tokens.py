@@ -17,12 +17,17 @@ from urllib.parse import parse_qsl
 
 import jwt
 
-from .okta_client_auth import ClientAuthentication
-from .okta_dpop import DPoPSupport
-from .okta_errors import OAuthError, invalid_client, method_not_allowed, rate_limited
-from .okta_org import Client, ManagementToken, equal, is_okta_scope
-from .okta_users import user_id_for
-from .servers import RecordedRequest, Response
+from okta_bridge_dev.emulators.okta.client_auth import ClientAuthentication
+from okta_bridge_dev.emulators.okta.dpop import DPoPSupport
+from okta_bridge_dev.emulators.okta.errors import (
+    OAuthError,
+    invalid_client,
+    method_not_allowed,
+    rate_limited,
+)
+from okta_bridge_dev.emulators.okta.org import Client, ManagementToken, equal, is_okta_scope
+from okta_bridge_dev.emulators.okta.users import user_id_for
+from okta_bridge_dev.emulators.servers import RecordedRequest, Response
 
 __all__ = ["TokenEndpoints"]
 

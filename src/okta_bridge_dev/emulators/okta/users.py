@@ -12,8 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .okta_errors import credentials_update_failed, resource_not_found, validation_failed
-from .okta_org import OktaOrg, User, equal, iso
+from okta_bridge_dev.emulators.okta.errors import (
+    credentials_update_failed,
+    resource_not_found,
+    validation_failed,
+)
+from okta_bridge_dev.emulators.okta.org import OktaOrg, User, equal, iso
 
 __all__ = ["UserAccounts", "user_id_for"]
 

@@ -35,7 +35,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import jwt
 
-from .dpop_proofs import (
+from okta_bridge_dev.emulators.dpop_proofs import (
     PROOF_ALGORITHMS,
     USE_DPOP_NONCE,
     ProofError,
@@ -43,7 +43,7 @@ from .dpop_proofs import (
     request_url,
     verify_proof,
 )
-from .servers import RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route, TLSServer
 
 __all__ = [
     "ADMIN_KEYS",

@@ -613,7 +613,7 @@ def report(result: BuildResult) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m okta_bridge_dev.package",
+        prog="python -m okta_bridge_dev.release.package",
         description="Build the Lambda artifact (okta_bridge + runtime dependencies, python3.13 "
         ".pyc, reproducible zip).",
         epilog="Exit codes: 0 built, 1 build failed, 2 bad arguments or inputs. "

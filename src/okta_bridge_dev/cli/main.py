@@ -35,10 +35,10 @@ from botocore.config import Config
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError
 from okta_bridge.transport.deadline import Deadline
-
-from . import demo, deploy
-from .cloudformation import UsageError, stack_outputs
-from .deploy import Console
+from okta_bridge_dev.cli import demo
+from okta_bridge_dev.release import deploy
+from okta_bridge_dev.release.deploy import Console
+from okta_bridge_dev.release.template import UsageError, stack_outputs
 
 __all__ = ["Answer", "Terminal", "main", "render_report"]
 

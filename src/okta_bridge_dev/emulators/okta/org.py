@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .dpop_proofs import ReplayCache
-from .servers import TLSServer
+from okta_bridge_dev.emulators.dpop_proofs import ReplayCache
+from okta_bridge_dev.emulators.servers import TLSServer
 
 __all__ = [
     "ACTIVE",

@@ -29,8 +29,8 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 
-from .secretsmanager import DUMMY_CREDENTIAL, REGION
-from .servers import RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION
+from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route, TLSServer
 
 __all__ = ["DEFAULT_ACCOUNT", "LambdaContext", "LambdaHandler", "LambdaServer"]
 

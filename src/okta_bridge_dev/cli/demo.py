@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from okta_bridge import handler
-from okta_bridge_dev.stack import LocalStack
+from okta_bridge_dev.emulators.stack import LocalStack
 
 SECRET_NAME = "prod/okta_api_creds"  # noqa: S105 - the design document's secret name
 COLD = (1, 1, 1)

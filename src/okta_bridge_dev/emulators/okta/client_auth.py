@@ -17,9 +17,9 @@ from urllib.parse import unquote_plus
 
 import jwt
 
-from .okta_errors import OAuthError, invalid_client
-from .okta_org import ACTIVE, Client, ClientKey, OktaOrg, equal
-from .servers import RecordedRequest
+from okta_bridge_dev.emulators.okta.errors import OAuthError, invalid_client
+from okta_bridge_dev.emulators.okta.org import ACTIVE, Client, ClientKey, OktaOrg, equal
+from okta_bridge_dev.emulators.servers import RecordedRequest
 
 __all__ = [
     "ASSERTION_ALGORITHMS",

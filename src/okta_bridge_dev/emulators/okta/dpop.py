@@ -21,16 +21,16 @@ from __future__ import annotations
 import secrets
 import time
 
-from .dpop_proofs import (
+from okta_bridge_dev.emulators.dpop_proofs import (
     PROOF_ALGORITHMS,
     USE_DPOP_NONCE,
     ProofError,
     request_url,
     verify_proof,
 )
-from .okta_errors import OAuthError, OktaApiError
-from .okta_org import OktaOrg
-from .servers import RecordedRequest
+from okta_bridge_dev.emulators.okta.errors import OAuthError, OktaApiError
+from okta_bridge_dev.emulators.okta.org import OktaOrg
+from okta_bridge_dev.emulators.servers import RecordedRequest
 
 __all__ = ["MISSING_PROOF", "NONCE_REQUIRED", "DPoPSupport"]
 

@@ -33,7 +33,7 @@ from okta_bridge.transport.deadline import Deadline
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from okta_bridge_dev.deploy import Console
+    from okta_bridge_dev.release.deploy import Console
 
 EXIT_OK, EXIT_FAILED = 0, 1
 POLL_SECONDS = 2.0
@@ -185,7 +185,7 @@ class _Context:
 
 def run_local(kind: str, console: Console) -> int:
     """``make rotate-now LOCAL=1``: the whole emergency rotation against the local stack."""
-    from okta_bridge_dev.stack import LocalStack  # noqa: PLC0415 - dev-only, heavy
+    from okta_bridge_dev.emulators.stack import LocalStack  # noqa: PLC0415 - dev-only, heavy
 
     console.say("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
     with LocalStack() as stack:

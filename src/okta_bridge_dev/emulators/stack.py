@@ -8,7 +8,7 @@ rotation; ``admin_secret_value`` renders its secret. None of the stack's apps re
 the stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a
 test opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``, which
 ``clear_faults`` calls, restores that and the API's DPoP defaults. Run
-``python -m okta_bridge_dev.stack`` for a stack to poke at by hand.
+``python -m okta_bridge_dev.emulators.stack`` for a stack to poke at by hand.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Self, TypeVar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .api import Routing, SampleApi
-from .lambda_service import LambdaHandler, LambdaServer
-from .okta import OktaServer, public_jwk
-from .pki import LocalCA, ServerCert, server_context
-from .secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
-from .servers import Lifecycle
+from okta_bridge_dev.emulators.lambda_service import LambdaHandler, LambdaServer
+from okta_bridge_dev.emulators.okta.server import OktaServer, public_jwk
+from okta_bridge_dev.emulators.pki import LocalCA, ServerCert, server_context
+from okta_bridge_dev.emulators.sample_api import Routing, SampleApi
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
+from okta_bridge_dev.emulators.servers import Lifecycle
 
 __all__ = [
     "ADMIN_CLIENT_ID",

@@ -36,7 +36,12 @@ from moto.moto_server.werkzeug_app import (
 from moto.secretsmanager.models import secretsmanager_backends
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from .servers import IDLE_TIMEOUT, STOP_TIMEOUT, ConnectionTracker, Lifecycle
+from okta_bridge_dev.emulators.servers import (
+    IDLE_TIMEOUT,
+    STOP_TIMEOUT,
+    ConnectionTracker,
+    Lifecycle,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

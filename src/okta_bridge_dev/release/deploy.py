@@ -49,10 +49,9 @@ from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.config import Settings
 from okta_bridge.errors import RotationError, SecretError
 from okta_bridge.rotation.okta_admin import parse_admin_secret
-
-from . import cloudformation as cfn_steps
-from . import rotate
-from .cloudformation import DeployError, StackNotFound, UsageError
+from okta_bridge_dev.release import rotate_now as rotate
+from okta_bridge_dev.release import template as cfn_steps
+from okta_bridge_dev.release.template import DeployError, StackNotFound, UsageError
 
 __all__ = ["DeployConfig", "load_config", "main", "parse_key_values"]
 
@@ -561,7 +560,7 @@ def _print_outputs(console: Console, outputs: Mapping[str, str]) -> None:
 def cmd_outputs(args: argparse.Namespace, config: DeployConfig, console: Console) -> int:
     """Print the stack's outputs as a table, or one output's bare value for scripts.
 
-    ``FN=$(python -m okta_bridge_dev.deploy outputs FunctionName)``
+    ``FN=$(python -m okta_bridge_dev.release.deploy outputs FunctionName)``
     """
     cfn = Aws.connect(config).client("cloudformation")
     outputs = cfn_steps.stack_outputs(cfn, config.stack_name)
@@ -801,7 +800,7 @@ def _parser() -> argparse.ArgumentParser:
     add_stack_arguments(common)
 
     parser = argparse.ArgumentParser(
-        prog="python -m okta_bridge_dev.deploy",
+        prog="python -m okta_bridge_dev.release.deploy",
         description="Deploy the okta-bridge stack, store its credentials, show its outputs, "
         "delete it. Configuration: samconfig.toml, then OKTA_BRIDGE_STACK / AWS_REGION / "
         "OKTA_BRIDGE_BUCKET, then flags.",

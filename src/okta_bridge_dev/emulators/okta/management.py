@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from .okta_apps import AppCredentials
-from .okta_dpop import DPoPSupport
-from .okta_errors import OktaApiError, rate_limited, unsupported_method
-from .okta_org import ACTIVE, INACTIVE, ManagementToken
-from .okta_users import UserAccounts
-from .servers import RecordedRequest, Response, Route
+from okta_bridge_dev.emulators.okta.apps import AppCredentials
+from okta_bridge_dev.emulators.okta.dpop import DPoPSupport
+from okta_bridge_dev.emulators.okta.errors import OktaApiError, rate_limited, unsupported_method
+from okta_bridge_dev.emulators.okta.org import ACTIVE, INACTIVE, ManagementToken
+from okta_bridge_dev.emulators.okta.users import UserAccounts
+from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route
 
 __all__ = ["ManagementApi"]
 

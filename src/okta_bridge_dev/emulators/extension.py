@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from .servers import Lifecycle
+from okta_bridge_dev.emulators.servers import Lifecycle
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

@@ -18,9 +18,9 @@ from typing import Any
 
 import jwt
 
-from .okta_client_auth import ASSERTION_ALGORITHMS
-from .okta_errors import resource_not_found, validation_failed
-from .okta_org import (
+from okta_bridge_dev.emulators.okta.client_auth import ASSERTION_ALGORITHMS
+from okta_bridge_dev.emulators.okta.errors import resource_not_found, validation_failed
+from okta_bridge_dev.emulators.okta.org import (
     ACTIVE,
     INACTIVE,
     AppKey,

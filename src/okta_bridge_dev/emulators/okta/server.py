@@ -30,14 +30,23 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from .dpop_proofs import PROOF_ALGORITHMS
-from .okta_apps import KeyView, SecretView
-from .okta_client_auth import ASSERTION_ALGORITHMS, CLIENT_ASSERTION_TYPE, CLIENT_AUTH_METHODS
-from .okta_errors import OAuthError, OktaApiError, method_not_allowed, okta_error_body
-from .okta_management import ManagementApi
-from .okta_org import ACTIVE, AppSecret, Client, is_okta_scope, okta_id
-from .okta_tokens import TokenEndpoints
-from .servers import RecordedRequest, Response, Route
+from okta_bridge_dev.emulators.dpop_proofs import PROOF_ALGORITHMS
+from okta_bridge_dev.emulators.okta.apps import KeyView, SecretView
+from okta_bridge_dev.emulators.okta.client_auth import (
+    ASSERTION_ALGORITHMS,
+    CLIENT_ASSERTION_TYPE,
+    CLIENT_AUTH_METHODS,
+)
+from okta_bridge_dev.emulators.okta.errors import (
+    OAuthError,
+    OktaApiError,
+    method_not_allowed,
+    okta_error_body,
+)
+from okta_bridge_dev.emulators.okta.management import ManagementApi
+from okta_bridge_dev.emulators.okta.org import ACTIVE, AppSecret, Client, is_okta_scope, okta_id
+from okta_bridge_dev.emulators.okta.tokens import TokenEndpoints
+from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route
 
 __all__ = [
     "ASSERTION_ALGORITHMS",

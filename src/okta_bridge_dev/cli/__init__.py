@@ -1,0 +1,1 @@
+"""The ``okta-bridge`` command: one tree of commands over ``release`` and ``emulators``."""

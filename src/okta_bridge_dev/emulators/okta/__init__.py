@@ -1,0 +1,1 @@
+"""An Okta-like org: token endpoints, client authentication, DPoP, the Management API."""
