@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.config import Settings
 from okta_bridge.errors import CATALOG
 from okta_bridge.rotation.okta_admin import parse_admin_secret
+from okta_bridge.secret.credentials import parse_secret
 
 from .cloudformation import load_template
 from .markdown import BACKTICKED, Doc, paired_rows, parse

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.auth.credentials import Credentials, parse_secret
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.errors import TokenError
@@ -25,6 +24,7 @@ from okta_bridge.logs import configure
 from okta_bridge.rotation.handler import build_rotator
 from okta_bridge.rotation.rotator import Rotator
 from okta_bridge.rotation.versions import STEPS, RotationRequest
+from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack

@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from okta_bridge.auth.client_auth import JWT_BEARER, KeyCache, authenticate
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.errors import SecretError
+from okta_bridge.secret.credentials import Credentials
 
 TOKEN_URL = "https://okta.example/oauth2/default/v1/token"
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.config import Settings
 from okta_bridge.errors import SecretError
+from okta_bridge.secret.credentials import parse_secret
 
 SETTINGS = Settings(secret_id="prod/okta_api_creds")
 DESIGN = {

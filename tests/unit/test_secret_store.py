@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.config import Settings
 from okta_bridge.errors import SecretError
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.secret.store import CURRENT, PENDING, SecretStore, SecretValue
 
 SECRET = {

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.errors import SecretError
+from okta_bridge.secret.credentials import Credentials
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Okta accepts at most one hour; five minutes is plenty for one request and limits replay.

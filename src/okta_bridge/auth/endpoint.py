@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from okta_bridge import metrics, tracing
 from okta_bridge.auth.client_auth import authenticate
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.auth.dpop import DPOP, Dpop, ProofSigner
 from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import (

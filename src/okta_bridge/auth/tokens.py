@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import TypeGuard
 
 from okta_bridge import metrics
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.auth.dpop import Dpop
 from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
 from okta_bridge.errors import BridgeError, NetworkError, TokenError
 from okta_bridge.logs import get_logger
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.secret.store import SecretStore
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline

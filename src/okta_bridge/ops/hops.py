@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from okta_bridge import config
-from okta_bridge.auth.credentials import Credentials, parse_secret
 from okta_bridge.auth.dpop import DPOP
 from okta_bridge.auth.endpoint import TOKEN_TARGET, AccessToken, TokenEndpoint
 from okta_bridge.auth.tokens import MintBudget
@@ -24,6 +23,7 @@ from okta_bridge.ops.report import NETWORK_HOPS, Walk
 from okta_bridge.request import api
 from okta_bridge.request.api import API_TARGET
 from okta_bridge.request.policy import Endpoint, QueryPolicy, policy_for
+from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.secret.sources import source_for
 from okta_bridge.secret.store import SecretSource
 from okta_bridge.transport.client import HttpClient, RetryPolicy

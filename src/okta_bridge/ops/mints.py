@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.auth.dpop import Dpop
 from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.errors import BridgeError, InternalError
+from okta_bridge.secret.credentials import Credentials
 
 
 @dataclass(frozen=True)

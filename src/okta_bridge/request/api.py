@@ -10,12 +10,12 @@ Redirects stay on the configured origin and must lead to a path the same policy 
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 
 from okta_bridge import metrics, tracing
+from okta_bridge.auth.challenges import challenge_error, challenges
 from okta_bridge.auth.dpop import Dpop, ProofSigner
 from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.auth.tokens import TokenProvider
@@ -46,16 +46,6 @@ Allows = Callable[[Sequence[str]], bool]
 """Whether a decoded path is one the caller may read (the bridge's path and caller policy)."""
 
 _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "UPSTREAM_NOT_FOUND"}
-_ERROR_CODE = re.compile(r"[A-Za-z_]{1,60}")
-# One item of WWW-Authenticate: a scheme (a token followed by a space and not by '='), and/or a
-# parameter (token=token or token="quoted string").
-_AUTH_ITEM = re.compile(
-    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&\'*+.^_`|~-]*)(?=\s+[^=\s,]|\s*(?:,|$)))?\s*"
-    r'(?:(?P<name>[A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*(?P<value>"(?:[^"\\]|\\.)*"|[^,\s]*))?'
-)
-
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
-_QUOTED_PAIR = re.compile(r"\\(.)")
 
 log = get_logger("api")
 
@@ -296,42 +286,6 @@ def same_origin_redirect(allows: Allows, query: QueryPolicy) -> Redirect:
         return f"{origin}{path}?{merged}" if merged else f"{origin}{path}"
 
     return check
-
-
-def challenge_error(response: HttpResponse, scheme: str | None = None) -> str | None:
-    """The ``error`` of the ``WWW-Authenticate`` challenge for ``scheme`` (RFC 6750 3, RFC 9449
-    7.1), or of the first challenge that has one; read from the parsed header, so that an
-    ``error=`` inside another parameter's quoted value is never taken for it."""
-    found = challenges(response.header("www-authenticate") or "")
-    candidates = list(found.values()) if scheme is None else [found.get(scheme.lower(), {})]
-    for params in candidates:
-        error = params.get("error", "")
-        if _ERROR_CODE.fullmatch(error):
-            return error
-    return None
-
-
-def challenges(header: str) -> dict[str, dict[str, str]]:
-    """``WWW-Authenticate``'s challenges by lower-case scheme, each with its parameters
-    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme ...``; quoted-pairs
-    unescaped). A header with an unterminated quoted string is not parsed: nothing in it is
-    trusted."""
-    found: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for match in _AUTH_ITEM.finditer(header):
-        scheme, name, value = match.group("scheme"), match.group("name"), match.group("value")
-        if scheme:
-            current = found.setdefault(scheme.lower(), {})
-        if name and current is not None:
-            raw = value or ""
-            if raw.startswith('"'):
-                if len(raw) < 2 or not raw.endswith('"') or not _QUOTED.fullmatch(raw):
-                    return {}
-                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
-            elif '"' in raw:
-                return {}
-            current[name.lower()] = raw
-    return found
 
 
 def wants_its_nonce(response: HttpResponse, token: AccessToken) -> bool:

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from okta_bridge import config
-from okta_bridge.auth.credentials import Credentials, optional_bool
+from okta_bridge.auth.challenges import challenges
 from okta_bridge.auth.dpop import ProofSigner
 from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
 from okta_bridge.errors import ConfigError, RotationError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
+from okta_bridge.secret.credentials import Credentials, optional_bool
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -381,8 +382,6 @@ def _key(item: Mapping[str, Any]) -> OktaKey:
 def _dpop_refusal(response: HttpResponse) -> str:
     """What a DPoP challenge of a refusal says (the org may lack "DPoP support for Okta
     management APIs", or refuse the proof), so that it is not read as a missing scope."""
-    from okta_bridge.request.api import challenges  # noqa: PLC0415 - only on a refusal
-
     dpop = challenges(response.header("www-authenticate") or "").get("dpop")
     if not dpop:
         return ""

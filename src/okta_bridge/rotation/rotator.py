@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from okta_bridge.auth.credentials import Credentials, parse_secret
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.errors import (
@@ -42,6 +41,7 @@ from okta_bridge.rotation.strategies import (
     Strategy,
 )
 from okta_bridge.rotation.versions import PREVIOUS, Description, RotationRequest, SecretVersions
+from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.secret.store import CURRENT, PENDING
 from okta_bridge.transport.deadline import Deadline
 

@@ -12,7 +12,6 @@ import string
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from okta_bridge.auth.credentials import Credentials
 from okta_bridge.errors import (
     RotationError,
 )
@@ -27,6 +26,7 @@ from okta_bridge.rotation.okta_admin import (
     OktaSecret,
     OktaWriteUncertain,
 )
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.deadline import Deadline
 
 ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"

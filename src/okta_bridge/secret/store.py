@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from okta_bridge import metrics, tracing
-from okta_bridge.auth.credentials import Credentials, parse_secret
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SecretError
 from okta_bridge.logs import get_logger
+from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.transport.deadline import Deadline
 
 if TYPE_CHECKING:

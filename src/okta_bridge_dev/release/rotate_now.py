@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from okta_bridge import handler
-from okta_bridge.auth.credentials import parse_secret
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.rotation.handler import build_rotator
 from okta_bridge.rotation.versions import RotationRequest
+from okta_bridge.secret.credentials import parse_secret
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
