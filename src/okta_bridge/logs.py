@@ -32,9 +32,15 @@ _SENSITIVE_KEY = re.compile(
 )
 _PATTERNS = (
     re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.DOTALL),
-    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
     re.compile(r"(?i)\b(bearer|basic|dpop|ssws)\s+[A-Za-z0-9._~+/=-]{8,}"),
 )
+# A JWT: three dotted base64url parts, the first holding "eyJ" (a JSON header), possibly behind a
+# prefix of the same alphabet ("token-eyJ..."). Matched from the start of a run only (the
+# lookbehind), and no part gives characters back (possessive): a pattern that could start at
+# every "eyJ" costs quadratic time on a run of them, and a token endpoint's error_description
+# (64 KB) would then spend the invocation's deadline in the redactor.
+_DOTTED = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{7,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
+_JWT_HEAD = re.compile(r"eyJ[A-Za-z0-9_-]{4}")
 # Transient literals (tokens) are kept bounded: a long-lived environment sees a new one every hour.
 _MAX_LITERALS = 64
 # Pinned literals are credentials: a handful per rotation. The bound only stops a runaway caller.
@@ -107,10 +113,7 @@ class Redactor:
             while start != -1:
                 spans.append((start, start + len(literal)))
                 start = value.find(literal, start + 1)
-        for pattern in _PATTERNS:
-            spans.extend(
-                match.span() for match in pattern.finditer(value) if match.end() > match.start()
-            )
+        spans.extend(secret_spans(value))
         if not spans:
             return value
         spans.sort()
@@ -159,6 +162,24 @@ class Redactor:
         if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(repr(value))
+
+
+def secret_spans(value: str) -> Iterator[tuple[int, int]]:
+    """Where ``value`` holds secret-shaped text (PEM, JWT, ``Authorization`` credential), in
+    linear time."""
+    for pattern in _PATTERNS:
+        for found in pattern.finditer(value):
+            if found.end() > found.start():
+                yield found.span()
+    position = 0
+    while dotted := _DOTTED.search(value, position):
+        first = value.find(".", dotted.start())
+        head = _JWT_HEAD.search(value, dotted.start(), first)
+        if head:
+            yield head.start(), dotted.end()
+            position = dotted.end()
+        else:  # not a JWT's header: one may still start at the next part
+            position = first + 1
 
 
 def _parts(values: Iterable[str]) -> Iterator[str]:

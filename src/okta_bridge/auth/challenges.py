@@ -11,14 +11,14 @@ import re
 from okta_bridge.transport.message import HttpResponse
 
 _ERROR_CODE = re.compile(r"[A-Za-z_]{1,60}")
-# One item of WWW-Authenticate: a scheme (a token followed by a space and not by '='), and/or a
-# parameter (token=token or token="quoted string").
-_AUTH_ITEM = re.compile(
-    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9!#$%&\'*+.^_`|~-]*)(?=\s+[^=\s,]|\s*(?:,|$)))?\s*"
-    r'(?:(?P<name>[A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*(?P<value>"(?:[^"\\]|\\.)*"|[^,\s]*))?'
-)
-
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_TCHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+# The pieces of RFC 9110 11.6.1's grammar, each anchored where the scanner stands. An unquoted
+# value is read a little more loosely than a token (gateways send ``error_uri=https://...``), but
+# never holds a quote or a backslash: quoting is where a hostile header hides a second parameter.
+_SCHEME = re.compile(rf"({_TCHARS})(?=[ \t]|,|$)")
+_PARAM = re.compile(rf'[ \t]*({_TCHARS})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"\\]*)[ \t]*')
+_TOKEN68 = re.compile(r"[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?=,|$)")
+_SEPARATORS = re.compile(r"[ \t,]*")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
@@ -37,22 +37,34 @@ def challenge_error(response: HttpResponse, scheme: str | None = None) -> str | 
 
 def challenges(header: str) -> dict[str, dict[str, str]]:
     """``WWW-Authenticate``'s challenges by lower-case scheme, each with its parameters
-    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme ...``; quoted-pairs
-    unescaped). A header with an unterminated quoted string is not parsed: nothing in it is
-    trusted."""
+    (RFC 9110 11.6.1: ``scheme param="value", param=token, other-scheme token68``; quoted-pairs
+    unescaped). The whole header must parse: a stray quote, an unterminated quoted string or any
+    text the grammar does not place gives ``{}``, so that nothing in a broken header is trusted
+    (a half-parsed one would let a quoted value pass for a parameter or a scheme)."""
     found: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for match in _AUTH_ITEM.finditer(header):
-        scheme, name, value = match.group("scheme"), match.group("name"), match.group("value")
-        if scheme:
-            current = found.setdefault(scheme.lower(), {})
-        if name and current is not None:
-            raw = value or ""
+    current: dict[str, str] | None = None  # the scheme whose parameters may follow
+    position = _skip(header, 0)
+    while position < len(header):
+        if current is not None and (param := _PARAM.match(header, position)):
+            raw = param.group(2)
             if raw.startswith('"'):
-                if len(raw) < 2 or not raw.endswith('"') or not _QUOTED.fullmatch(raw):
-                    return {}
                 raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
-            elif '"' in raw:
-                return {}
-            current[name.lower()] = raw
+            current[param.group(1).lower()] = raw
+            position = param.end()
+        elif scheme := _SCHEME.match(header, position):
+            current = found.setdefault(scheme.group(1).lower(), {})
+            position = scheme.end()
+            if token68 := _TOKEN68.match(header, position):
+                position, current = token68.end(), None  # a blob, not parameters
+        else:
+            return {}
+        if position < len(header) and header[position] not in " \t,":
+            return {}
+        position = _skip(header, position)
     return found
+
+
+def _skip(header: str, position: int) -> int:
+    """Past spaces, tabs and commas: empty list elements are allowed (RFC 9110 5.6.1)."""
+    match = _SEPARATORS.match(header, position)
+    return match.end() if match else position

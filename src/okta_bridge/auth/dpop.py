@@ -187,6 +187,10 @@ class Dpop:
         request for want of a proof, and the switch happens again."""
         with self._lock:
             self._required.pop((client_id, token_url), None)
+            # And the proofed try is offered again: against a generic RFC 9449 server (which
+            # refuses a proof-less request without saying why) a spent try would leave every
+            # later request proof-less and refused. The metadata answer stays cached.
+            self._probed.discard((client_id, token_url))
 
     def probed(self, client_id: str, token_url: str) -> bool:
         """Whether this client's one proofed try on a generic refusal was already made."""
@@ -194,7 +198,8 @@ class Dpop:
             return (client_id, token_url) in self._probed
 
     def mark_probed(self, client_id: str, token_url: str) -> None:
-        """Spend this client's one proofed try (only once the metadata gave an answer)."""
+        """Spend this client's one proofed try: only once it got a definite answer (a token or
+        an OAuth refusal), never on a reset, a timeout, a 5xx, a 429 or an exhausted budget."""
         with self._lock:
             self._probed.add((client_id, token_url))
 
@@ -209,9 +214,12 @@ class Dpop:
             known = self._supports.get(token_url)
         if known is not None:
             return known
+        from okta_bridge.transport.deadline import Deadline  # noqa: PLC0415 - rare: auto's probe
+
+        budget = Deadline(min(METADATA_TIMEOUT, deadline.remaining()))  # for both addresses
         supported: bool | None = False
         for url in metadata_urls(token_url):
-            answer = _fetch_metadata(url, http, deadline)
+            answer = _fetch_metadata(url, http, budget)
             if answer is None:
                 supported = None  # could not ask: no answer either way
                 continue
@@ -260,6 +268,9 @@ class ProofSigner:
         self._dpop.remember(url, headers)
 
 
+_UNKNOWN_STATUSES = frozenset({408, 429})  # the server could not answer now
+
+
 def metadata_urls(token_url: str) -> list[str]:
     """Where an authorization server publishes its metadata, from its token URL: Okta's
     ``{issuer}/.well-known/oauth-authorization-server`` (the issuer is the token URL without
@@ -273,14 +284,13 @@ def metadata_urls(token_url: str) -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
-def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str, Any] | None:
+def _fetch_metadata(url: str, http: HttpClient, budget: Deadline) -> dict[str, Any] | None:
     """The metadata document at ``url``; ``{}`` when the server answered without one (a 4xx,
-    not JSON); None when it could not be asked or failed (a network error, a 5xx)."""
-    from okta_bridge.transport.deadline import Deadline  # noqa: PLC0415 - rare: auto's probe
-    from okta_bridge.transport.message import Target  # noqa: PLC0415 - as above
+    not JSON); None when it could not be asked or failed (a network error, a 5xx, a 408 or a
+    429: Okta's rate limit is the org's, so another app can spend it)."""
+    from okta_bridge.transport.message import Target  # noqa: PLC0415 - rare: auto's probe
 
     target = Target("authorization server metadata", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT")
-    budget = Deadline(min(METADATA_TIMEOUT, deadline.remaining()))
     try:
         response = http.request(
             "GET",
@@ -293,7 +303,7 @@ def _fetch_metadata(url: str, http: HttpClient, deadline: Deadline) -> dict[str,
     except Exception as exc:  # noqa: BLE001 - the probe is advice: any failure means "unknown"
         log.info("no discovery metadata", extra={"url": url, "error": type(exc).__name__})
         return None
-    if response.status >= 500:
+    if response.status >= 500 or response.status in _UNKNOWN_STATUSES:
         return None
     return (response.json_object() or {}) if response.status == 200 else {}
 

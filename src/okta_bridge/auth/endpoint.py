@@ -8,6 +8,7 @@ cache, the single flight and the budget that decide *when* to call it are in ``t
 from __future__ import annotations
 
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -62,12 +63,27 @@ _DPOP_ERRORS = {
 }
 
 
+# RFC 6750 2.1's b64token. Okta's access tokens are JWTs, hundreds of characters; the floor keeps
+# a short word (a server's choice) out of the redactor, where it would blank that word in logs.
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
+
+
 def _oauth_error(response: HttpResponse) -> str:
     """The OAuth ``error`` of an answer, or ""."""
     if response.status < 400:
         return ""
     body = response.json_object()
     return str(body.get("error", ""))[:60] if body else ""
+
+
+def _definite(response: HttpResponse) -> bool:
+    """Whether the token endpoint decided (a token, or an OAuth error it chose to answer)
+    rather than failed to answer now (a 5xx, a 408, a 429)."""
+    return response.status == 200 or (
+        400 <= response.status < 500
+        and response.status not in (408, 429)
+        and bool(_oauth_error(response))
+    )
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,10 @@ class TokenEndpoint:
                 metrics.token_request()
                 continue
             break
+        if switched and _definite(response):
+            # The one proofed try is spent only by an answer (a token or an OAuth refusal): a
+            # reset, a timeout or an exhausted budget raised above, a 5xx or a 429 is no answer.
+            self.dpop.mark_probed(credentials.client_id, credentials.token_url)
         self.last_dpop = {"proof": proofed, "nonce_round": nonce_asked, "switched": switched}
         self.last_response = response
         span.set("http.response.status_code", response.status)
@@ -284,10 +304,7 @@ class TokenEndpoint:
         if self.dpop.probed(credentials.client_id, credentials.token_url):
             return False
         supported = self.dpop.server_supports(response.url, self._http, deadline)
-        if supported is None:
-            return False  # the metadata could not be read: the try is not spent, ask next time
-        self.dpop.mark_probed(credentials.client_id, credentials.token_url)
-        return supported
+        return bool(supported)  # None: the metadata could not be read; ask next time
 
     def _judge(
         self, response: HttpResponse, started: float, *, proofed: bool, bound_to: str | None
@@ -338,8 +355,13 @@ class TokenEndpoint:
         value = body.get("access_token")
         if not isinstance(value, str) or not value:
             raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer has no access_token.")
-        if self._on_token is not None:
-            self._on_token(value)
+        if not _B64TOKEN.fullmatch(value):
+            # Not sendable in an Authorization header (RFC 6750 2.1, RFC 9449 7.1); and never
+            # registered with the redactor: the server would choose what the logs lose.
+            raise TokenError(
+                "TOKEN_INVALID_RESPONSE",
+                "Okta's access_token is not a token (RFC 6750 b64token, 16 characters or more).",
+            )
         token_type = body.get("token_type")
         kind = token_type.lower() if isinstance(token_type, str) else ""
         # A proof may still get a Bearer token (a server that does not bind); a DPoP token
@@ -351,6 +373,8 @@ class TokenEndpoint:
                 f"{'with' if proofed else 'without'} a DPoP proof; the bridge uses Bearer and "
                 "DPoP tokens.",
             )
+        if self._on_token is not None:
+            self._on_token(value)  # only a token the bridge accepted
         lifetime = body.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             log.warning("token answer without a valid expires_in; assuming 300 s")

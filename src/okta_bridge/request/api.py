@@ -305,6 +305,8 @@ def refuse_dpop_failure(response: HttpResponse, token: AccessToken) -> None:
     if not header:
         return  # no challenge: nothing to tell; the usual 401 rules apply
     found = challenges(header)
+    if not found:
+        return  # a challenge that does not parse says nothing, not "no DPoP"
     if "dpop" not in found:
         schemes = ", ".join(sorted(found)) or "none"
         raise UpstreamError(
