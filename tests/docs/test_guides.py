@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from okta_bridge.config import Settings
 from okta_bridge.errors import CATALOG
-from okta_bridge.rotation.okta_admin import parse_admin_secret
+from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.secret.credentials import parse_secret
 
 from .cloudformation import load_template

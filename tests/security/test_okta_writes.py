@@ -19,7 +19,8 @@ import pytest
 
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
-from okta_bridge.rotation.okta_admin import JWKS, SECRETS, OktaAdmin, parse_admin_secret
+from okta_bridge.rotation.admin_secret import parse_admin_secret
+from okta_bridge.rotation.okta_admin import JWKS, SECRETS, OktaAdmin
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.servers import Fault

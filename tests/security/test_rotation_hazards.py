@@ -16,7 +16,8 @@ import pytest
 
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.errors import RotationError
-from okta_bridge.rotation.okta_admin import OktaAdmin, parse_admin_secret
+from okta_bridge.rotation.admin_secret import parse_admin_secret
+from okta_bridge.rotation.okta_admin import OktaAdmin
 from okta_bridge.rotation.strategies import ClientSecretStrategy
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline

@@ -22,10 +22,8 @@ from okta_bridge.errors import (
     RotationError,
 )
 from okta_bridge.logs import REDACTOR, get_logger
-from okta_bridge.rotation.okta_admin import (
-    OktaAdmin,
-    parse_admin_secret,
-)
+from okta_bridge.rotation.admin_secret import parse_admin_secret
+from okta_bridge.rotation.okta_admin import OktaAdmin
 from okta_bridge.rotation.rotator import Rotator
 from okta_bridge.rotation.versions import RotationRequest, SecretVersions
 from okta_bridge.secret.store import CURRENT, make_client

@@ -24,13 +24,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from okta_bridge import config
 from okta_bridge.auth.challenges import challenges
 from okta_bridge.auth.dpop import ProofSigner
 from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
-from okta_bridge.errors import ConfigError, RotationError, TokenError
+from okta_bridge.errors import RotationError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
-from okta_bridge.secret.credentials import Credentials, optional_bool
+from okta_bridge.rotation.admin_secret import APPS_SCOPE, USERS_SCOPE
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -38,9 +38,7 @@ from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
 ADMIN_TARGET = Target(
     "Okta Management API", "ROTATION_OKTA_UNREACHABLE", "ROTATION_OKTA_TIMEOUT", RotationError
 )
-APPS_SCOPE = "okta.apps.manage"
 SECRETS, JWKS = "secrets", "jwks"  # the two kinds of app credentials, as Okta's paths name them
-USERS_SCOPE = "okta.users.manage"
 MAX_ADMIN_RESPONSE = 1_048_576
 # Okta error codes that mean the admin app lacks a scope or an admin role, not a bad request.
 _PERMISSION_CODES = frozenset({"E0000006", "E0000011", "E0000015"})
@@ -90,48 +88,6 @@ class OktaApiError(RotationError):
 
 class OktaWriteUncertain(RotationError):
     """A write whose outcome is unknown: it may or may not have happened in Okta."""
-
-
-def parse_admin_secret(raw: str) -> Credentials:
-    """The admin app's credentials for the org authorization server; errors name the key."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, TypeError):
-        data = None
-    if not isinstance(data, dict):
-        raise RotationError(
-            "ROTATION_ADMIN_SECRET_INVALID", "The admin secret is not a JSON object."
-        )
-    values: dict[str, str] = {}
-    for key in ("org_url", "client_id", "private_key"):
-        value = data.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise RotationError(
-                "ROTATION_ADMIN_SECRET_INVALID", f"The admin secret lacks the key '{key}'."
-            )
-        values[key] = value.strip()
-    key_id = data.get("key_id")
-    try:
-        dpop = optional_bool(data, "dpop")
-    except ValueError as exc:
-        raise RotationError("ROTATION_ADMIN_SECRET_INVALID", str(exc)) from None
-    try:
-        org_url = config.validate_https_url(values["org_url"], "org_url").rstrip("/")
-    except ConfigError:
-        raise RotationError(
-            "ROTATION_ADMIN_SECRET_INVALID",
-            "The admin secret's 'org_url' must be the Okta org's https:// URL.",
-        ) from None
-    return Credentials(
-        client_id=values["client_id"],
-        token_url=f"{org_url}/oauth2/v1/token",
-        api_endpoint=org_url,
-        auth_method="private_key_jwt",
-        scopes=(APPS_SCOPE,),
-        private_key=values["private_key"],
-        key_id=key_id if isinstance(key_id, str) and key_id else None,
-        dpop=dpop,
-    )
 
 
 class OktaAdmin:

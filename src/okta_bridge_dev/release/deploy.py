@@ -47,7 +47,7 @@ from botocore.parsers import ResponseParserError
 from okta_bridge.auth.client_auth import KEYS
 from okta_bridge.config import Settings
 from okta_bridge.errors import RotationError, SecretError
-from okta_bridge.rotation.okta_admin import parse_admin_secret
+from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.secret.credentials import parse_secret
 from okta_bridge_dev.release import rotate_now as rotate
 from okta_bridge_dev.release import template as cfn_steps
