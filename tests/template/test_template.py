@@ -16,7 +16,7 @@ import pytest
 
 from okta_bridge_dev.release import template as steps
 
-from .cfn import Evaluator, Json, parameter_errors, parameter_values
+from tests.support.cfn import Evaluator, Json, parameter_errors, parameter_values
 from .conftest import (
     ADMINS,
     CALLER_ROUTES,
