@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from okta_bridge.errors import CATALOG
-
 from tests.support.cfn import load_template
+
 from .markdown import BACKTICKED, NUMBER, Doc, paired_rows, parse
 
 ROOT = Path(__file__).resolve().parents[2]
