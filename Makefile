@@ -38,7 +38,7 @@ $(TOOLS_STAMP): requirements-tools.lock
 	@touch $@
 
 demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then warm ones
-	$(BIN)/python -m okta_bridge_dev.cli.demo
+	$(BIN)/okta-bridge demo
 
 test: lint typecheck security validate unit commands ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest, the documented commands on a fresh clone
 
@@ -77,7 +77,7 @@ test-313: py313 ## The same pytest run on python3.13, Lambda's runtime (a separa
 	$(MAKE) unit VENV=$(VENV313) PYTHON=$(PY313)
 
 package: py313 $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
-	$(BIN)/python -m okta_bridge_dev.release.package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
+	$(BIN)/okta-bridge package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
 
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
@@ -85,20 +85,20 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 
 bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png (QUICK=1: one cold run and a few warm calls each, into build/bench/)
 	$(MAKE) $(VENV313)/.installed VENV=$(VENV313) PYTHON=$(PY313)
-	$(BIN)/python -m okta_bridge_dev.release.package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
+	$(BIN)/okta-bridge package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
 	$(BIN)/python benchmarks/run.py --python $(VENV313)/bin/python --zip build/bench/okta-bridge.zip $(if $(QUICK),--quick --out build/bench)
 
 deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
-	$(BIN)/python -m okta_bridge_dev.release.deploy deploy
+	$(BIN)/okta-bridge deploy
 
 secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json; ADMIN=1: the admin app's)
-	$(BIN)/python -m okta_bridge_dev.release.deploy secret $(if $(ADMIN),--admin) $(if $(FILE),--file "$(FILE)")
+	$(BIN)/okta-bridge secret put $(if $(ADMIN),--admin) $(if $(FILE),--file "$(FILE)")
 
 rotate-now: $(STAMP) ## Rotate the Okta credentials at once and confirm the old one is refused (LOCAL=1: the local stack)
-	$(BIN)/python -m okta_bridge_dev.release.deploy rotate-now $(if $(LOCAL),--local $(if $(KIND),--kind $(KIND)))
+	$(BIN)/okta-bridge rotate --now $(if $(LOCAL),--local $(if $(KIND),--kind $(KIND)))
 
 destroy: $(STAMP) ## Delete the stack (asks for its name; YES=1 skips the question)
-	$(BIN)/python -m okta_bridge_dev.release.deploy destroy $(if $(YES),--yes)
+	$(BIN)/okta-bridge destroy $(if $(YES),--yes)
 
 lock: ## Re-resolve the lock files (needs the network to PyPI)
 	$(BIN)/python -m pip install --quiet uv

@@ -16,10 +16,10 @@ import pytest
 from okta_bridge import handler
 from okta_bridge.ops.mints import MINTS
 from okta_bridge_dev.cli import main as cli
+from okta_bridge_dev.console import Console
 from okta_bridge_dev.emulators.lambda_service import LambdaServer
 from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION
 from okta_bridge_dev.emulators.stack import LocalStack
-from okta_bridge_dev.release.deploy import Console
 from tests.conftest import stack_fixture
 
 FUNCTION = "okta-bridge"

@@ -1,5 +1,5 @@
-"""``okta-bridge secret put``, ``rotate --now``, ``demo``, the deploy.py passthroughs, ``--help``
-everywhere, and the installed console script."""
+"""``okta-bridge secret put``, ``rotate --now``, ``demo``, ``outputs``, ``--help`` everywhere, and
+the installed console script."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ COMMANDS_WITH_HELP = [
     ["deploy"],
     ["outputs"],
     ["destroy"],
+    ["package"],
 ]
 
 
@@ -69,7 +70,9 @@ def test_the_top_help_lists_every_command_and_the_exit_codes(
 ) -> None:
     run("--help")
     out = " ".join(capsys.readouterr().out.split())
-    for command in ("invoke", "diagnose", "secret", "rotate", "demo", "deploy", "outputs"):
+    for command in (
+        "invoke", "diagnose", "secret", "rotate", "demo", "deploy", "outputs", "destroy", "package"
+    ):  # fmt: skip
         assert f" {command} " in out
     assert "Exit codes: 0 ok; 1 the bridge, diagnose or the rotation reported a failure" in out
 
@@ -128,7 +131,7 @@ def test_secret_put_without_a_file_or_terminal_exits_2(cfn_stack: str) -> None:
 
 
 @pytest.mark.usefixtures("bridge_env")
-def test_outputs_passes_through_to_deploy(cfn_stack: str) -> None:
+def test_outputs_prints_one_value_and_exits_3_without_the_stack(cfn_stack: str) -> None:
     code, console = run("outputs", "--stack-name", cfn_stack, "FunctionName")
     assert code == 0
     assert console.stdout == f"{FUNCTION}\n"

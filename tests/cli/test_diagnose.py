@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from okta_bridge_dev.cli import main as cli
+from okta_bridge_dev.cli import render
 from okta_bridge_dev.emulators.lambda_service import LambdaServer
 from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -195,10 +195,10 @@ def contract_report() -> dict[str, Any]:
 
 
 def test_the_table_renders_a_contract_report() -> None:
-    term = cli.Terminal(Captured(), {})
-    assert cli.render_report(contract_report(), term) == 1
-    assert isinstance(term.console, Captured)
-    lines = term.console.stdout.splitlines()
+    console = Captured()
+    console.environ = {}
+    assert render.render_report(contract_report(), console) == 1
+    lines = console.stdout.splitlines()
     assert lines[1] == "config      config  ok       1.2  variables=BRIDGE_SECRET_ID"
     assert lines[2].endswith("version_id=v1 keys=a,b,c,d,+2")
     assert lines[3].endswith("addresses=10.0.0.5 via_proxy=no")

@@ -14,7 +14,10 @@ import boto3
 import pytest
 from moto.cloudformation import parsing
 
-from okta_bridge_dev.release import deploy
+from okta_bridge_dev.cli import exit_codes
+from okta_bridge_dev.cli import main as cli
+from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import aws as release_aws
 from okta_bridge_dev.release import template as steps
 
 from . import moto_shims
@@ -35,7 +38,7 @@ VALID = {
 }
 
 
-class Captured(deploy.Console):
+class Captured(Console):
     """A console whose output the test reads and whose prompts it answers."""
 
     def __init__(self, answers: list[str] | None = None, *, tty: bool = False) -> None:
@@ -57,7 +60,7 @@ class Captured(deploy.Console):
 
 def run(*argv: str, console: Captured | None = None) -> tuple[int, str]:
     console = console or Captured()
-    code = deploy.main(list(argv), console=console)
+    code = cli.main(list(argv), console=console)
     return code, console.text
 
 
@@ -72,7 +75,7 @@ def template(tmp_path: Path) -> Path:
 @pytest.fixture
 def artifact_bucket(aws: Moto) -> str:
     """The default artifact bucket, created ahead (moto cannot honour its TLS-only policy)."""
-    name = deploy.default_bucket(aws.account, REGION)
+    name = release_aws.default_bucket(aws.account, REGION)
     boto3.session.Session(region_name=REGION).client("s3").create_bucket(Bucket=name)
     return name
 
@@ -154,7 +157,7 @@ def test_secret_file_stores_valid_credentials(aws: Moto, deployed: str, tmp_path
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps(VALID))
     creds.chmod(0o600)
-    code, text = run("secret", "--stack-name", STACK, "--file", str(creds))
+    code, text = run("secret", "put", "--stack-name", STACK, "--file", str(creds))
     assert code == 0, text
     assert "stored api_endpoint, client_id, client_secret, token_url" in text
     assert VALID["client_secret"] not in text
@@ -171,14 +174,14 @@ def test_secret_file_stores_valid_credentials(aws: Moto, deployed: str, tmp_path
 def test_secret_file_refuses_invalid_credentials(aws: Moto, deployed: str, tmp_path: Path) -> None:
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps({**VALID, "token_url": "http://plain.example/token"}))
-    code, text = run("secret", "--stack-name", STACK, "--file", str(creds))
-    assert code == deploy.EXIT_USAGE
+    code, text = run("secret", "put", "--stack-name", STACK, "--file", str(creds))
+    assert code == exit_codes.EXIT_USAGE
     assert "'token_url'" in text
     assert "not stored" in text
     missing = tmp_path / "missing.json"
     missing.write_text(json.dumps({k: v for k, v in VALID.items() if k != "client_id"}))
-    code, text = run("secret", "--stack-name", STACK, "--file", str(missing))
-    assert code == deploy.EXIT_USAGE
+    code, text = run("secret", "put", "--stack-name", STACK, "--file", str(missing))
+    assert code == exit_codes.EXIT_USAGE
     assert "'client_id'" in text
     assert VALID["client_secret"] not in text
 
@@ -201,8 +204,8 @@ def test_destroy_removes_the_stack(aws: Moto, deployed: str) -> None:
 
 def test_the_default_artifact_bucket_is_created_private_encrypted_versioned(aws: Moto) -> None:
     s3 = boto3.session.Session(region_name=REGION).client("s3")
-    name = deploy.default_bucket(aws.account, REGION)
-    assert deploy.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
+    name = release_aws.default_bucket(aws.account, REGION)
+    assert release_aws.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
     block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
     assert all(block.values())
     rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
@@ -210,14 +213,14 @@ def test_the_default_artifact_bucket_is_created_private_encrypted_versioned(aws:
     assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
     policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert not deploy.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
+    assert not release_aws.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
 
 
 def test_a_configured_bucket_must_exist(aws: Moto, fake_zip: Path, template: Path) -> None:
     code, text = run(
         "deploy", "--bucket", "no-such-bucket", "--zip", str(fake_zip), "--template", str(template)
     )
-    assert code == deploy.EXIT_FAILED
+    assert code == exit_codes.EXIT_FAILED
     assert "bucket no-such-bucket (s3_bucket / OKTA_BRIDGE_BUCKET) does not exist" in text
 
 
@@ -261,7 +264,7 @@ def test_secret_prompts_without_echo_when_there_is_no_file(aws: Moto, deployed: 
         return ask_secret(prompt)
 
     console.ask_secret = recording_ask_secret
-    code, text = run("secret", "--stack-name", STACK, console=console)
+    code, text = run("secret", "put", "--stack-name", STACK, console=console)
     assert code == 0, text
     assert secret_prompts == ["client_secret (not echoed): "]
     assert VALID["client_secret"] not in text
@@ -281,15 +284,15 @@ def test_secret_prompts_without_echo_when_there_is_no_file(aws: Moto, deployed: 
 
 
 def test_secret_without_a_file_or_a_terminal_is_refused(aws: Moto, deployed: str) -> None:
-    code, text = run("secret", "--stack-name", STACK)
-    assert code == deploy.EXIT_USAGE
+    code, text = run("secret", "put", "--stack-name", STACK)
+    assert code == exit_codes.EXIT_USAGE
     assert "pass --file" in text
 
 
 def test_commands_on_a_missing_stack_exit_3(aws: Moto, tmp_path: Path) -> None:
-    for command in ("outputs", "secret"):
-        code, text = run(command, "--stack-name", "absent")
-        assert code == deploy.EXIT_AWS
+    for command in (["outputs"], ["secret", "put"]):
+        code, text = run(*command, "--stack-name", "absent")
+        assert code == exit_codes.EXIT_AWS
         assert "stack absent does not exist" in text
 
 
@@ -326,7 +329,7 @@ def test_outputs_prints_the_table_or_one_value(deployed: str) -> None:
     code, value = run("outputs", "--stack-name", STACK, "SecretName")
     assert (code, value) == (0, "prod/okta_api_creds\n")
     code, text = run("outputs", "--stack-name", STACK, "Nope")
-    assert code == deploy.EXIT_USAGE
+    assert code == exit_codes.EXIT_USAGE
     assert "has no output Nope (it has: AdminSecretArn, AdminSecretName, DashboardUrl" in text
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import io
 import zipfile
@@ -12,8 +11,14 @@ from typing import Any
 import boto3
 import pytest
 
-from okta_bridge_dev.release import deploy
+from okta_bridge_dev.cli import exit_codes
+from okta_bridge_dev.cli import main as cli
+from okta_bridge_dev.cli.options import config_options
+from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import deploy, stacks
 from okta_bridge_dev.release import template as steps
+from okta_bridge_dev.release.aws import ConfigOptions, load_config
+from okta_bridge_dev.release.errors import DeployError, UsageError
 
 from .conftest import REPO
 
@@ -38,14 +43,15 @@ parameter_overrides = ["SecretName=staging/okta", "LogLevel=DEBUG"]
 """
 
 
-def args_for(*argv: str) -> argparse.Namespace:
-    return deploy._parser().parse_args(["deploy", *argv])
+def args_for(*argv: str) -> ConfigOptions:
+    """What ``okta-bridge deploy ARGV`` hands the release tooling."""
+    return config_options(cli.build_parser().parse_args(["deploy", *argv]))
 
 
 def test_samconfig_is_read_like_the_sam_cli(tmp_path: Path) -> None:
     config_file = tmp_path / "samconfig.toml"
     config_file.write_text(SAMCONFIG)
-    config = deploy.load_config(args_for("--config-file", str(config_file)), {})
+    config = load_config(args_for("--config-file", str(config_file)), {})
     assert config.stack_name == "okta-bridge-prod"
     assert config.region == "ap-northeast-1"
     assert config.prefix == "bridge"
@@ -66,7 +72,7 @@ def test_environment_overrides_samconfig_and_flags_override_both(tmp_path: Path)
         "AWS_REGION": "us-west-2",
         "OKTA_BRIDGE_BUCKET": "env-bucket",
     }
-    config = deploy.load_config(args_for("--config-file", str(config_file)), environ)
+    config = load_config(args_for("--config-file", str(config_file)), environ)
     assert (config.stack_name, config.region, config.bucket) == (
         "from-env",
         "us-west-2",
@@ -86,7 +92,7 @@ def test_environment_overrides_samconfig_and_flags_override_both(tmp_path: Path)
         "--parameter",
         "SecretName=other",
     )
-    config = deploy.load_config(flags, environ)
+    config = load_config(flags, environ)
     assert (config.stack_name, config.region, config.bucket) == (
         "from-flag",
         "eu-central-1",
@@ -101,7 +107,7 @@ def test_another_samconfig_environment_and_list_overrides(tmp_path: Path) -> Non
     config_file = tmp_path / "samconfig.toml"
     config_file.write_text(SAMCONFIG)
     argv = ("--config-file", str(config_file), "--config-env", "staging")
-    config = deploy.load_config(args_for(*argv), {})
+    config = load_config(args_for(*argv), {})
     assert config.stack_name == "okta-bridge-staging"
     assert config.region is None
     assert config.parameters == {"SecretName": "staging/okta", "LogLevel": "DEBUG"}
@@ -109,7 +115,7 @@ def test_another_samconfig_environment_and_list_overrides(tmp_path: Path) -> Non
 
 def test_no_samconfig_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    config = deploy.load_config(args_for(), {})
+    config = load_config(args_for(), {})
     assert (config.stack_name, config.prefix, config.parameters) == (
         "okta-bridge",
         "okta-bridge",
@@ -133,16 +139,16 @@ def test_bad_samconfig_is_refused_with_exit_2(
 ) -> None:
     config_file = tmp_path / "samconfig.toml"
     config_file.write_text(content)
-    code = deploy.main(["outputs", "--config-file", str(config_file)], environ={})
-    assert code == deploy.EXIT_USAGE
+    code = cli.main(["outputs", "--config-file", str(config_file)], environ={})
+    assert code == exit_codes.EXIT_USAGE
     assert message in capsys.readouterr().err
 
 
 def test_a_missing_artifact_says_to_run_make_package(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = deploy.main(["deploy", "--zip", str(tmp_path / "none.zip")], environ={})
-    assert code == deploy.EXIT_USAGE
+    code = cli.main(["deploy", "--zip", str(tmp_path / "none.zip")], environ={})
+    assert code == exit_codes.EXIT_USAGE
     assert "make package" in capsys.readouterr().err
 
 
@@ -231,9 +237,9 @@ def test_every_function_of_the_bridges_zip_points_at_the_uploaded_object(tmp_pat
 
 def test_parameters_are_checked_against_the_template(tmp_path: Path) -> None:
     template = steps.load_template(write(tmp_path, SAM))
-    with pytest.raises(steps.UsageError, match="sets Typo, which the template does not declare"):
+    with pytest.raises(UsageError, match="sets Typo, which the template does not declare"):
         steps.check_parameters(template, {"Required": "x", "Typo": "1"})
-    with pytest.raises(steps.UsageError, match="requires Required"):
+    with pytest.raises(UsageError, match="requires Required"):
         steps.check_parameters(template, {})
     steps.check_parameters(template, {"Required": "x"})
 
@@ -254,7 +260,7 @@ def test_parameters_are_checked_against_the_template(tmp_path: Path) -> None:
 def test_templates_this_tool_cannot_deploy_are_refused(
     tmp_path: Path, text: str, message: str
 ) -> None:
-    with pytest.raises(steps.UsageError, match=message):
+    with pytest.raises(UsageError, match=message):
         steps.load_template(write(tmp_path, text))
 
 
@@ -284,7 +290,7 @@ def test_sam_is_translated_locally(tmp_path: Path) -> None:
     ],
 )
 def test_change_set_type_follows_the_stack(status: str | None, expected: str) -> None:
-    assert steps.change_set_type(status, "s") == expected
+    assert stacks.change_set_type(status, "s") == expected
 
 
 @pytest.mark.parametrize(
@@ -296,8 +302,8 @@ def test_change_set_type_follows_the_stack(status: str | None, expected: str) ->
     ],
 )
 def test_stacks_that_cannot_change_now_are_refused(status: str, message: str) -> None:
-    with pytest.raises(steps.DeployError, match=message):
-        steps.change_set_type(status, "s")
+    with pytest.raises(DeployError, match=message):
+        stacks.change_set_type(status, "s")
 
 
 def event(
@@ -339,7 +345,7 @@ def test_only_new_events_are_printed_oldest_first_across_pages() -> None:
     ]
     cfn.events.insert(0, event(9, "BridgeRole", "CREATE_COMPLETE"))
     out = io.StringIO()
-    stream = steps.EventStream(cfn, "stack", out=out)
+    stream = stacks.EventStream(cfn, "stack", out=out)
     stream.prime()
     cfn.events += [
         event(2, "BridgeRole", "CREATE_IN_PROGRESS"),
@@ -359,7 +365,7 @@ def test_only_new_events_are_printed_oldest_first_across_pages() -> None:
 def test_a_failed_stack_reports_the_resources_and_their_reasons() -> None:
     cfn = FakeCloudFormation(["CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"])
     out, err = io.StringIO(), io.StringIO()
-    stream = steps.EventStream(cfn, "stack", out=out)
+    stream = stacks.EventStream(cfn, "stack", out=out)
     cfn.events = [
         event(1, "BridgeRole", "CREATE_COMPLETE"),
         event(
@@ -386,19 +392,20 @@ def test_a_failed_stack_reports_the_resources_and_their_reasons() -> None:
         ),
     ]
     sleeps: list[float] = []
-    status = steps.wait_for_stack(
+    status = stacks.wait_for_stack(
         cfn,
         stream,
         poll_seconds=1,
         timeout_seconds=60,
-        progress=steps.Progress(out=err),
+        progress=stacks.Progress(out=err),
         sleep=sleeps.append,
     )
     assert status == "ROLLBACK_COMPLETE"
     assert sleeps == [1, 1]
-    console = deploy.Console(out=io.StringIO(), err=io.StringIO())
-    code = deploy._report_failure(console, "okta-bridge", status, stream)
-    assert code == deploy.EXIT_FAILED
+    console = Console(out=io.StringIO(), err=io.StringIO())
+    with pytest.raises(DeployError, match="stack okta-bridge ended ROLLBACK_COMPLETE") as caught:
+        deploy.report_failure(console, "okta-bridge", status, stream)
+    assert exit_codes.explain(caught.value)[1] == exit_codes.EXIT_FAILED
     text = console.out.getvalue()  # type: ignore[attr-defined]
     assert "BridgeFunction (AWS::Lambda::Function): Resource handler returned message" in text
     assert "NoSuchKey" in text
@@ -412,19 +419,19 @@ def test_progress_rewrites_one_line_on_a_terminal_and_beats_slowly_in_logs() -> 
             return True
 
     tty = Tty()
-    progress = steps.Progress(out=tty)
+    progress = stacks.Progress(out=tty)
     progress.update(3, "CREATE_IN_PROGRESS", 1, 2)
     progress.clear()
     assert "\r\x1b[2K[    3s] CREATE_IN_PROGRESS: 1 resources done, 2 in progress" in tty.getvalue()
     log = io.StringIO()
-    progress = steps.Progress(out=log, heartbeat_seconds=60)
+    progress = stacks.Progress(out=log, heartbeat_seconds=60)
     for second in (5, 30, 61, 90, 125):
         progress.update(second, "UPDATE_IN_PROGRESS", 0, 1)
     assert log.getvalue().count("\n") == 2
 
 
 def test_outputs_table() -> None:
-    table = steps.format_table(("output", "value"), [("A", "1"), ("LongerKey", "two")])
+    table = stacks.format_table(("output", "value"), [("A", "1"), ("LongerKey", "two")])
     assert table.splitlines() == [
         "output     value",
         "---------  -----",
@@ -435,10 +442,10 @@ def test_outputs_table() -> None:
 
 def test_an_empty_change_set_is_recognised_in_both_of_cloudformations_wordings() -> None:
     aws_wording = "The submitted information didn't contain changes. Submit different information"
-    assert steps.ChangeSet("id", "s", "FAILED", aws_wording).empty
-    assert steps.ChangeSet("", "", "FAILED", "No updates are to be performed.").empty
-    assert not steps.ChangeSet("id", "s", "FAILED", "Template format error").empty
-    assert not steps.ChangeSet("id", "s", "CREATE_COMPLETE", "").empty
+    assert stacks.ChangeSet("id", "s", "FAILED", aws_wording).empty
+    assert stacks.ChangeSet("", "", "FAILED", "No updates are to be performed.").empty
+    assert not stacks.ChangeSet("id", "s", "FAILED", "Template format error").empty
+    assert not stacks.ChangeSet("id", "s", "CREATE_COMPLETE", "").empty
 
 
 def test_every_parameter_is_passed_explicitly(tmp_path: Path) -> None:
@@ -463,24 +470,22 @@ def test_a_zip_for_the_other_architecture_is_refused(tmp_path: Path) -> None:
     assert deploy.zip_architecture(arm) == "arm64"
     assert deploy.zip_architecture(intel) == "x86_64"
     deploy.check_architecture(arm, "arm64")
-    with pytest.raises(steps.UsageError, match=r"built for x86_64 .* `make package ARCH=arm64`"):
+    with pytest.raises(UsageError, match=r"built for x86_64 .* `make package ARCH=arm64`"):
         deploy.check_architecture(intel, "arm64")
     not_a_zip = tmp_path / "broken.zip"
     not_a_zip.write_bytes(b"nope")
-    with pytest.raises(steps.UsageError, match="not a zip file"):
+    with pytest.raises(UsageError, match="not a zip file"):
         deploy.check_architecture(not_a_zip, "arm64")
 
 
 def test_the_example_samconfig_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     example = REPO / "samconfig.toml.example"
-    config = deploy.load_config(args_for("--config-file", str(example)), {})
+    config = load_config(args_for("--config-file", str(example)), {})
     assert config.stack_name == "okta-bridge"
     assert config.prefix == "okta-bridge"
     assert config.bucket is None
     assert config.parameters == {"SecretName": "prod/okta_api_creds", "AllowedPaths": "/v1/data"}
-    staging = deploy.load_config(
-        args_for("--config-file", str(example), "--config-env", "staging"), {}
-    )
+    staging = load_config(args_for("--config-file", str(example), "--config-env", "staging"), {})
     assert staging.parameters["LogLevel"] == "DEBUG"
     template = REPO / "template.yaml"
     if template.exists():  # the example's parameters are the template's

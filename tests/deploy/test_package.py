@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from okta_bridge_dev.cli import exit_codes
+from okta_bridge_dev.cli import main as cli
 from okta_bridge_dev.emulators.pki import LocalCA
-from okta_bridge_dev.release import package
+from okta_bridge_dev.release import package, wheels
+from okta_bridge_dev.release.errors import BuildError, UsageError
 
 from .conftest import REPO, find_python313
 
@@ -29,7 +32,7 @@ needs_py313 = pytest.mark.skipif(
 
 
 def test_the_real_lock_ships_only_what_boto3_does_not_bring() -> None:
-    shipped, left_out = package.split_runtime_provided(package.parse_lock(LOCK.read_text()))
+    shipped, left_out = wheels.split_runtime_provided(wheels.parse_lock(LOCK.read_text()))
     assert {e.name for e in shipped} == {
         "cffi",
         "cryptography",
@@ -51,9 +54,9 @@ def test_the_real_lock_ships_only_what_boto3_does_not_bring() -> None:
 
 
 def test_the_filtered_requirements_keep_every_hash_of_what_is_shipped() -> None:
-    entries = package.parse_lock(LOCK.read_text())
-    shipped, left_out = package.split_runtime_provided(entries)
-    text = package.filtered_requirements(shipped)
+    entries = wheels.parse_lock(LOCK.read_text())
+    shipped, left_out = wheels.split_runtime_provided(entries)
+    text = wheels.filtered_requirements(shipped)
     for entry in shipped:
         hashes = [line.strip() for line in entry.text.splitlines() if "--hash=" in line]
         assert hashes, entry.name
@@ -84,26 +87,26 @@ urllib3==2.0 \\
 {extra}"""
 
 
-def fake_lock(*, six_user: str = "botocore", extra: str = "") -> list[package.LockEntry]:
+def fake_lock(*, six_user: str = "botocore", extra: str = "") -> list[wheels.LockEntry]:
     text = LOCK_TEMPLATE.format(h="0" * 64, six_user=six_user, extra=extra)
-    return package.parse_lock(text)
+    return wheels.parse_lock(text)
 
 
 def test_the_filter_refuses_to_leave_out_what_a_shipped_package_needs() -> None:
-    with pytest.raises(package.BuildError, match="six is needed by urllib3"):
-        package.split_runtime_provided(fake_lock(six_user="urllib3"), ("boto3", "botocore", "six"))
+    with pytest.raises(BuildError, match="six is needed by urllib3"):
+        wheels.split_runtime_provided(fake_lock(six_user="urllib3"), ("boto3", "botocore", "six"))
 
 
 def test_the_filter_refuses_to_ship_what_only_boto3_needs() -> None:
     extra = "awscrt==1.0 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via botocore\n"
-    with pytest.raises(package.BuildError, match="awscrt is there only for botocore"):
-        package.split_runtime_provided(fake_lock(extra=extra), ("boto3", "botocore", "six"))
+    with pytest.raises(BuildError, match="awscrt is there only for botocore"):
+        wheels.split_runtime_provided(fake_lock(extra=extra), ("boto3", "botocore", "six"))
 
 
 def test_a_lock_without_annotations_is_refused() -> None:
-    entries = package.parse_lock("urllib3==2.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
-    with pytest.raises(package.BuildError, match="no '# via' annotation"):
-        package.split_runtime_provided(entries)
+    entries = wheels.parse_lock("urllib3==2.0 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    with pytest.raises(BuildError, match="no '# via' annotation"):
+        wheels.split_runtime_provided(entries)
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -115,9 +118,9 @@ def test_a_python_other_than_313_is_refused_with_the_make_hint(
     python312 = tmp_path / "python3.12"
     python312.write_text("#!/bin/sh\necho CPython 3.12.4\n")
     python312.chmod(0o755)
-    code = package.main(["--python", str(python312), "--output", str(tmp_path / "x.zip")])
+    code = cli.main(["package", "--python", str(python312), "--output", str(tmp_path / "x.zip")])
     err = capsys.readouterr().err
-    assert code == package.EXIT_USAGE
+    assert code == exit_codes.EXIT_USAGE
     assert "is CPython 3.12.4, but the Lambda runtime is python3.13" in err
     assert "make package PY313=/path/to/python3.13" in err
     assert not (tmp_path / "x.zip").exists()
@@ -125,7 +128,7 @@ def test_a_python_other_than_313_is_refused_with_the_make_hint(
 
 @pytest.mark.parametrize("python", ["", "/nonexistent/python3.13"])
 def test_a_missing_python_is_refused_with_the_make_hint(python: str) -> None:
-    with pytest.raises(package.UsageError, match=r"make package PY313=/path/to/python3\.13"):
+    with pytest.raises(UsageError, match=r"make package PY313=/path/to/python3\.13"):
         package.check_python(python)
 
 
@@ -173,7 +176,7 @@ def test_a_bad_ca_bundle_is_refused(
         content = ca.ca_pem_path.read_bytes()
     bundle = tmp_path / name
     bundle.write_bytes(content)
-    with pytest.raises(package.UsageError, match=message):
+    with pytest.raises(UsageError, match=message):
         package.validate_ca_bundle(bundle)
 
 

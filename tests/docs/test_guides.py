@@ -23,8 +23,8 @@ from okta_bridge.config import Settings
 from okta_bridge.errors import CATALOG
 from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.secret.credentials import parse_secret
+from tests.support.cfn import load_template
 
-from .cloudformation import load_template
 from .markdown import BACKTICKED, Doc, paired_rows, parse
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from okta_bridge.errors import CATALOG
+from tests.support.cfn import load_template
 
-from .cloudformation import load_template
 from .markdown import BACKTICKED, NUMBER, Doc, paired_rows, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def test_every_alarm_of_the_template_has_an_entry(runbooks: dict[str, Doc]) -> N
 
 def test_every_saved_query_of_the_template_is_named(runbooks: dict[str, Doc]) -> None:
     names = [
-        str(body["Properties"]["Name"]).rsplit("/", 1)[-1]
+        str(body["Properties"]["Name"]["Fn::Sub"]).rsplit("/", 1)[-1]  # !Sub okta-bridge/${...}/N
         for body in _resources_of_type("AWS::Logs::QueryDefinition").values()
     ]
     for lang, doc in runbooks.items():

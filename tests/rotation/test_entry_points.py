@@ -18,9 +18,11 @@ from okta_bridge.logs import configure
 from okta_bridge.rotation import handler as rotation_entry
 from okta_bridge.rotation.versions import STEPS, RotationRequest
 from okta_bridge.transport.deadline import Deadline
+from okta_bridge_dev.cli import exit_codes
+from okta_bridge_dev.console import Console
 from okta_bridge_dev.emulators.stack import LocalStack
 from okta_bridge_dev.release import rotate_now as rotate
-from okta_bridge_dev.release.deploy import Console
+from okta_bridge_dev.release.errors import RotationFailed
 from tests.integration.conftest import LambdaContext
 from tests.rotation.conftest import Kit
 
@@ -116,10 +118,10 @@ def test_rotate_now_rotates_follows_and_confirms(make_kit: Any) -> None:
         lambda event: kit.rotator.run(RotationRequest.parse(event), Deadline(30.0))
     )
     out, err = io.StringIO(), io.StringIO()
-    code = rotate.rotate_now(
+    rotate.rotate_now(  # raises RotationFailed unless the old credential is refused
         kit.sm, kit.secret_id, kit.settings, Console(out=out, err=err), timeout=60, poll=0.05
     )
-    assert code == rotate.EXIT_OK, err.getvalue()
+    assert not err.getvalue()
     text = out.getvalue()
     assert "createSecret" in text or "finishSecret" in text
     assert "confirmed: Okta refuses the old credential (TOKEN_REJECTED)" in text
@@ -142,18 +144,18 @@ def test_rotate_now_reports_a_rotation_that_does_not_finish(make_kit: Any) -> No
         run_done.rotations[-1].finished.wait(5)  # let the failing run end, then time passes
         now[0] += seconds
 
-    code = rotate.rotate_now(
-        kit.sm,
-        kit.secret_id,
-        kit.settings,
-        Console(out=out, err=err),
-        timeout=10,
-        poll=5,
-        sleep=sleep,
-        clock=lambda: now[0],
-    )
-    assert code == rotate.EXIT_FAILED
-    assert "did not finish within 10 s" in err.getvalue()
+    with pytest.raises(RotationFailed, match="did not finish within 10 s") as caught:
+        rotate.rotate_now(
+            kit.sm,
+            kit.secret_id,
+            kit.settings,
+            Console(out=out, err=err),
+            timeout=10,
+            poll=5,
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+    assert exit_codes.explain(caught.value)[1] == exit_codes.EXIT_FAILED
     assert kit.token_outcome(kit.version("AWSCURRENT")) == "ok"
 
 
@@ -162,19 +164,18 @@ def test_confirm_says_so_when_the_old_credential_still_works(make_kit: Any) -> N
     # A hand-made new version with the same credential: Okta still accepts the "old" one.
     same = kit.raw("AWSCURRENT")
     kit.sm.put_secret_value(SecretId=kit.secret_id, SecretString=json.dumps(same))
-    err = io.StringIO()
-    code = rotate.confirm_old_refused(
-        kit.sm, kit.secret_id, kit.settings, Console(out=io.StringIO(), err=err)
-    )
-    assert code == rotate.EXIT_FAILED
-    assert "THE OLD CREDENTIAL STILL GETS A TOKEN" in err.getvalue()
+    with pytest.raises(RotationFailed, match="THE OLD CREDENTIAL STILL GETS A TOKEN") as caught:
+        rotate.confirm_old_refused(
+            kit.sm, kit.secret_id, kit.settings, Console(out=io.StringIO(), err=io.StringIO())
+        )
+    assert exit_codes.explain(caught.value)[1] == exit_codes.EXIT_FAILED
 
 
 def test_make_rotate_now_local_runs_end_to_end() -> None:
     """What ``make rotate-now LOCAL=1`` runs, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "okta_bridge_dev.release.deploy", "rotate-now", "--local"],
+    result = subprocess.run(  # noqa: S603 - the project's own console script
+        [Path(sys.executable).parent / "okta-bridge", "rotate", "--now", "--local"],
         cwd=ROOT,
         env=env,
         capture_output=True,

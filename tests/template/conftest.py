@@ -8,7 +8,7 @@ from typing import Final
 
 import pytest
 
-from .cfn import Evaluator, Json, load_template, parameter_values, translate
+from tests.support.cfn import Evaluator, Json, load_template, parameter_values, translate
 
 TEMPLATE_PATH: Final = Path(__file__).resolve().parents[2] / "template.yaml"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .cfn import EvaluationError, Evaluator, Json, parameter_errors, parameter_values
+from tests.support.cfn import EvaluationError, Evaluator, Json, parameter_errors, parameter_values
 
 TEMPLATE: dict[str, Json] = {
     "Parameters": {

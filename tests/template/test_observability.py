@@ -22,8 +22,8 @@ from okta_bridge.errors import BridgeError
 from okta_bridge.metrics import ERROR_CODE, ERRORS, FUNCTION, LOGGER, METRICS
 from okta_bridge.request.api import API_TARGET
 from okta_bridge.rotation.okta_admin import ADMIN_TARGET
+from tests.support.cfn import Json, parameter_values
 
-from .cfn import Json, parameter_values
 from .conftest import SCENARIOS, _translated, evaluator
 
 SOURCE: Final = Path(__file__).resolve().parents[2] / "src" / "okta_bridge"

@@ -15,8 +15,8 @@ from typing import Final
 import pytest
 
 from okta_bridge_dev.release import template as steps
+from tests.support.cfn import Evaluator, Json, parameter_errors, parameter_values
 
-from .cfn import Evaluator, Json, parameter_errors, parameter_values
 from .conftest import (
     ADMINS,
     CALLER_ROUTES,

@@ -1,4 +1,5 @@
-"""``make demo``: the real Lambda handler against the local stack, one cold call then warm ones.
+"""``make demo`` (``okta-bridge demo``): the real Lambda handler against the local stack, one
+cold call then warm ones.
 
 It prints the API's JSON and, per invocation, what each upstream served: Secrets Manager reads,
 Okta token requests, API requests. The contract it checks: 1/1/1 cold, 0/0/1 warm.
@@ -6,7 +7,6 @@ Okta token requests, API requests. The contract it checks: 1/1/1 cold, 0/0/1 war
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -119,21 +119,3 @@ def run(kind: str, verbose: bool) -> int:
         return 0
     print("FAILED: expected 1/1/1 cold and 0/0/1 warm, all with status 200.", file=sys.stderr)
     return 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry."""
-    parser = argparse.ArgumentParser(prog="okta-bridge demo", description=__doc__)
-    parser.add_argument(
-        "--auth",
-        default="basic",
-        choices=["basic", "post", "jwt-rs256", "jwt-es256", "password"],
-        help="which Okta client authentication to demonstrate (default: basic)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="show the bridge's JSON logs")
-    args = parser.parse_args(argv)
-    return run(args.auth, args.verbose)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

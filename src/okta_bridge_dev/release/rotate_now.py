@@ -29,13 +29,16 @@ from okta_bridge.secret.credentials import parse_secret
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
+from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import stacks
+from okta_bridge_dev.release.aws import Aws, DeployConfig
+from okta_bridge_dev.release.errors import DeployError, RotationFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from okta_bridge_dev.release.deploy import Console
+__all__ = ["confirm_old_refused", "rotate_deployed", "rotate_now", "run_local", "stack_settings"]
 
-EXIT_OK, EXIT_FAILED = 0, 1
 POLL_SECONDS = 2.0
 REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
 LOCAL_SECRET = "prod/okta_api_creds"  # noqa: S105 - the design document's secret name
@@ -51,21 +54,24 @@ def rotate_now(
     poll: float = POLL_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> int:
-    """Rotate at once, wait for the rotation to finish, confirm the old credential is refused."""
+) -> None:
+    """Rotate at once, wait for the rotation to finish, confirm the old credential is refused.
+
+    Raises ``RotationFailed`` when the rotation does not finish in time or the old credential
+    is not seen refused.
+    """
     started = sm.rotate_secret(SecretId=secret_id, RotateImmediately=True)
     token = started["VersionId"]
     console.say(f"rotation started: new version {token}")
     if not _follow(
         sm, secret_id, token, console=console, timeout=timeout, poll=poll, sleep=sleep, clock=clock
     ):
-        console.error(
+        raise RotationFailed(
             f"the rotation did not finish within {timeout:.0f} s. The rotation function's log "
             "says which step failed and why (its error code is in the guide); Secrets Manager "
             "retries it, and make rotate-now runs it again."
         )
-        return EXIT_FAILED
-    return confirm_old_refused(sm, secret_id, settings, console)
+    confirm_old_refused(sm, secret_id, settings, console)
 
 
 def _follow(
@@ -112,13 +118,17 @@ def _has_value(sm: SecretsManagerClient, secret_id: str, token: str) -> bool:
 
 def confirm_old_refused(
     sm: SecretsManagerClient, secret_id: str, settings: Settings, console: Console
-) -> int:
-    """Ask Okta for a token with the AWSPREVIOUS credential: it must be refused."""
+) -> None:
+    """Ask Okta for a token with the AWSPREVIOUS credential: it must be refused.
+
+    Says so when it is; raises ``RotationFailed`` when it is not, or cannot be checked.
+    """
     try:
         text = sm.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")["SecretString"]
     except sm.exceptions.ResourceNotFoundException:
-        console.error("the secret has no AWSPREVIOUS version: there is no old credential to test")
-        return EXIT_FAILED
+        raise RotationFailed(
+            "the secret has no AWSPREVIOUS version: there is no old credential to test"
+        ) from None
     old = parse_secret(text, settings)
     endpoint = TokenEndpoint(HttpClient(settings))
     try:
@@ -126,19 +136,16 @@ def confirm_old_refused(
     except TokenError as exc:
         if exc.code in REFUSED:
             console.say(f"confirmed: Okta refuses the old credential ({exc.code})")
-            return EXIT_OK
-        console.error(f"could not confirm from here: {exc}")
-        return EXIT_FAILED
+            return
+        raise RotationFailed(f"could not confirm from here: {exc}") from exc
     except BridgeError as exc:
-        console.error(
+        raise RotationFailed(
             f"could not reach Okta from here to confirm ({exc.code}); the rotation function "
             "logs 'Okta refuses the old credential' when it confirmed it"
-        )
-        return EXIT_FAILED
-    console.error(
+        ) from exc
+    raise RotationFailed(
         "THE OLD CREDENTIAL STILL GETS A TOKEN: deactivate and delete it in the Okta console now"
     )
-    return EXIT_FAILED
 
 
 @dataclass
@@ -183,9 +190,15 @@ class _Context:
         return 30_000
 
 
-def run_local(kind: str, console: Console) -> int:
-    """``make rotate-now LOCAL=1``: the whole emergency rotation against the local stack."""
-    from okta_bridge_dev.emulators.stack import LocalStack  # noqa: PLC0415 - dev-only, heavy
+def run_local(kind: str, console: Console) -> None:
+    """``make rotate-now LOCAL=1``: the whole emergency rotation against the local stack.
+
+    The stack is imported here, not at the top: it is the dev extra's (moto, werkzeug), and the
+    CLI reaches this only through ``okta_bridge_dev.cli.local``, which says what to install when
+    the import fails. Raises ``RotationFailed`` as ``rotate_now`` does, or when the bridge
+    failed an invocation during the rotation.
+    """
+    from okta_bridge_dev.emulators.stack import LocalStack  # noqa: PLC0415 - dev extra, heavy
 
     console.say("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
     with LocalStack() as stack:
@@ -204,8 +217,12 @@ def run_local(kind: str, console: Console) -> int:
         console.say(f"  secret {secret_id!r} ({kind}); the bridge is serving on 4 threads\n")
         traffic = Traffic()
         traffic.start()
+        failed: RotationFailed | None = None
         try:
-            code = rotate_now(sm, secret_id, settings, console, timeout=120.0, poll=0.2)
+            try:
+                rotate_now(sm, secret_id, settings, console, timeout=120.0, poll=0.2)
+            except RotationFailed as exc:
+                failed = exc  # the bridge's side is reported first, as it was observed
             # The bridge's cached token is still good; expire it to show the next token request.
             before = bridge.tokens.requests
             bridge.tokens.clear()
@@ -223,9 +240,28 @@ def run_local(kind: str, console: Console) -> int:
         )
         for failure in traffic.failed[:5]:
             console.error(f"failed invocation: {failure}")
-        if traffic.failed or answer.get("statusCode") != 200:
-            return EXIT_FAILED
-        return code
+        if failed is not None:
+            raise failed
+        if traffic.failed:
+            raise RotationFailed(f"the bridge failed {len(traffic.failed)} invocation(s)")
+        if answer.get("statusCode") != 200:
+            raise RotationFailed(f"the bridge answered HTTP {answer.get('statusCode')}")
+
+
+def rotate_deployed(
+    config: DeployConfig, console: Console, *, ca_bundle: Path | None = None, timeout: float = 300
+) -> None:
+    """Rotate the deployed stack's credentials at once and confirm the old one is refused."""
+    aws = Aws.connect(config)
+    cfn = aws.client("cloudformation")
+    outputs = stacks.stack_outputs(cfn, config.stack_name)
+    secret_arn = outputs.get("SecretArn")
+    if not secret_arn:
+        raise DeployError(f"stack {config.stack_name} has no SecretArn output: is it okta-bridge?")
+    settings = stack_settings(
+        stacks.stack_parameters(cfn, config.stack_name), ca_bundle, secret_arn
+    )
+    rotate_now(aws.client("secretsmanager"), secret_arn, settings, console, timeout=timeout)
 
 
 def stack_settings(

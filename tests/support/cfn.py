@@ -1,9 +1,10 @@
 """Just enough CloudFormation to test template.yaml without AWS.
 
-- ``load_template``: the SAM template as plain JSON-like data (cfn-lint's YAML decoder reads the
-  short intrinsics ``!Ref``, ``!Sub``, ``!If``...).
-- ``translate``: SAM -> CloudFormation with aws-sam-translator, as ``make deploy`` does (the
-  functions' ``CodeUri`` first replaced by an S3 location, as ``sam package`` does).
+- ``load_template``: the SAM template as plain JSON-like data: the release tooling's own loader
+  (``okta_bridge_dev.release.template``), so the tests read the template as ``deploy`` does.
+- ``translate``: SAM -> CloudFormation with the release tooling's own translation, as
+  ``make deploy`` does (the functions' ``CodeUri`` first replaced by an S3 location, as
+  ``sam package`` does).
 - ``Evaluator``: resolves Conditions, Rules and the intrinsic functions the template uses for
   one set of parameter values. References to resources cannot be resolved without a stack, so
   they stay symbolic: ``Ref X`` becomes ``"<X>"`` and ``GetAtt X.Y`` becomes ``"<X.Y>"``, also
@@ -12,21 +13,26 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final
 
 import boto3
-from cfnlint.decode import cfn_yaml
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.utils.py27hash_fix import (
-    to_py27_compatible_template,
-    undo_mark_unicode_str_in_template,
-)
+
+from okta_bridge_dev.release import template as sam
+
+__all__ = [
+    "ARTIFACT",
+    "NO_VALUE",
+    "PSEUDO",
+    "EvaluationError",
+    "Evaluator",
+    "Json",
+    "load_template",
+    "parameter_errors",
+    "parameter_values",
+    "translate",
+]
 
 Json = Any
 """A JSON-like value: dict, list, str, int, float, bool or None."""
@@ -61,35 +67,20 @@ class EvaluationError(Exception):
     """The template uses something this evaluator does not know (or uses it wrongly)."""
 
 
-def load_template(path: Path) -> dict[str, Json]:
-    """The template as plain data (no cfn-lint node classes, no line marks)."""
-    document: dict[str, Json] = json.loads(json.dumps(cfn_yaml.load(str(path))))
-    return document
-
-
-def _no_managed_policies() -> dict[str, str]:
-    """The template names no managed policy by its short name: nothing to look up in IAM."""
-    return {}
+load_template = sam.load_template
+"""The template as plain data: ``!Ref X`` as ``{"Ref": "X"}``, dates as text."""
 
 
 def translate(template: Mapping[str, Json], parameters: Mapping[str, str]) -> dict[str, Json]:
-    """SAM -> CloudFormation, as ``make deploy`` does it (the same library and steps as
-    ``samtranslator.translator.transform.transform``, with the region given by a session
-    instead of the environment).
-    """
-    document = copy.deepcopy(dict(template))
-    for resource in document["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = dict(ARTIFACT)
-    values: dict[str, Json] = dict(parameters)
-    session = boto3.session.Session(region_name=PSEUDO["AWS::Region"])
-    translator = Translator(None, Parser(), boto_session=session)
-    to_py27_compatible_template(document, values)
-    translated = translator.translate(
-        document, parameter_values=values, get_managed_policy_map=_no_managed_policies
+    """SAM -> CloudFormation as ``make deploy`` does it: the functions' code at ``ARTIFACT``, then
+    the release tooling's translation, in the imaginary stack's region."""
+    packaged = sam.set_code_uri(template, ARTIFACT["Bucket"], ARTIFACT["Key"], None)
+    session = boto3.session.Session(
+        region_name=PSEUDO["AWS::Region"],
+        aws_access_key_id="unused",  # the template names no managed policy: IAM is never asked
+        aws_secret_access_key="unused",
     )
-    result: dict[str, Json] = undo_mark_unicode_str_in_template(translated)
-    return result
+    return sam.translate(packaged, parameters, session)
 
 
 def parameter_values(template: Mapping[str, Json], overrides: Mapping[str, str]) -> dict[str, str]:

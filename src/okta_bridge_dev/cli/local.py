@@ -1,0 +1,65 @@
+"""The commands that run on the local stack: ``demo`` and ``rotate --now --local``.
+
+The local stack (``okta_bridge_dev.emulators``: moto, werkzeug, the fake Okta) is the dev extra's
+and is not part of the installed package's promise, so it is imported here, inside the functions,
+and only when one of these commands runs: ``okta-bridge --help``, ``deploy`` or ``invoke`` start
+without it. When it is missing, the command says where the local stack lives instead of failing
+with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from okta_bridge_dev.cli.exit_codes import EXIT_OK
+from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import rotate_now
+from okta_bridge_dev.release.errors import UsageError
+
+__all__ = ["LOCAL_STACK_MISSING", "cmd_demo", "cmd_rotate_local", "local_stack_missing"]
+
+LOCAL_STACK_MODULES = ("okta_bridge_dev.emulators", "moto", "werkzeug", "flask")
+"""What the local stack imports that an install without the dev extra may lack."""
+
+LOCAL_STACK_MISSING = (
+    "the local stack is not part of the installed package ({missing} is missing): run it from "
+    "a clone of the repository (`make demo`, `make rotate-now LOCAL=1`), or "
+    "`pip install -e '.[dev]'` in the clone"
+)
+
+
+def local_stack_missing(exc: ModuleNotFoundError) -> bool:
+    """Whether ``exc`` is the local stack (or one of its dependencies) being absent."""
+    name = exc.name or ""
+    return any(name == module or name.startswith(f"{module}.") for module in LOCAL_STACK_MODULES)
+
+
+def _missing(exc: ModuleNotFoundError) -> UsageError:
+    name = exc.name or "?"
+    if not name.startswith("okta_bridge_dev."):
+        name = name.split(".")[0]  # the distribution to install: moto, not moto.moto_server
+    return UsageError(LOCAL_STACK_MISSING.format(missing=name))
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    """``make demo``: the real handler on the local stack, one cold call then warm ones."""
+    try:
+        demo = importlib.import_module("okta_bridge_dev.cli.demo")  # the dev extra, on demand
+    except ModuleNotFoundError as exc:
+        if not local_stack_missing(exc):
+            raise
+        raise _missing(exc) from exc
+    code: int = demo.run(args.auth, args.verbose)
+    return code
+
+
+def cmd_rotate_local(args: argparse.Namespace, console: Console) -> int:
+    """``make rotate-now LOCAL=1``: the emergency rotation against the local stack."""
+    try:
+        rotate_now.run_local(args.kind, console)
+    except ModuleNotFoundError as exc:
+        if not local_stack_missing(exc):
+            raise
+        raise _missing(exc) from exc
+    return EXIT_OK

@@ -1,0 +1,83 @@
+"""The commands that build, deploy and operate the stack: each reads its flags, calls one release
+function and returns ``EXIT_OK``; failures are raised and mapped in ``main``."""
+
+from __future__ import annotations
+
+import argparse
+
+from okta_bridge_dev.cli.exit_codes import EXIT_OK
+from okta_bridge_dev.cli.options import deploy_config
+from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import deploy, package, rotate_now, secret
+
+__all__ = [
+    "cmd_deploy",
+    "cmd_destroy",
+    "cmd_outputs",
+    "cmd_package",
+    "cmd_rotate_deployed",
+    "cmd_secret_put",
+]
+
+
+def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
+    """Upload the zip and create or update the stack."""
+    deploy.deploy(
+        deploy_config(args, console.environ),
+        console,
+        zip_path=args.zip,
+        template_path=args.template,
+        execute=not args.no_execute,
+        timeout_minutes=args.timeout,
+    )
+    return EXIT_OK
+
+
+def cmd_outputs(args: argparse.Namespace, console: Console) -> int:
+    """Print the stack's outputs, or one of them."""
+    deploy.outputs(deploy_config(args, console.environ), console, args.key)
+    return EXIT_OK
+
+
+def cmd_destroy(args: argparse.Namespace, console: Console) -> int:
+    """Delete the stack."""
+    deploy.destroy(
+        deploy_config(args, console.environ),
+        console,
+        yes=args.yes,
+        timeout_minutes=args.timeout,
+    )
+    return EXIT_OK
+
+
+def cmd_secret_put(args: argparse.Namespace, console: Console) -> int:
+    """Validate the credentials and store them; prompts without echo."""
+    secret.put_secret(
+        deploy_config(args, console.environ), console, file=args.file, admin=args.admin
+    )
+    return EXIT_OK
+
+
+def cmd_rotate_deployed(args: argparse.Namespace, console: Console) -> int:
+    """Rotate the deployed stack's credentials at once; confirm Okta refuses the old one."""
+    rotate_now.rotate_deployed(
+        deploy_config(args, console.environ),
+        console,
+        ca_bundle=args.ca_bundle,
+        timeout=args.timeout,
+    )
+    return EXIT_OK
+
+
+def cmd_package(args: argparse.Namespace, console: Console) -> int:
+    """Build the Lambda zip and print its summary."""
+    result = package.build(
+        root=args.root,
+        python=args.python,
+        output=args.output,
+        build_dir=args.build_dir,
+        arch=args.arch,
+        ca_bundle=args.ca_bundle,
+    )
+    console.say(package.report(result))
+    return EXIT_OK
