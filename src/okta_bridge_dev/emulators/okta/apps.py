@@ -18,6 +18,7 @@ from typing import Any
 
 import jwt
 
+from okta_bridge.auth.jose import BY_CRV
 from okta_bridge_dev.emulators.okta.client_auth import ASSERTION_ALGORITHMS
 from okta_bridge_dev.emulators.okta.errors import resource_not_found, validation_failed
 from okta_bridge_dev.emulators.okta.org import (
@@ -40,7 +41,6 @@ MAX_CLIENT_KEYS = 50
 SECRET_LENGTHS = range(14, 101)
 MIN_RSA_BITS = 2048
 
-_EC_CURVES = ("P-256", "P-384", "P-521")
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 _NO_SECRETS_ON_JWT_APP = (
     "client_secret: Client secrets cannot be created for a client that uses private_key_jwt."
@@ -104,8 +104,8 @@ def _public_key(jwk: Mapping[str, Any]) -> tuple[dict[str, Any], ClientKey]:
     if kty not in ("RSA", "EC"):
         raise validation_failed("kty", "kty: Only RSA and EC keys are supported.")
     members = ("n", "e") if kty == "RSA" else ("crv", "x", "y")
-    if kty == "EC" and crv not in _EC_CURVES:
-        raise validation_failed("crv", f"crv: The curve must be one of {', '.join(_EC_CURVES)}.")
+    if kty == "EC" and crv not in BY_CRV:
+        raise validation_failed("crv", f"crv: The curve must be one of {', '.join(BY_CRV)}.")
     if alg is not None and ASSERTION_ALGORITHMS.get(alg) != (kty, crv):
         raise validation_failed("alg", f"alg: The algorithm does not fit this {kty} key.")
     if jwk.get("use", "sig") != "sig":

@@ -17,6 +17,7 @@ from urllib.parse import unquote_plus
 
 import jwt
 
+from okta_bridge.auth.jose import EC_ALGORITHMS, RSA_ALGORITHMS, key_types
 from okta_bridge_dev.emulators.okta.errors import OAuthError, invalid_client
 from okta_bridge_dev.emulators.okta.org import ACTIVE, Client, ClientKey, OktaOrg, equal
 from okta_bridge_dev.emulators.servers import RecordedRequest
@@ -31,15 +32,10 @@ __all__ = [
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-# alg -> (kty, crv) the verifying key must have.
-ASSERTION_ALGORITHMS: Mapping[str, tuple[str, str | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "ES256": ("EC", "P-256"),
-    "ES384": ("EC", "P-384"),
-    "ES512": ("EC", "P-521"),
-}
+ASSERTION_ALGORITHMS: Mapping[str, tuple[str, str | None]] = key_types(
+    (*RSA_ALGORITHMS, *EC_ALGORITHMS)
+)
+"""alg -> (kty, crv) the verifying key of a client assertion must have."""
 
 MAX_ASSERTION_LIFETIME = 3600
 """Okta rejects client assertions whose ``exp`` is more than an hour ahead."""
