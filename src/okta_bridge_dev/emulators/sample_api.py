@@ -43,7 +43,8 @@ from okta_bridge_dev.emulators.dpop_proofs import (
     request_url,
     verify_proof,
 )
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
+from okta_bridge_dev.emulators.servers import TLSServer
 
 __all__ = [
     "ADMIN_KEYS",
@@ -286,8 +287,8 @@ class SampleApi(TLSServer):
         self.audience = audience
         self.required_scope = required_scope
         self.jwks = JwksCache(jwks_url, ca_bundle)
-        self._routes: dict[str, Route] = {
-            name: Route(name, self._guarded(handler))
+        self._routes: dict[str, PathRoute] = {
+            name: PathRoute(name, self._guarded(handler))
             for name, handler in (
                 ("data", self._data),
                 ("items", self._items),
@@ -297,7 +298,7 @@ class SampleApi(TLSServer):
                 ("not_found", self._not_found),
             )
         }
-        self._routes["bad_request"] = Route("bad_request", self._bad_request)
+        self._routes["bad_request"] = PathRoute("bad_request", self._bad_request)
         self.dpop_support: DPoPSupport = "validate"
         self.require_dpop_nonce = False
         self.dpop_replay = ReplayCache()
@@ -337,7 +338,7 @@ class SampleApi(TLSServer):
         with self._dpop_lock:
             self.dpop_counts.update(names)
 
-    def route(self, request: RecordedRequest) -> Route:
+    def route(self, request: RecordedRequest) -> PathRoute:
         path = self.routed_path(request)
         if path is None:
             return self._routes["bad_request"]
@@ -345,7 +346,9 @@ class SampleApi(TLSServer):
         if path == request.path:
             return route
         # The handlers read the path (an item's id): give them the one that was routed.
-        return Route(route.name, lambda seen: route.handler(dataclasses.replace(seen, path=path)))
+        return PathRoute(
+            route.name, lambda seen: route.handler(dataclasses.replace(seen, path=path))
+        )
 
     def routed_path(self, request: RecordedRequest) -> str | None:
         """The path this API routes ``request`` by; None where servlet routing answers 400."""

@@ -20,7 +20,7 @@ import jwt
 from okta_bridge.auth.jose import EC_ALGORITHMS, RSA_ALGORITHMS, key_types
 from okta_bridge_dev.emulators.okta.errors import OAuthError, invalid_client
 from okta_bridge_dev.emulators.okta.org import ACTIVE, Client, ClientKey, OktaOrg, equal
-from okta_bridge_dev.emulators.servers import RecordedRequest
+from okta_bridge_dev.emulators.routing import RecordedRequest
 
 __all__ = [
     "ASSERTION_ALGORITHMS",

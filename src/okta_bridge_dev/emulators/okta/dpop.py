@@ -30,7 +30,7 @@ from okta_bridge_dev.emulators.dpop_proofs import (
 )
 from okta_bridge_dev.emulators.okta.errors import OAuthError, OktaApiError
 from okta_bridge_dev.emulators.okta.org import OktaOrg
-from okta_bridge_dev.emulators.servers import RecordedRequest
+from okta_bridge_dev.emulators.routing import RecordedRequest
 
 __all__ = ["MISSING_PROOF", "NONCE_REQUIRED", "DPoPSupport"]
 

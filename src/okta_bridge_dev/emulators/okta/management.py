@@ -23,7 +23,7 @@ from okta_bridge_dev.emulators.okta.dpop import DPoPSupport
 from okta_bridge_dev.emulators.okta.errors import OktaApiError, rate_limited, unsupported_method
 from okta_bridge_dev.emulators.okta.org import ACTIVE, INACTIVE, ManagementToken
 from okta_bridge_dev.emulators.okta.users import UserAccounts
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 
 __all__ = ["ManagementApi"]
 
@@ -65,12 +65,12 @@ def _json_object(request: RecordedRequest) -> dict[str, Any]:
 class ManagementApi(AppCredentials, UserAccounts, DPoPSupport):
     """The Management API routes; errors answer as Okta's (``okta_error_body``)."""
 
-    def _management_route(self, path: str) -> Route | None:
+    def _management_route(self, path: str) -> PathRoute | None:
         """The counted route of a Management API path ("mgmt_secrets", ...), or None."""
         for name, pattern in _MANAGEMENT_PATHS:
             match = pattern.fullmatch(path)
             if match is not None:
-                return Route(name, functools.partial(self._management, name=name, match=match))
+                return PathRoute(name, functools.partial(self._management, name=name, match=match))
         return None
 
     def _management(self, request: RecordedRequest, *, name: str, match: re.Match[str]) -> Response:

@@ -46,7 +46,7 @@ from okta_bridge_dev.emulators.okta.errors import (
 from okta_bridge_dev.emulators.okta.management import ManagementApi
 from okta_bridge_dev.emulators.okta.org import ACTIVE, AppSecret, Client, is_okta_scope, okta_id
 from okta_bridge_dev.emulators.okta.tokens import TokenEndpoints
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 
 __all__ = [
     "ASSERTION_ALGORITHMS",
@@ -109,12 +109,15 @@ class OktaServer(TokenEndpoints, ManagementApi):
             port=port,
         )
         prefix = f"/oauth2/{auth_server_id}"
+        discovery = PathRoute("discovery", self._discovery)
         self._routes = {
-            f"{prefix}/v1/token": Route("token", self._token),
-            f"{prefix}/v1/keys": Route("keys", self._keys),
-            f"{prefix}/.well-known/oauth-authorization-server": Route("discovery", self._discovery),
-            f"{prefix}/.well-known/openid-configuration": Route("discovery", self._discovery),
-            "/oauth2/v1/token": Route("org_token", self._org_token),
+            f"{prefix}/v1/token": PathRoute("token", self._token),
+            f"{prefix}/v1/keys": PathRoute("keys", self._keys),
+            f"{prefix}/.well-known/oauth-authorization-server": PathRoute(
+                "discovery", self._discovery
+            ),
+            f"{prefix}/.well-known/openid-configuration": discovery,
+            "/oauth2/v1/token": PathRoute("org_token", self._org_token),
         }
         self.new_apps_require_dpop = require_dpop_by_default
         self.rotate_signing_key()
@@ -225,14 +228,14 @@ class OktaServer(TokenEndpoints, ManagementApi):
 
     # -- routing ---------------------------------------------------------------------------
 
-    def route(self, request: RecordedRequest) -> Route:
+    def route(self, request: RecordedRequest) -> PathRoute:
         exact = self._routes.get(request.path)
         if exact is not None:
             return exact
         management = self._management_route(request.path)
         if management is not None:
             return management
-        return Route("not_found", self._not_found)
+        return PathRoute("not_found", self._not_found)
 
     def _not_found(self, request: RecordedRequest) -> Response:
         return Response.json(404, okta_error_body("E0000007", "Not found: Resource not found."))

@@ -27,7 +27,7 @@ from okta_bridge_dev.emulators.okta.errors import (
 )
 from okta_bridge_dev.emulators.okta.org import Client, ManagementToken, equal, is_okta_scope
 from okta_bridge_dev.emulators.okta.users import user_id_for
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response
+from okta_bridge_dev.emulators.routing import RecordedRequest, Response
 
 __all__ = ["TokenEndpoints"]
 
