@@ -3,7 +3,7 @@
 Only what credential rotation uses: an app's client secrets and JWKS (``okta.apps.*``) and a
 user's password (``okta.users.*``). A request needs an org authorization server token in
 ``Authorization: Bearer`` (or, for a DPoP-bound token, ``Authorization: DPoP`` with a proof:
-``okta_dpop``) whose scopes cover the method (``.read`` or ``.manage`` for GET, ``.manage``
+``dpop``) whose scopes cover the method (``.read`` or ``.manage`` for GET, ``.manage``
 otherwise); it counts against the management rate limit. The operations and their rules live
 in the model (``OktaOrg``, ``rules``); this module parses requests and renders Okta's JSON.
 """
