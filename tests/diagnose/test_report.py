@@ -12,9 +12,9 @@ import pytest
 from okta_bridge.errors import CATALOG
 from okta_bridge.ops.report import ORDER
 from okta_bridge.transport.tls import spki_sha256
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
 from okta_bridge_dev.emulators.sample_api import SampleApi
-from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import API_SCOPE, LocalStack
 from tests.diagnose.conftest import (
     Diagnose,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.okta.server import OktaServer
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
 from okta_bridge_dev.emulators.sample_api import SampleApi
-from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import API_SCOPE, CLIENT_IDS
 from tests.faults.conftest import (
     DEFAULT_REMAINING_MS,

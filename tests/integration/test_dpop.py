@@ -22,7 +22,7 @@ import pytest
 
 from okta_bridge.auth.dpop import DPOP, b64url
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.integration.conftest import make_harness
 

@@ -22,10 +22,12 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
-from okta_bridge_dev.emulators.servers import Fault, RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.servers import TLSServer
 from okta_bridge_dev.emulators.stack import KINDS, LocalStack
 
 pytestmark = pytest.mark.integration
@@ -36,8 +38,8 @@ TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
 class EchoServer(TLSServer):
     """The smallest TLSServer: answers every request with its path."""
 
-    def route(self, request: RecordedRequest) -> Route:
-        return Route("echo", lambda r: Response.json(200, {"path": r.path, "method": r.method}))
+    def route(self, request: RecordedRequest) -> PathRoute:
+        return PathRoute("echo", lambda r: Response.json(200, {"path": r.path, "method": r.method}))
 
 
 # -- fixtures ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from okta_bridge import handler
 from okta_bridge.config import Settings
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import FakeClock, Harness, LambdaContext, make_harness
 from tests.unit.test_metrics import emf_documents

@@ -23,8 +23,8 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE, OktaApiError, public_jwk
-from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import ADMIN_CLIENT_ID, LocalStack
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from okta_bridge import tracing
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import make_harness
 from tests.load.conftest import ALLOWED_PATHS, TOKEN_PATH, answered_request_id, invoke

@@ -18,7 +18,7 @@ from okta_bridge.rotation.okta_admin import OktaAdmin
 from okta_bridge.rotation.versions import STEPS, RotationRequest
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import ADMIN_CLIENT_ID, PASSWORD_USER, LocalStack
 from tests.rotation.conftest import Kit
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
+from okta_bridge_dev.emulators.routing import RecordedRequest
 from okta_bridge_dev.emulators.sample_api import InvalidRequestTarget, SampleApi, servlet_path
-from okta_bridge_dev.emulators.servers import RecordedRequest
 from tests.security.corpus import PAYLOADS
 from tests.security.normalizers import (
     MODELS,

@@ -23,7 +23,7 @@ from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.rotation.okta_admin import JWKS, SECRETS, OktaAdmin
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 
 APP = CLIENT_IDS["basic"]

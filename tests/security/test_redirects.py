@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.sample_api import SampleApi
-from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
 

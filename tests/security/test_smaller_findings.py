@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from okta_bridge.errors import CATALOG
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.pki import server_context
-from okta_bridge_dev.emulators.servers import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
 

@@ -22,7 +22,7 @@ from okta_bridge.logs import REDACTOR
 from okta_bridge.ops import snapstart
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge_dev.emulators.servers import Fault
+from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.snapstart.conftest import FakeRuntimeHooks, make_rig
 

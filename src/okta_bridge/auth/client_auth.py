@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_bridge.auth import jose
 from okta_bridge.errors import SecretError
 from okta_bridge.secret.credentials import Credentials
 
@@ -137,10 +138,8 @@ def _parse_key(pem: str) -> tuple[Any, str]:
         if key.key_size < 2048:
             raise SecretError("SECRET_INVALID", "The RSA private key must be 2048 bits or more.")
         return key, "RS256"
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        curves = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-        if key.curve.name in curves:
-            return key, curves[key.curve.name]
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in jose.BY_NAME:
+        return key, jose.BY_NAME[key.curve.name].alg
     raise SecretError(
         "SECRET_INVALID", "The private key must be RSA (2048+) or EC P-256/P-384/P-521."
     )

@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_bridge.auth import jose
 from okta_bridge.auth.client_auth import KEYS
 
-_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 MIN_RSA_BITS = 2048
 
 
@@ -48,12 +47,12 @@ def _members(key: Any) -> dict[str, str]:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise TypeError("RSA or EC keys only")
     point = key.public_key().public_numbers()
-    size = (key.curve.key_size + 7) // 8
+    curve = jose.BY_NAME[key.curve.name]
     return {
         "kty": "EC",
-        "crv": _CURVES[key.curve.name],
-        "x": _b64int(point.x, size),
-        "y": _b64int(point.y, size),
+        "crv": curve.crv,
+        "x": _b64int(point.x, curve.size),
+        "y": _b64int(point.y, curve.size),
     }
 
 
@@ -74,13 +73,8 @@ def new_key_like(current_pem: str | None, *, now: float | None = None) -> KeyPai
         private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         alg = "RS256"
     else:
-        curves: dict[str, ec.EllipticCurve] = {
-            "P-256": ec.SECP256R1(),
-            "P-384": ec.SECP384R1(),
-            "P-521": ec.SECP521R1(),
-        }
-        private = ec.generate_private_key(curves[template["crv"]])
-        alg = _ALGORITHMS[template["crv"]]
+        private = ec.generate_private_key(jose.ec_curve(template["crv"]))
+        alg = jose.BY_CRV[template["crv"]].alg
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -29,6 +29,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import get_default_algorithms
 
+from okta_bridge.auth.jose import EC_ALGORITHMS, PSS_ALGORITHMS, RSA_ALGORITHMS, key_types
+
 __all__ = [
     "INVALID_DPOP_PROOF",
     "PROOF_ALGORITHMS",
@@ -48,17 +50,9 @@ PROOF_TYPE = "dpop+jwt"
 INVALID_DPOP_PROOF = "invalid_dpop_proof"
 USE_DPOP_NONCE = "use_dpop_nonce"
 
-PROOF_ALGORITHMS: Mapping[str, tuple[str, str | None]] = {
-    "ES256": ("EC", "P-256"),
-    "ES384": ("EC", "P-384"),
-    "ES512": ("EC", "P-521"),
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-}
+PROOF_ALGORITHMS: Mapping[str, tuple[str, str | None]] = key_types(
+    (*EC_ALGORITHMS, *RSA_ALGORITHMS, *PSS_ALGORITHMS)
+)
 """alg -> (kty, crv) of the proof key: asymmetric only (RFC 9449 4.3 item 5 forbids ``none``
 and MAC algorithms). Also what the servers advertise in ``dpop_signing_alg_values_supported``."""
 

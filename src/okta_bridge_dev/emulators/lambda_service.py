@@ -29,8 +29,9 @@ from urllib.parse import unquote
 import boto3
 from botocore.config import Config
 
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.servers import TLSServer
 
 __all__ = ["DEFAULT_ACCOUNT", "LambdaContext", "LambdaHandler", "LambdaServer"]
 
@@ -147,10 +148,10 @@ class LambdaServer(TLSServer):
 
     # -- routes ----------------------------------------------------------------------------
 
-    def route(self, request: RecordedRequest) -> Route:
+    def route(self, request: RecordedRequest) -> PathRoute:
         if request.method == "POST" and _INVOKE_PATH.fullmatch(request.path):
-            return Route("invoke", self._invoke)
-        return Route("not_found", self._unknown_operation)
+            return PathRoute("invoke", self._invoke)
+        return PathRoute("not_found", self._unknown_operation)
 
     def _invoke(self, request: RecordedRequest) -> Response:
         match = _INVOKE_PATH.fullmatch(request.path)

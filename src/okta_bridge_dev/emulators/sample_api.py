@@ -14,15 +14,14 @@ bound token sent as Bearer, the downgrade a DPoP client must never make.
 It also serves two resources no caller of the bridge may ever reach (``/admin/keys``,
 ``/internal/config``), and can route like a Java servlet stack (``routing="servlet"``), which
 resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``: tests send attack paths through the
-bridge and assert those resources were never served.
+bridge and assert those resources were never served. Its parts: ``sample_resources`` (what it
+serves, by route), ``servlet_paths`` (servlet routing), ``jwks_cache`` (the issuer's keys); this
+module keeps the server, the token checks and the DPoP rules.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
-import json
-import re
 import secrets
 import ssl
 import threading
@@ -31,7 +30,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import unquote_to_bytes, urlsplit
 
 import jwt
 
@@ -43,7 +41,20 @@ from okta_bridge_dev.emulators.dpop_proofs import (
     request_url,
     verify_proof,
 )
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response, Route, TLSServer
+from okta_bridge_dev.emulators.jwks_cache import JwksCache, JwksUnavailableError
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
+from okta_bridge_dev.emulators.sample_resources import (
+    ADMIN_KEYS,
+    DATA_ITEMS,
+    INTERNAL_CONFIG,
+    ITEMS,
+    RESOURCES,
+    bad_request,
+    oauth_error,
+    route_name,
+)
+from okta_bridge_dev.emulators.servers import TLSServer
+from okta_bridge_dev.emulators.servlet_paths import InvalidRequestTarget, servlet_path
 
 __all__ = [
     "ADMIN_KEYS",
@@ -67,150 +78,12 @@ Routing = Literal["exact", "servlet"]
 """How ``SampleApi`` maps a request-target to a route: "exact" matches the stdlib's reading of
 the path as is; "servlet" first normalises the raw target as Tomcat + Spring MVC do."""
 
-DATA_ITEMS: tuple[dict[str, Any], ...] = (
-    {"id": 1, "name": "alpha", "value": 10},
-    {"id": 2, "name": "beta", "value": 20},
-    {"id": 3, "name": "gamma", "value": 30},
-)
-ITEMS: tuple[dict[str, Any], ...] = tuple(
-    {"id": n, "name": f"item-{n:02d}", "value": n * n} for n in range(1, 26)
-)
-ADMIN_KEYS: dict[str, str] = {"secret": "admin-keys-data"}
-INTERNAL_CONFIG: dict[str, str] = {"secret": "internal-config"}
-MAX_PAGE_SIZE = 100
-JWKS_TIMEOUT = 5.0
 
 _CHALLENGE = 'Bearer error="invalid_token"'
 _DPOP_ALGS = f'DPoP algs="{" ".join(PROOF_ALGORITHMS)}"'
 _NONCE_CHALLENGE = (
     'DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"'
 )
-_DIGITS = re.compile(r"[0-9]{1,9}")
-_ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
-_EXACT_ROUTES = {
-    "/v1/data": "data",
-    "/v1/items": "items",
-    "/admin/keys": "admin",
-    "/internal/config": "internal",
-}
-_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-class InvalidRequestTarget(ValueError):
-    """A servlet container would answer 400: bad escape, bad UTF-8, NUL, or not a path."""
-
-
-def servlet_path(raw_target: str) -> str:
-    """The path Tomcat + Spring MVC route for ``raw_target`` (the request-target as
-    ``http.server`` reads it: one ISO-8859-1 character per byte).
-
-    Why: a servlet stack resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``, so the
-    sample API must too if tests are to prove the bridge never sends such a path. The steps
-    follow Tomcat's CoyoteAdapter (path parameters stripped from the raw target, then one
-    decode, then ``normalize``), at its most permissive where settings differ:
-
-    - an absolute-form target is reduced to its path; the query and any ``#...`` are dropped;
-    - every ``;...`` path parameter is cut from each raw segment (``..;x=1`` is ``..``, ``;`` is
-      empty), so an encoded ``%3B`` survives as a literal ``;``;
-    - the rest is percent-decoded once as UTF-8; a bad escape, bad UTF-8 or NUL is a 400;
-      ``%2F`` decodes to a separator (Tomcat's ``encodedSolidusHandling="decode"``; the default
-      rejects it) and ``\\`` stays a literal character;
-    - empty segments (``//``) are merged *before* dot segments are resolved, as Tomcat does, so
-      each ``..`` removes a real segment; ``..`` above the root stays at the root;
-    - a trailing slash is dropped (Spring 5's trailing-slash match routes ``/a/`` as ``/a``).
-    """
-    target = raw_target
-    absolute = _ABSOLUTE_FORM.match(target)
-    if absolute is not None:
-        target = target[absolute.end() :] or "/"
-    path = re.split(r"[?#]", target, maxsplit=1)[0]
-    if not path.startswith("/"):
-        raise InvalidRequestTarget("the request-target is not an absolute path")
-    stripped = "/".join(segment.partition(";")[0] for segment in path.split("/"))
-    if _BAD_ESCAPE.search(stripped):
-        raise InvalidRequestTarget("the path has a malformed percent-escape")
-    try:
-        decoded = unquote_to_bytes(stripped.encode("latin-1")).decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError) as error:
-        raise InvalidRequestTarget("the path is not UTF-8") from error
-    if "\x00" in decoded:
-        raise InvalidRequestTarget("the path has a NUL byte")
-    resolved: list[str] = []
-    for segment in decoded.split("/"):
-        if segment == "..":
-            if resolved:
-                resolved.pop()
-        elif segment not in ("", "."):
-            resolved.append(segment)
-    return "/" + "/".join(resolved)
-
-
-class JwksUnavailableError(Exception):
-    """The issuer's JWKS could not be fetched or parsed."""
-
-
-class JwksCache:
-    """The issuer's signing keys by ``kid``: fetched lazily, refetched once for an unknown kid."""
-
-    def __init__(self, url: str, ca_bundle: Path, *, timeout: float = JWKS_TIMEOUT) -> None:
-        target = urlsplit(url)
-        if target.scheme != "https" or not target.hostname:
-            raise ValueError("the JWKS URL must be https")
-        self._url = target
-        self._context = ssl.create_default_context(cafile=str(ca_bundle))
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._keys: dict[str, Any] | None = None
-        self.fetches = 0
-
-    def key(self, kid: str) -> Any | None:
-        """The public key for ``kid``, or None if even a fresh JWKS does not have it."""
-        with self._lock:
-            fetched = False
-            if self._keys is None:
-                self._keys, fetched = self._fetch(), True
-            if kid not in self._keys and not fetched:
-                self._keys = self._fetch()
-            return self._keys.get(kid)
-
-    def clear(self) -> None:
-        """Forget the cached keys: the next token triggers a fetch."""
-        with self._lock:
-            self._keys = None
-
-    def _fetch(self) -> dict[str, Any]:
-        self.fetches += 1
-        path = self._url.path + (f"?{self._url.query}" if self._url.query else "")
-        connection = http.client.HTTPSConnection(
-            str(self._url.hostname), self._url.port, context=self._context, timeout=self._timeout
-        )
-        try:
-            connection.request("GET", path or "/", headers={"Accept": "application/json"})
-            answer = connection.getresponse()
-            body = answer.read()
-            if answer.status != 200:
-                raise JwksUnavailableError(f"JWKS answered HTTP {answer.status}")
-            document = json.loads(body)
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            raise JwksUnavailableError(f"JWKS fetch failed: {type(error).__name__}") from error
-        finally:
-            connection.close()
-        return _rsa_keys(document)
-
-
-def _rsa_keys(document: Any) -> dict[str, Any]:
-    keys: dict[str, Any] = {}
-    entries = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        raise JwksUnavailableError("JWKS has no 'keys' list")
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("kty") == "RSA" and "kid" in entry:
-            try:
-                keys[str(entry["kid"])] = jwt.PyJWK(entry, algorithm="RS256").key
-            except jwt.PyJWTError:
-                continue
-    return keys
 
 
 class _Rejected(Exception):
@@ -221,19 +94,17 @@ class _Rejected(Exception):
         self.response = response
 
 
-def _error(status: int, error: str, description: str, **headers: str) -> Response:
-    return Response.json(status, {"error": error, "error_description": description}, headers)
-
-
 def _invalid_token(description: str) -> _Rejected:
-    return _Rejected(_error(401, "invalid_token", description, **{"WWW-Authenticate": _CHALLENGE}))
+    return _Rejected(
+        oauth_error(401, "invalid_token", description, **{"WWW-Authenticate": _CHALLENGE})
+    )
 
 
 def _dpop_rejected(error: str, description: str) -> _Rejected:
     """A refusal of a DPoP-scheme request, with a DPoP challenge naming the algorithms."""
     quoted = description.replace('"', "'")
     challenge = f'{_DPOP_ALGS}, error="{error}", error_description="{quoted}"'
-    return _Rejected(_error(401, error, description, **{"WWW-Authenticate": challenge}))
+    return _Rejected(oauth_error(401, error, description, **{"WWW-Authenticate": challenge}))
 
 
 def _scheme(headers: Mapping[str, str]) -> str:
@@ -286,18 +157,10 @@ class SampleApi(TLSServer):
         self.audience = audience
         self.required_scope = required_scope
         self.jwks = JwksCache(jwks_url, ca_bundle)
-        self._routes: dict[str, Route] = {
-            name: Route(name, self._guarded(handler))
-            for name, handler in (
-                ("data", self._data),
-                ("items", self._items),
-                ("item", self._item),
-                ("admin", self._admin),
-                ("internal", self._internal),
-                ("not_found", self._not_found),
-            )
+        self._routes: dict[str, PathRoute] = {
+            name: PathRoute(name, self._guarded(handler)) for name, handler in RESOURCES.items()
         }
-        self._routes["bad_request"] = Route("bad_request", self._bad_request)
+        self._routes["bad_request"] = PathRoute("bad_request", bad_request)
         self.dpop_support: DPoPSupport = "validate"
         self.require_dpop_nonce = False
         self.dpop_replay = ReplayCache()
@@ -337,15 +200,17 @@ class SampleApi(TLSServer):
         with self._dpop_lock:
             self.dpop_counts.update(names)
 
-    def route(self, request: RecordedRequest) -> Route:
+    def route(self, request: RecordedRequest) -> PathRoute:
         path = self.routed_path(request)
         if path is None:
             return self._routes["bad_request"]
-        route = self._routes[_route_name(path)]
+        route = self._routes[route_name(path)]
         if path == request.path:
             return route
         # The handlers read the path (an item's id): give them the one that was routed.
-        return Route(route.name, lambda seen: route.handler(dataclasses.replace(seen, path=path)))
+        return PathRoute(
+            route.name, lambda seen: route.handler(dataclasses.replace(seen, path=path))
+        )
 
     def routed_path(self, request: RecordedRequest) -> str | None:
         """The path this API routes ``request`` by; None where servlet routing answers 400."""
@@ -370,9 +235,13 @@ class SampleApi(TLSServer):
             except _Rejected as rejected:
                 return self._with_nonce(request, rejected.response)
             except JwksUnavailableError:
-                return _error(503, "temporarily_unavailable", "Cannot verify tokens right now.")
+                return oauth_error(
+                    503, "temporarily_unavailable", "Cannot verify tokens right now."
+                )
             if request.method != "GET":
-                refused = _error(405, "method_not_allowed", "Only GET is supported.", Allow="GET")
+                refused = oauth_error(
+                    405, "method_not_allowed", "Only GET is supported.", Allow="GET"
+                )
                 return self._with_nonce(request, refused)
             return self._with_nonce(request, handler(request))
 
@@ -405,7 +274,7 @@ class SampleApi(TLSServer):
         if scheme == "dpop":
             self._count_dpop("scheme_refused")
             raise _Rejected(
-                _error(
+                oauth_error(
                     401,
                     "invalid_request",
                     "The Authorization scheme is not supported; use Bearer.",
@@ -462,7 +331,7 @@ class SampleApi(TLSServer):
             self._count_refusal(refused)
             if refused.error == USE_DPOP_NONCE:
                 raise _Rejected(
-                    _error(
+                    oauth_error(
                         401,
                         USE_DPOP_NONCE,
                         "Resource server requires nonce in DPoP proof",
@@ -488,7 +357,7 @@ class SampleApi(TLSServer):
             scopes = scopes.split()
         if not isinstance(scopes, list) or self.required_scope not in scopes:
             raise _Rejected(
-                _error(
+                oauth_error(
                     403,
                     "insufficient_scope",
                     f"The token lacks the scope {self.required_scope}.",
@@ -528,64 +397,3 @@ class SampleApi(TLSServer):
             raise _TokenInvalid("The bearer token is from another issuer.") from error
         except jwt.PyJWTError as error:
             raise _TokenInvalid("The bearer token is invalid.") from error
-
-    # -- resources -------------------------------------------------------------------------
-
-    def _data(self, request: RecordedRequest) -> Response:
-        return Response.json(200, {"source": "sample-internal-api", "items": list(DATA_ITEMS)})
-
-    def _items(self, request: RecordedRequest) -> Response:
-        try:
-            page = _positive_int(request.query, "page", default=1, maximum=None)
-            page_size = _positive_int(request.query, "page_size", default=10, maximum=MAX_PAGE_SIZE)
-        except ValueError as error:
-            return _error(400, "invalid_request", str(error))
-        start = (page - 1) * page_size
-        body = {
-            "items": list(ITEMS[start : start + page_size]),
-            "page": page,
-            "page_size": page_size,
-            "total": len(ITEMS),
-            "next_page": page + 1 if start + page_size < len(ITEMS) else None,
-        }
-        return Response.json(200, body)
-
-    def _item(self, request: RecordedRequest) -> Response:
-        match = _ITEM_PATH.fullmatch(request.path)
-        raw = match.group(1) if match else ""
-        if _DIGITS.fullmatch(raw) and 1 <= int(raw) <= len(ITEMS):
-            return Response.json(200, ITEMS[int(raw) - 1])
-        return _error(404, "not_found", "No such item.")
-
-    def _admin(self, request: RecordedRequest) -> Response:
-        return Response.json(200, ADMIN_KEYS)
-
-    def _internal(self, request: RecordedRequest) -> Response:
-        return Response.json(200, INTERNAL_CONFIG)
-
-    def _not_found(self, request: RecordedRequest) -> Response:
-        return _error(404, "not_found", "No such resource.")
-
-    def _bad_request(self, request: RecordedRequest) -> Response:
-        return _error(400, "invalid_request", "The request-target is not a valid path.")
-
-
-def _route_name(path: str) -> str:
-    if path in _EXACT_ROUTES:
-        return _EXACT_ROUTES[path]
-    return "item" if _ITEM_PATH.fullmatch(path) else "not_found"
-
-
-def _positive_int(
-    query: Mapping[str, list[str]], name: str, *, default: int, maximum: int | None
-) -> int:
-    values = query.get(name)
-    if not values:
-        return default
-    if len(values) > 1:
-        raise ValueError(f"{name} must be given once")
-    if not _DIGITS.fullmatch(values[0]) or int(values[0]) < 1:
-        raise ValueError(f"{name} must be a positive integer")
-    if maximum is not None and int(values[0]) > maximum:
-        raise ValueError(f"{name} must be at most {maximum}")
-    return int(values[0])

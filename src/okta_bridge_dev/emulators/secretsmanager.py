@@ -36,12 +36,8 @@ from moto.moto_server.werkzeug_app import (
 from moto.secretsmanager.models import secretsmanager_backends
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from okta_bridge_dev.emulators.servers import (
-    IDLE_TIMEOUT,
-    STOP_TIMEOUT,
-    ConnectionTracker,
-    Lifecycle,
-)
+from okta_bridge_dev.emulators.connections import IDLE_TIMEOUT, ConnectionTracker
+from okta_bridge_dev.emulators.servers import STOP_TIMEOUT, Lifecycle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

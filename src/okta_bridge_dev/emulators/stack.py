@@ -1,37 +1,43 @@
 """The whole local stack: a private CA, Secrets Manager (moto), an Okta-like server and the API.
 
-One Okta client per way the bridge can authenticate is registered with freshly generated
-credentials; ``secret_value`` renders each as the JSON secret the bridge reads, ``environment``
-gives the variables that point the bridge (and boto3) at the stack. An admin app
+One Okta client per way the bridge can authenticate is registered with freshly generated credentials
+(``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
+``environment`` gives the variables that point the bridge (and boto3) at the stack. An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
-rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and
-the stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a
-test opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``, which
-``clear_faults`` calls, restores that and the API's DPoP defaults. Run
-``python -m okta_bridge_dev.emulators.stack`` for a stack to poke at by hand.
+rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
+stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
+opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``, which
+``clear_faults`` calls, restores that and the API's DPoP defaults. Run ``python -m
+okta_bridge_dev.emulators.stack`` for a stack to poke at by hand.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
 import shlex
 import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Self, TypeVar
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from okta_bridge_dev.emulators.lambda_service import LambdaHandler, LambdaServer
-from okta_bridge_dev.emulators.okta.server import OktaServer, public_jwk
+from okta_bridge_dev.emulators.okta.server import OktaServer
 from okta_bridge_dev.emulators.pki import LocalCA, ServerCert, server_context
+from okta_bridge_dev.emulators.provisioning import (
+    ADMIN_CLIENT_ID,
+    ADMIN_SECRET_NAME,
+    API_SCOPE,
+    CLIENT_IDS,
+    KINDS,
+    PASSWORD_USER,
+    Provisioner,
+    check_kind,
+    pem_fragments,
+)
 from okta_bridge_dev.emulators.sample_api import Routing, SampleApi
 from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
 from okta_bridge_dev.emulators.servers import Lifecycle
@@ -47,47 +53,7 @@ __all__ = [
     "main",
 ]
 
-KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")
-CLIENT_IDS = {kind: f"bridge-{kind}" for kind in KINDS}
-PASSWORD_USER = "svc-okta-bridge"  # noqa: S105 - a user name, not a password
-API_SCOPE = "api.access"
-ADMIN_CLIENT_ID = "okta-bridge-admin"
-ADMIN_SECRET_NAME = "okta-bridge/admin"  # noqa: S105 - a secret's name
-_AUTH_METHODS = {
-    "basic": "client_secret_basic",
-    "post": "client_secret_post",
-    "jwt-rs256": "private_key_jwt",
-    "jwt-es256": "private_key_jwt",
-    "password": "client_secret_basic",
-}
-_MIN_PEM_LINE = 40
 _MIN_OKTA_SECRET = 8
-
-
-@dataclass
-class _Credential:
-    """What the stack generated for one client (replaced wholesale on rotation)."""
-
-    kind: str
-    client_id: str
-    client_secret: str | None = None
-    private_key_pem: str | None = None
-    key_id: str | None = None
-    password: str | None = None
-
-
-def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode("ascii")
-
-
-def _pem_fragments(pem: str) -> list[str]:
-    """The PEM and each of its body lines long enough to be unmistakably secret."""
-    lines = [line for line in pem.splitlines() if len(line) >= _MIN_PEM_LINE]
-    return [pem, *lines]
 
 
 class LocalStack(Lifecycle):
@@ -111,8 +77,7 @@ class LocalStack(Lifecycle):
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
         self._lambda: LambdaServer | None = None
-        self._credentials: dict[str, _Credential] = {}
-        self._admin: _Credential | None = None
+        self._provisioner: Provisioner | None = None
         self._material: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -133,16 +98,15 @@ class LocalStack(Lifecycle):
         directory = self._make_directory()
         ca = self._ca = LocalCA(directory)
         self._server_cert = ca.issue("server")
-        self._remember(*_pem_fragments(self._server_cert.key_path.read_text()))
+        self._remember(*pem_fragments(self._server_cert.key_path.read_text()))
         context = server_context(self._server_cert)
         self._secrets_manager = SecretsManagerServer(context, ca_bundle=ca.ca_pem_path).start()
         okta = self._okta = OktaServer(context, require_dpop_by_default=False).start()
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
         ).start()
-        for kind in KINDS:
-            self._register(kind)
-        self._register_admin()
+        self._provisioner = Provisioner(okta, self._remember)
+        self._provisioner.register_all()
 
     def _make_directory(self) -> Path:
         if self._directory is None:
@@ -238,20 +202,12 @@ class LocalStack(Lifecycle):
 
     def secret_value(self, kind: str) -> dict[str, str]:
         """The credentials secret for ``kind`` as the bridge reads it (a fresh dict each call)."""
-        credential = self._credential(kind)
-        value = {"client_id": credential.client_id}
-        if credential.private_key_pem is not None and credential.key_id is not None:
-            value["private_key"] = credential.private_key_pem
-            value["key_id"] = credential.key_id
-        if credential.client_secret is not None:
-            value["client_secret"] = credential.client_secret
-        if credential.password is not None:
-            value["username"] = PASSWORD_USER
-            value["password"] = credential.password
-        value["token_url"] = self.okta.token_url
-        value["api_endpoint"] = f"{self.api.base_url}/v1/data"
-        value["auth_method"] = _AUTH_METHODS[kind]
-        return value
+        check_kind(kind)
+        provisioner = self._provisioned()
+        provisioner.credential(kind)  # "not started" before the URLs below are asked for
+        return provisioner.secret_value(
+            kind, token_url=self.okta.token_url, api_endpoint=f"{self.api.base_url}/v1/data"
+        )
 
     def store_secret(self, kind: str, name: str | None = None) -> str:
         """Put ``secret_value(kind)`` into Secrets Manager; return the secret's name."""
@@ -268,21 +224,9 @@ class LocalStack(Lifecycle):
         password kind a new user password, set as an admin reset would); jwt kinds get a new key
         pair. Returns the new credential: the client secret, or the private key PEM for jwt kinds.
         """
+        check_kind(kind)
         with self._lock:
-            credential = self._credential(kind)
-            if credential.client_secret is None:
-                self._register(kind)
-                credential = self._credential(kind)
-            else:
-                new_secret = secrets.token_urlsafe(30)  # 40 characters, like Okta's
-                self._remember(new_secret)
-                self.okta.reset_client_secret(credential.client_id, new_secret)
-                credential = replace(credential, client_secret=new_secret)
-                if credential.password is not None:
-                    credential.password = secrets.token_urlsafe(18)
-                    self._remember(credential.password)
-                    self.okta.set_user_password(PASSWORD_USER, credential.password)
-                self._credentials[kind] = credential
+            credential = self._provisioned().rotate(kind)
         self.store_secret(kind, name)
         return credential.private_key_pem or credential.client_secret or ""
 
@@ -290,7 +234,7 @@ class LocalStack(Lifecycle):
         """The admin app's secret as rotation reads it: ``org_url``, ``client_id``,
         ``private_key`` (PKCS#8 PEM, EC P-256) and ``key_id``."""
         with self._lock:
-            admin = self._admin
+            admin = self._provisioner.admin() if self._provisioner is not None else None
         if admin is None or admin.private_key_pem is None or admin.key_id is None:
             raise RuntimeError("the stack is not started")
         return {
@@ -377,67 +321,11 @@ class LocalStack(Lifecycle):
                 if s is not None
             ]
 
-    def _credential(self, kind: str) -> _Credential:
+    def _provisioned(self) -> Provisioner:
         with self._lock:
-            if kind not in _AUTH_METHODS:
-                raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-            if kind not in self._credentials:
+            if self._provisioner is None:
                 raise RuntimeError("the stack is not started")
-            return self._credentials[kind]
-
-    def _register(self, kind: str) -> None:
-        """Generate credentials for ``kind``'s client and (re-)register it with Okta."""
-        if kind not in _AUTH_METHODS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        credential = _Credential(kind=kind, client_id=CLIENT_IDS[kind])
-        scopes: tuple[str, ...] = (API_SCOPE,)
-        users: dict[str, str] | None = None
-        jwks = []
-        if kind.startswith("jwt-"):
-            key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-            if kind == "jwt-rs256":
-                key, alg = rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"
-            else:
-                key, alg = ec.generate_private_key(ec.SECP256R1()), "ES256"
-            credential.key_id = f"{kind}-{secrets.token_urlsafe(9)}"
-            credential.private_key_pem = _private_pem(key)
-            jwks.append(public_jwk(key, kid=credential.key_id, alg=alg))
-            self._remember(*_pem_fragments(credential.private_key_pem))
-        else:
-            credential.client_secret = secrets.token_urlsafe(30)  # 40 characters, like Okta's
-            self._remember(credential.client_secret)
-        if kind == "password":
-            credential.password = secrets.token_urlsafe(18)
-            users = {PASSWORD_USER: credential.password}
-            scopes = (API_SCOPE, "openid")
-            self._remember(credential.password)
-        self.okta.register_client(
-            credential.client_id,
-            auth_method=_AUTH_METHODS[kind],
-            client_secret=credential.client_secret,
-            jwks=jwks,
-            scopes=scopes,
-            users=users,
-            # A new key pair (rotation) leaves the app's DPoP setting as it was.
-            dpop_bound_access_tokens=self.okta.requires_dpop(credential.client_id),
-        )
-        with self._lock:
-            self._credentials[kind] = credential
-
-    def _register_admin(self) -> None:
-        """Generate the admin app's EC P-256 key and register it as an Okta API service app."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem, kid = _private_pem(key), f"admin-{secrets.token_urlsafe(9)}"
-        self._remember(*_pem_fragments(pem))
-        self.okta.register_admin_client(
-            ADMIN_CLIENT_ID,
-            jwks=[public_jwk(key, kid=kid, alg="ES256")],
-            dpop_bound_access_tokens=False,
-        )
-        with self._lock:
-            self._admin = _Credential(
-                kind="admin", client_id=ADMIN_CLIENT_ID, private_key_pem=pem, key_id=kid
-            )
+            return self._provisioner
 
     def _remember(self, *material: str) -> None:
         with self._lock:

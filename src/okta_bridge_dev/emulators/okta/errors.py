@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from okta_bridge_dev.emulators.servers import Response
+from okta_bridge_dev.emulators.routing import Response
 
 __all__ = [
     "OAuthError",

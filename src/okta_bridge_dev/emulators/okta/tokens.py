@@ -17,17 +17,18 @@ from urllib.parse import parse_qsl
 
 import jwt
 
-from okta_bridge_dev.emulators.okta.client_auth import ClientAuthentication
-from okta_bridge_dev.emulators.okta.dpop import DPoPSupport
+from okta_bridge_dev.emulators.okta.client_auth import authenticate
+from okta_bridge_dev.emulators.okta.dpop import token_proof
 from okta_bridge_dev.emulators.okta.errors import (
     OAuthError,
     invalid_client,
     method_not_allowed,
     rate_limited,
 )
-from okta_bridge_dev.emulators.okta.org import Client, ManagementToken, equal, is_okta_scope
-from okta_bridge_dev.emulators.okta.users import user_id_for
-from okta_bridge_dev.emulators.servers import RecordedRequest, Response
+from okta_bridge_dev.emulators.okta.model import OktaOrg
+from okta_bridge_dev.emulators.okta.records import Client, equal, is_okta_scope, user_id_for
+from okta_bridge_dev.emulators.okta.urls import OrgUrls
+from okta_bridge_dev.emulators.routing import RecordedRequest, Response
 
 __all__ = ["TokenEndpoints"]
 
@@ -104,32 +105,38 @@ def _check_scopes(client: Client, requested: list[str], *, refuse: Callable[[str
         )
 
 
-class TokenEndpoints(ClientAuthentication, DPoPSupport):
-    """The two token endpoints' handlers; OAuth errors answer as Okta's.
+class TokenEndpoints:
+    """The two token endpoints' handlers over the org's model; OAuth errors answer as Okta's.
 
     Order as Okta's: client authentication (a client assertion's jti is spent here), then the
-    DPoP proof (``okta_dpop``), then the grant, the policy and minting. A request that carried a
+    DPoP proof (``dpop``), then the grant, the policy and minting. A request that carried a
     ``DPoP`` header gets the current nonce in ``DPoP-Nonce`` whatever the answer.
     """
 
-    def _token(self, request: RecordedRequest) -> Response:
+    def __init__(self, org: OktaOrg, urls: OrgUrls) -> None:
+        self._org = org
+        self._urls = urls
+
+    def custom(self, request: RecordedRequest) -> Response:
+        """``/oauth2/{auth_server_id}/v1/token``: the bridge's tokens."""
         return self._token_endpoint(request, org=False)
 
-    def _org_token(self, request: RecordedRequest) -> Response:
+    def org(self, request: RecordedRequest) -> Response:
+        """``/oauth2/v1/token``: Management API tokens."""
         return self._token_endpoint(request, org=True)
 
     def _token_endpoint(self, request: RecordedRequest, *, org: bool) -> Response:
         if request.method != "POST":
             return method_not_allowed("POST")
-        limit_headers, allowed = self._count_against_rate_limit(management=org)
+        limit_headers, allowed = self._org.count_request(management=org)
         headers = {**limit_headers, **_NO_STORE}
         if not allowed:
             return rate_limited(headers)
-        url = self.org_token_url if org else self.token_url
+        url = self._urls.org_token_url if org else self._urls.token_url
         try:
             form = _form(request)
-            client = self._authenticate(request, form, audience=url)
-            jkt = self._token_proof(request, client.dpop_bound_access_tokens, url)
+            client = authenticate(self._org, request, form, audience=url)
+            jkt = token_proof(self._org, request, client.dpop_bound_access_tokens, url)
             if org:
                 scopes = self._org_grant(client, form)
                 self._check_policy(client)
@@ -147,12 +154,10 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
         """``headers``, plus ``DPoP-Nonce`` when the request carried a proof."""
         if "dpop" not in request.headers:
             return headers
-        return {**headers, "DPoP-Nonce": self.dpop_nonce}
+        return {**headers, "DPoP-Nonce": self._org.dpop_nonce}
 
     def _check_policy(self, client: Client) -> None:
-        with self._state:
-            denied = client.client_id in self._denied
-        if denied:
+        if self._org.is_denied(client.client_id):
             raise OAuthError(403, "access_denied", _POLICY_DENIED)
 
     # -- grants ----------------------------------------------------------------------------
@@ -182,9 +187,7 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
             raise OAuthError(
                 400, "invalid_request", "The username and password parameters are required."
             )
-        with self._state:
-            user = self._users.get(username) if username in client.users else None
-            expected = user.password if user is not None else None
+        expected = self._org.password_for(client, username)
         if expected is None or not equal(password, expected):
             raise OAuthError(400, "invalid_grant", "The credentials provided were invalid.")
         return username
@@ -216,15 +219,14 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
     ) -> dict[str, Any]:
         """Sign the access token (and an ID token for the password grant) and build the answer;
         with ``jkt``, the access token is DPoP-bound (``cnf.jkt``, token_type DPoP)."""
-        with self._state:
-            kid, key = self._signing_keys[-1]
+        kid, key = self._org.signing_keys()[0]
         now = int(time.time())
-        lifetime = int(self.token_lifetime)
+        lifetime = int(self._org.token_lifetime)
         claims: dict[str, Any] = {
             "ver": 1,
             "jti": "AT." + secrets.token_urlsafe(32),
-            "iss": self.issuer,
-            "aud": self.audience,
+            "iss": self._urls.issuer,
+            "aud": self._org.audience,
             "iat": now,
             "exp": now + lifetime,
             "cid": client.client_id,
@@ -242,7 +244,7 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
             id_claims = {
                 "ver": 1,
                 "jti": "ID." + secrets.token_urlsafe(32),
-                "iss": self.issuer,
+                "iss": self._urls.issuer,
                 "aud": client.client_id,
                 "sub": user_id,
                 "iat": now,
@@ -256,9 +258,7 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
         answer["access_token"] = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
         answer["scope"] = " ".join(scopes)
         minted.append(answer["access_token"])
-        with self._state:
-            self.issued_tokens.extend(minted)
-            self.dpop_counts.update(["bound_token"] if jkt else [])
+        self._org.record_issued(minted, bound=bool(jkt))
         return answer
 
     def _mint_management_token(
@@ -266,18 +266,8 @@ class TokenEndpoints(ClientAuthentication, DPoPSupport):
     ) -> dict[str, Any]:
         """An opaque Management API token, remembered server-side with its client, scopes and
         the DPoP key it is bound to (``jkt``, token_type DPoP)."""
-        token = secrets.token_urlsafe(48)
-        lifetime = int(self.token_lifetime)
-        now = time.time()
-        with self._state:
-            self._management_tokens = {
-                t: g for t, g in self._management_tokens.items() if g.expires > now
-            }
-            self._management_tokens[token] = ManagementToken(
-                client.client_id, frozenset(scopes), now + lifetime, jkt
-            )
-            self.issued_tokens.append(token)
-            self.dpop_counts.update(["bound_token"] if jkt else [])
+        lifetime = int(self._org.token_lifetime)
+        token = self._org.issue_management_token(client.client_id, scopes, jkt, lifetime)
         return {
             "token_type": "Bearer" if jkt is None else "DPoP",
             "expires_in": lifetime,

@@ -1,0 +1,63 @@
+"""The JOSE names of the keys Okta accepts: one table of EC curves, JWK ``crv`` and JWS ``alg``.
+
+Why one table: client authentication, key rotation and the local stack's servers each map a key
+to its ``crv`` and ``alg``; five copies drifted apart once. cryptography is not imported here
+(the handler's cold import must not load it): the table names the curve class and ``ec_curve``
+builds it when a key is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One EC curve under its three names, and the byte length of its coordinates."""
+
+    name: str  # cryptography's ``key.curve.name``
+    crv: str  # RFC 7518 6.2.1.1
+    alg: str  # RFC 7518 3.4: ECDSA with this curve and its hash
+    curve_class: str  # the class in ``cryptography.hazmat.primitives.asymmetric.ec``
+    size: int  # RFC 7518 6.2.1.2: ``x`` and ``y`` are this many bytes, zero-padded
+
+
+CURVES: tuple[Curve, ...] = (
+    Curve("secp256r1", "P-256", "ES256", "SECP256R1", 32),
+    Curve("secp384r1", "P-384", "ES384", "SECP384R1", 48),
+    Curve("secp521r1", "P-521", "ES512", "SECP521R1", 66),
+)
+BY_NAME: Mapping[str, Curve] = {curve.name: curve for curve in CURVES}
+BY_CRV: Mapping[str, Curve] = {curve.crv: curve for curve in CURVES}
+BY_ALG: Mapping[str, Curve] = {curve.alg: curve for curve in CURVES}
+
+EC_ALGORITHMS = tuple(curve.alg for curve in CURVES)
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
+PSS_ALGORITHMS = ("PS256", "PS384", "PS512")
+
+
+def key_types(algorithms: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """alg -> (kty, crv) the verifying key must have, in the order given; raises KeyError for an
+    algorithm that is neither ECDSA on a known curve nor RSA."""
+    table: dict[str, tuple[str, str | None]] = {}
+    for alg in algorithms:
+        if alg in BY_ALG:
+            table[alg] = ("EC", BY_ALG[alg].crv)
+        elif alg in RSA_ALGORITHMS or alg in PSS_ALGORITHMS:
+            table[alg] = ("RSA", None)
+        else:
+            raise KeyError(alg)
+    return table
+
+
+def ec_curve(crv: str) -> EllipticCurve:
+    """A cryptography curve object for a JWK ``crv``; raises KeyError for an unknown one."""
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - only to make keys
+
+    curve_class: type[ec.EllipticCurve] = getattr(ec, BY_CRV[crv].curve_class)
+    return curve_class()

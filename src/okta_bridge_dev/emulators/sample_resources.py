@@ -1,0 +1,129 @@
+"""What the sample API serves: its data, the two resources no bridge caller may ever reach,
+and the route each path maps to.
+
+``/admin/keys`` and ``/internal/config`` stand for what sits behind a real internal API's
+gateway next to the allowed paths; tests assert they were never served.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from okta_bridge_dev.emulators.routing import RecordedRequest, Response
+
+__all__ = [
+    "ADMIN_KEYS",
+    "DATA_ITEMS",
+    "INTERNAL_CONFIG",
+    "ITEMS",
+    "MAX_PAGE_SIZE",
+    "RESOURCES",
+    "bad_request",
+    "oauth_error",
+    "route_name",
+]
+
+DATA_ITEMS: tuple[dict[str, Any], ...] = (
+    {"id": 1, "name": "alpha", "value": 10},
+    {"id": 2, "name": "beta", "value": 20},
+    {"id": 3, "name": "gamma", "value": 30},
+)
+ITEMS: tuple[dict[str, Any], ...] = tuple(
+    {"id": n, "name": f"item-{n:02d}", "value": n * n} for n in range(1, 26)
+)
+ADMIN_KEYS: dict[str, str] = {"secret": "admin-keys-data"}
+INTERNAL_CONFIG: dict[str, str] = {"secret": "internal-config"}
+MAX_PAGE_SIZE = 100
+
+_DIGITS = re.compile(r"[0-9]{1,9}")
+_ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
+_EXACT_ROUTES = {
+    "/v1/data": "data",
+    "/v1/items": "items",
+    "/admin/keys": "admin",
+    "/internal/config": "internal",
+}
+
+
+def oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
+    """An OAuth-style error answer ``{"error", "error_description"}``."""
+    return Response.json(status, {"error": error, "error_description": description}, headers)
+
+
+def data(request: RecordedRequest) -> Response:
+    return Response.json(200, {"source": "sample-internal-api", "items": list(DATA_ITEMS)})
+
+
+def items(request: RecordedRequest) -> Response:
+    try:
+        page = _positive_int(request.query, "page", default=1, maximum=None)
+        page_size = _positive_int(request.query, "page_size", default=10, maximum=MAX_PAGE_SIZE)
+    except ValueError as error:
+        return oauth_error(400, "invalid_request", str(error))
+    start = (page - 1) * page_size
+    body = {
+        "items": list(ITEMS[start : start + page_size]),
+        "page": page,
+        "page_size": page_size,
+        "total": len(ITEMS),
+        "next_page": page + 1 if start + page_size < len(ITEMS) else None,
+    }
+    return Response.json(200, body)
+
+
+def item(request: RecordedRequest) -> Response:
+    match = _ITEM_PATH.fullmatch(request.path)
+    raw = match.group(1) if match else ""
+    if _DIGITS.fullmatch(raw) and 1 <= int(raw) <= len(ITEMS):
+        return Response.json(200, ITEMS[int(raw) - 1])
+    return oauth_error(404, "not_found", "No such item.")
+
+
+def admin(request: RecordedRequest) -> Response:
+    return Response.json(200, ADMIN_KEYS)
+
+
+def internal(request: RecordedRequest) -> Response:
+    return Response.json(200, INTERNAL_CONFIG)
+
+
+def not_found(request: RecordedRequest) -> Response:
+    return oauth_error(404, "not_found", "No such resource.")
+
+
+def bad_request(request: RecordedRequest) -> Response:
+    return oauth_error(400, "invalid_request", "The request-target is not a valid path.")
+
+
+def route_name(path: str) -> str:
+    if path in _EXACT_ROUTES:
+        return _EXACT_ROUTES[path]
+    return "item" if _ITEM_PATH.fullmatch(path) else "not_found"
+
+
+def _positive_int(
+    query: Mapping[str, list[str]], name: str, *, default: int, maximum: int | None
+) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    if len(values) > 1:
+        raise ValueError(f"{name} must be given once")
+    if not _DIGITS.fullmatch(values[0]) or int(values[0]) < 1:
+        raise ValueError(f"{name} must be a positive integer")
+    if maximum is not None and int(values[0]) > maximum:
+        raise ValueError(f"{name} must be at most {maximum}")
+    return int(values[0])
+
+
+RESOURCES: Mapping[str, Callable[[RecordedRequest], Response]] = {
+    "data": data,
+    "items": items,
+    "item": item,
+    "admin": admin,
+    "internal": internal,
+    "not_found": not_found,
+}
+"""Route name -> handler of every route behind the token check (all but "bad_request")."""
