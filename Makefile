@@ -104,6 +104,7 @@ lock: ## Re-resolve the lock files (needs the network to PyPI)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra release --universal --python-version 3.11 --generate-hashes -o requirements-release.lock
 	$(BIN)/uv pip compile requirements-tools.in --universal --python-version 3.11 --generate-hashes -o requirements-tools.lock
 
 clean: ## Remove the virtual environments and caches

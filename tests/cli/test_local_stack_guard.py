@@ -24,8 +24,9 @@ def no_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [m for m in sys.modules if m.startswith("okta_bridge_dev.emulators")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "okta_bridge_dev.emulators", None)
-    monkeypatch.delitem(sys.modules, "okta_bridge_dev.cli.demo", raising=False)
-    monkeypatch.delattr(okta_bridge_dev.cli, "demo", raising=False)
+    for scenario in ("demo", "rotate_local"):  # they import the stack: drop them too
+        monkeypatch.delitem(sys.modules, f"okta_bridge_dev.cli.{scenario}", raising=False)
+        monkeypatch.delattr(okta_bridge_dev.cli, scenario, raising=False)
 
 
 @pytest.mark.usefixtures("no_local_stack")

@@ -9,7 +9,10 @@ that need it must instead stop at once with the Makefile's message.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +78,70 @@ def test_make_bench_quick_runs_every_implementation_and_writes_the_table(clone: 
         rows = {line.split("|")[1].strip() for line in section.splitlines() if line[:2] == "| "}
         assert {"naive", "bridge", "bridge + extension", "bridge + DPoP", "floor"} <= rows, section
     assert (clone.root / "build" / "bench" / "results.png").stat().st_size > 0
+
+
+def test_the_wheel_with_only_the_release_lock_runs_the_operator_commands(
+    clone: Clone, tmp_path: Path
+) -> None:
+    """A platform engineer's install: a new venv with the runtime and release dependencies from
+    requirements-release.lock (hashes checked) and the wheel built from the clone, no dev extra."""
+    python = shutil.which("python3", path=clone.env["PATH"])
+    assert python, "python3 on PATH"
+    venv = tmp_path / "release-venv"
+
+    def run_in(*command: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - fixed commands in a venv made here
+            [str(part) for part in command],
+            cwd=clone.root,
+            env=clone.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    if not (clone.root / ".venv/bin/python").exists():  # run alone: the dev venv builds
+        assert clone.make(".venv/.installed").returncode == 0
+    built = run_in(
+        clone.root / ".venv/bin/python",
+        "-m",
+        "hatchling",
+        "build",
+        "-t",
+        "wheel",
+        "-d",
+        tmp_path / "wheel",
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    for step in (
+        (python, "-m", "venv", venv),
+        (
+            venv / "bin/python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "-r",
+            clone.root / "requirements-release.lock",
+        ),
+        (venv / "bin/python", "-m", "pip", "install", "--quiet", "--no-deps", wheel),
+    ):
+        done = run_in(*step)
+        assert done.returncode == 0, f"{step}: {done.stderr[-2000:]}"
+    for argv in (
+        ["--help"],
+        ["deploy", "--help"],
+        ["invoke", "--help"],
+        ["secret", "put", "--help"],
+        ["rotate", "--help"],
+    ):
+        done = run_in(venv / "bin/okta-bridge", *argv)
+        assert done.returncode == 0, f"okta-bridge {' '.join(argv)}: {done.stderr[-2000:]}"
+        assert "usage: okta-bridge" in done.stdout
+    demo = run_in(venv / "bin/okta-bridge", "demo")
+    assert demo.returncode == 2, demo.stdout + demo.stderr
+    assert "make demo" in demo.stderr + demo.stdout
+    assert "Traceback" not in demo.stderr
+    assert not clone.untracked()

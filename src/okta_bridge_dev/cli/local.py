@@ -14,12 +14,18 @@ import importlib
 
 from okta_bridge_dev.cli.exit_codes import EXIT_OK
 from okta_bridge_dev.console import Console
-from okta_bridge_dev.release import rotate_now
 from okta_bridge_dev.release.errors import UsageError
 
 __all__ = ["LOCAL_STACK_MISSING", "cmd_demo", "cmd_rotate_local", "local_stack_missing"]
 
-LOCAL_STACK_MODULES = ("okta_bridge_dev.emulators", "moto", "werkzeug", "flask")
+LOCAL_STACK_MODULES = (
+    "okta_bridge_dev.emulators",
+    "okta_bridge_dev.cli.demo",  # the two scenarios: in a clone, not in the wheel
+    "okta_bridge_dev.cli.rotate_local",
+    "moto",
+    "werkzeug",
+    "flask",
+)
 """What the local stack imports that an install without the dev extra may lack."""
 
 LOCAL_STACK_MISSING = (
@@ -57,9 +63,10 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
 def cmd_rotate_local(args: argparse.Namespace, console: Console) -> int:
     """``make rotate-now LOCAL=1``: the emergency rotation against the local stack."""
     try:
-        rotate_now.run_local(args.kind, console)
+        drill = importlib.import_module("okta_bridge_dev.cli.rotate_local")  # on demand
     except ModuleNotFoundError as exc:
         if not local_stack_missing(exc):
             raise
         raise _missing(exc) from exc
+    drill.run_local(args.kind, console)
     return EXIT_OK

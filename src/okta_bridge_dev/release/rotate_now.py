@@ -2,31 +2,22 @@
 
 It asks Secrets Manager to rotate at once (``RotateSecret``), follows the new version until the
 rotation function has finished with it, then requests a token with the AWSPREVIOUS (old)
-credential and confirms that Okta refuses it. ``--local`` runs the same against the local stack
-while the bridge serves on threads the whole time, and reports the bridge's failed invocations
-(there must be none).
+credential and confirms that Okta refuses it. ``okta-bridge rotate --now --local`` runs the same
+against the local stack (``okta_bridge_dev/cli/rotate_local.py``, beside the demo: in a clone,
+not in the wheel).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from okta_bridge import handler
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, TokenError
-from okta_bridge.request.bridge import Bridge
-from okta_bridge.rotation.handler import build_rotator
-from okta_bridge.rotation.versions import RotationRequest
 from okta_bridge.secret.credentials import parse_secret
-from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.console import Console
@@ -37,11 +28,10 @@ from okta_bridge_dev.release.errors import DeployError, RotationFailed
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-__all__ = ["confirm_old_refused", "rotate_deployed", "rotate_now", "run_local", "stack_settings"]
+__all__ = ["confirm_old_refused", "rotate_deployed", "rotate_now", "stack_settings"]
 
 POLL_SECONDS = 2.0
 REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
-LOCAL_SECRET = "prod/okta_api_creds"  # noqa: S105 - the design document's secret name
 
 
 def rotate_now(
@@ -146,106 +136,6 @@ def confirm_old_refused(
     raise RotationFailed(
         "THE OLD CREDENTIAL STILL GETS A TOKEN: deactivate and delete it in the Okta console now"
     )
-
-
-@dataclass
-class Traffic:
-    """The bridge invoked in a loop on threads, counting outcomes, until ``stop``."""
-
-    threads: int = 4
-    served: int = 0
-    failed: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _workers: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> None:
-        """Start the invoking threads."""
-        for number in range(self.threads):
-            worker = threading.Thread(target=self._loop, name=f"traffic-{number}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
-
-    def stop(self) -> None:
-        """Stop and join the threads (bounded)."""
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            answer = handler.lambda_handler({}, _Context())
-            with self._lock:
-                if answer.get("statusCode") == 200:
-                    self.served += 1
-                else:
-                    self.failed.append(json.dumps(answer.get("body"))[:300])
-
-
-@dataclass
-class _Context:
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def run_local(kind: str, console: Console) -> None:
-    """``make rotate-now LOCAL=1``: the whole emergency rotation against the local stack.
-
-    The stack is imported here, not at the top: it is the dev extra's (moto, werkzeug), and the
-    CLI reaches this only through ``okta_bridge_dev.cli.local``, which says what to install when
-    the import fails. Raises ``RotationFailed`` as ``rotate_now`` does, or when the bridge
-    failed an invocation during the rotation.
-    """
-    from okta_bridge_dev.emulators.stack import LocalStack  # noqa: PLC0415 - dev extra, heavy
-
-    console.say("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
-    with LocalStack() as stack:
-        secret_id = stack.store_secret(kind, LOCAL_SECRET)
-        admin_id = stack.store_admin_secret()
-        # The bridge's per-invocation metrics lines would bury the progress report here.
-        settings = replace(Settings.from_env(stack.environment(secret_id)), metrics=False)
-        sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
-        rotator = build_rotator(settings, admin_id, client=sm)
-        stack.secrets_manager.attach_rotation(
-            lambda event: rotator.run(RotationRequest.parse(event), Deadline(60.0))
-        )
-        stack.secrets_manager.enable_rotation(secret_id)
-        bridge = Bridge(settings, source=BotoSecretSource(settings, sm))
-        handler.set_bridge(bridge)
-        console.say(f"  secret {secret_id!r} ({kind}); the bridge is serving on 4 threads\n")
-        traffic = Traffic()
-        traffic.start()
-        failed: RotationFailed | None = None
-        try:
-            try:
-                rotate_now(sm, secret_id, settings, console, timeout=120.0, poll=0.2)
-            except RotationFailed as exc:
-                failed = exc  # the bridge's side is reported first, as it was observed
-            # The bridge's cached token is still good; expire it to show the next token request.
-            before = bridge.tokens.requests
-            bridge.tokens.clear()
-            answer = handler.lambda_handler({}, _Context())
-        finally:
-            traffic.stop()
-            handler.set_bridge(None)
-        console.say(
-            f"\nbridge: {traffic.served} invocations served during the rotation, "
-            f"{len(traffic.failed)} failed"
-        )
-        console.say(
-            f"bridge after its token expired: HTTP {answer.get('statusCode')}, "
-            f"{bridge.tokens.requests - before} token request(s), now with the new credential"
-        )
-        for failure in traffic.failed[:5]:
-            console.error(f"failed invocation: {failure}")
-        if failed is not None:
-            raise failed
-        if traffic.failed:
-            raise RotationFailed(f"the bridge failed {len(traffic.failed)} invocation(s)")
-        if answer.get("statusCode") != 200:
-            raise RotationFailed(f"the bridge answered HTTP {answer.get('statusCode')}")
 
 
 def rotate_deployed(
