@@ -10,16 +10,18 @@ import re
 
 from okta_bridge.transport.message import HttpResponse
 
-_ERROR_CODE = re.compile(r"[A-Za-z_]{1,60}")
+# Pattern sources, compiled on first use (``re`` keeps them compiled): a challenge is read only
+# on a 401 or 403, and this module is on the handler's cold import.
+_ERROR_CODE = r"[A-Za-z_]{1,60}"
 _TCHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 # The pieces of RFC 9110 11.6.1's grammar, each anchored where the scanner stands. An unquoted
 # value is read a little more loosely than a token (gateways send ``error_uri=https://...``), but
 # never holds a quote or a backslash: quoting is where a hostile header hides a second parameter.
-_SCHEME = re.compile(rf"({_TCHARS})(?=[ \t]|,|$)")
-_PARAM = re.compile(rf'[ \t]*({_TCHARS})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"\\]*)[ \t]*')
-_TOKEN68 = re.compile(r"[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?=,|$)")
-_SEPARATORS = re.compile(r"[ \t,]*")
-_QUOTED_PAIR = re.compile(r"\\(.)")
+_SCHEME = rf"({_TCHARS})(?=[ \t]|,|$)"
+_PARAM = rf'[ \t]*({_TCHARS})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"\\]*)[ \t]*'
+_TOKEN68 = r"[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?=,|$)"
+_SEPARATORS = r"[ \t,]*"
+_QUOTED_PAIR = r"\\(.)"
 
 
 def challenge_error(response: HttpResponse, scheme: str | None = None) -> str | None:
@@ -30,7 +32,7 @@ def challenge_error(response: HttpResponse, scheme: str | None = None) -> str | 
     candidates = list(found.values()) if scheme is None else [found.get(scheme.lower(), {})]
     for params in candidates:
         error = params.get("error", "")
-        if _ERROR_CODE.fullmatch(error):
+        if re.fullmatch(_ERROR_CODE, error):
             return error
     return None
 
@@ -41,20 +43,21 @@ def challenges(header: str) -> dict[str, dict[str, str]]:
     unescaped). The whole header must parse: a stray quote, an unterminated quoted string or any
     text the grammar does not place gives ``{}``, so that nothing in a broken header is trusted
     (a half-parsed one would let a quoted value pass for a parameter or a scheme)."""
+    scheme_at, param_at, token68_at = map(re.compile, (_SCHEME, _PARAM, _TOKEN68))
     found: dict[str, dict[str, str]] = {}
     current: dict[str, str] | None = None  # the scheme whose parameters may follow
     position = _skip(header, 0)
     while position < len(header):
-        if current is not None and (param := _PARAM.match(header, position)):
+        if current is not None and (param := param_at.match(header, position)):
             raw = param.group(2)
             if raw.startswith('"'):
-                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
+                raw = re.sub(_QUOTED_PAIR, r"\1", raw[1:-1])
             current[param.group(1).lower()] = raw
             position = param.end()
-        elif scheme := _SCHEME.match(header, position):
+        elif scheme := scheme_at.match(header, position):
             current = found.setdefault(scheme.group(1).lower(), {})
             position = scheme.end()
-            if token68 := _TOKEN68.match(header, position):
+            if token68 := token68_at.match(header, position):
                 position, current = token68.end(), None  # a blob, not parameters
         else:
             return {}
@@ -66,5 +69,5 @@ def challenges(header: str) -> dict[str, dict[str, str]]:
 
 def _skip(header: str, position: int) -> int:
     """Past spaces, tabs and commas: empty list elements are allowed (RFC 9110 5.6.1)."""
-    match = _SEPARATORS.match(header, position)
+    match = re.compile(_SEPARATORS).match(header, position)
     return match.end() if match else position
