@@ -20,7 +20,7 @@ from okta_bridge.ops import probes
 from okta_bridge.ops.facts import dpop_facts, key_names, token_answer, variables
 from okta_bridge.ops.mints import MINTS
 from okta_bridge.ops.report import NETWORK_HOPS, Walk
-from okta_bridge.request import api
+from okta_bridge.request import api, redirects
 from okta_bridge.request.api import API_TARGET
 from okta_bridge.request.policy import Endpoint, QueryPolicy, policy_for
 from okta_bridge.secret.credentials import Credentials, parse_secret
@@ -274,7 +274,7 @@ class Diagnosis:
                 deadline=self.deadline,
                 max_bytes=self.settings.max_response_bytes,
                 tls=policy,
-                redirect=api.same_origin_redirect(
+                redirect=redirects.same_origin_redirect(
                     allowed.allows,
                     QueryPolicy(endpoint.fixed_query(), self.settings.allowed_query),
                 ),

@@ -1,4 +1,8 @@
-"""The internal API call: a bearer GET that refreshes the token once on a 401.
+"""The internal API call: a request with the access token that refreshes it once on a 401.
+
+The bridge sends GETs; the library (``okta_bridge.client``) any method, through the same code.
+A write is retried only when it surely never reached the API, unless the caller gave an
+idempotency key (sent as ``Idempotency-Key``): then the API can recognise a repeat.
 
 A 401 costs a new token only when it can help and the environment can afford it: not for an
 ``insufficient_scope`` challenge (a new token has the same scopes), and not when the token was
@@ -12,23 +16,17 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from okta_bridge import metrics, tracing
 from okta_bridge.auth.challenges import challenge_error, challenges
 from okta_bridge.auth.dpop import Dpop, ProofSigner
 from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.auth.tokens import TokenProvider
-from okta_bridge.errors import RequestError, UpstreamError
+from okta_bridge.errors import UpstreamError
 from okta_bridge.logs import get_logger
 from okta_bridge.request.events import ApiResult
-from okta_bridge.request.policy import (
-    QueryPolicy,
-    check_query,
-    decode_path,
-    encode_path,
-    encode_query,
-)
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import (
@@ -42,12 +40,43 @@ from okta_bridge.transport.message import (
 from okta_bridge.transport.tls import TlsPolicy
 
 API_TARGET = Target("internal API", "UPSTREAM_UNREACHABLE", "UPSTREAM_TIMEOUT")
-Allows = Callable[[Sequence[str]], bool]
-"""Whether a decoded path is one the caller may read (the bridge's path and caller policy)."""
 
 _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "UPSTREAM_NOT_FOUND"}
 
 log = get_logger("api")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What a call sends besides the token: its method, and for a write the body."""
+
+    method: str = "GET"
+    body: bytes | None = field(default=None, repr=False)
+    content_type: str | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        """Safe to repeat after an ambiguous failure (a reset after the request left)."""
+        return self.method in ("GET", "HEAD") or self.idempotency_key is not None
+
+    def headers(self) -> dict[str, str]:
+        extra = {"Content-Type": self.content_type} if self.content_type else {}
+        if self.idempotency_key is not None:
+            extra["Idempotency-Key"] = self.idempotency_key
+        return extra
+
+
+GET = Outgoing()
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The API's last answer to one call, and what it took."""
+
+    response: HttpResponse
+    attempts: int
+    elapsed_ms: int
 
 
 class InternalApi:
@@ -78,19 +107,42 @@ class InternalApi:
         tls: TlsPolicy | None = None,
         redirect: Redirect | None = None,
     ) -> ApiResult:
-        """GET ``url``; on a 401 that a new token can cure, drop the token, fetch a new one and
-        try exactly once more. ``redirect`` checks a same-origin redirect (None: none followed).
-        """
+        """GET ``url`` and judge the answer as the bridge returns it (JSON, or an error)."""
+        done = self.exchange(
+            url, GET, request_id=request_id, deadline=deadline, tls=tls, redirect=redirect
+        )
+        return self._judge(done.response, done.attempts, done.elapsed_ms)
+
+    def exchange(
+        self,
+        url: str,
+        outgoing: Outgoing,
+        *,
+        request_id: str,
+        deadline: Deadline,
+        tls: TlsPolicy | None = None,
+        redirect: Redirect | None = None,
+    ) -> Exchange:
+        """Send ``outgoing`` to ``url``; on a 401 that a new token can cure, drop the token,
+        fetch a new one and try exactly once more (a refused request was not acted on, so a
+        write may be sent again). ``redirect`` checks a same-origin redirect (None: none
+        followed). The answer is not judged: any status comes back."""
         started = self._clock()
         if self._tokens.will_request():
             # A token request is coming (cold start, refresh): open the API connection meanwhile.
             self._http.preconnect(url, tls=tls, deadline=deadline)
+
+        def send(token: AccessToken) -> HttpResponse:
+            return self._send(
+                url, outgoing, token, request_id, deadline, tls=tls, redirect=redirect
+            )
+
         token = self._tokens.get(deadline)
-        response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
+        response = send(token)
         attempts = response.attempts
         if response.status == 401 and wants_its_nonce(response, token):
             # The API's own DPoP nonce, now remembered: exactly one more request carrying it.
-            response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
+            response = send(token)
             attempts += response.attempts
         if response.status == 401:
             try:
@@ -103,10 +155,9 @@ class InternalApi:
             log.warning("the API refused the token; refreshing it once")
             self._tokens.invalidate(token)
             token = self._tokens.get(deadline)
-            response = self._send(url, token, request_id, deadline, tls=tls, redirect=redirect)
+            response = send(token)
             attempts += response.attempts
-        elapsed_ms = round((self._clock() - started) * 1000)
-        return self._judge(response, attempts, elapsed_ms)
+        return Exchange(response, attempts, round((self._clock() - started) * 1000))
 
     def _refresh_helps(self, response: HttpResponse, token: AccessToken) -> bool:
         if challenge_error(response, token.scheme) == "insufficient_scope":
@@ -124,6 +175,7 @@ class InternalApi:
     def _send(
         self,
         url: str,
+        outgoing: Outgoing,
         token: AccessToken,
         request_id: str,
         deadline: Deadline,
@@ -137,15 +189,16 @@ class InternalApi:
         status: int | None = None
         parts = urllib.parse.urlsplit(url)
         attributes = {
-            "http.request.method": "GET",
+            "http.request.method": outgoing.method,
             "server.address": parts.hostname or "",
             "url.path": parts.path,
         }
         try:
             with tracing.span(tracing.API_CALL, attributes) as span:
-                response = get(
+                response = send(
                     self._http,
                     url,
+                    outgoing,
                     token=token,
                     dpop=self._tokens.dpop,
                     request_id=request_id,
@@ -177,14 +230,41 @@ def get(
     tls: TlsPolicy | None,
     redirect: Redirect | None,
 ) -> HttpResponse:
-    """One GET of the API with ``token`` (retries, redirects within the origin when
-    ``redirect`` checks them), sizes and redirects mapped to ``UpstreamError``; the bridge and
-    diagnose call the API the same way. A DPoP-bound token goes as ``Authorization: DPoP`` with
-    a fresh proof (``ath``, the API's nonce) on every request sent, and is never downgraded to
-    Bearer."""
+    """One GET of the API (diagnose's probe calls the API as the bridge does)."""
+    return send(
+        http,
+        url,
+        GET,
+        token=token,
+        dpop=dpop,
+        request_id=request_id,
+        deadline=deadline,
+        max_bytes=max_bytes,
+        tls=tls,
+        redirect=redirect,
+    )
+
+
+def send(
+    http: HttpClient,
+    url: str,
+    outgoing: Outgoing,
+    *,
+    token: AccessToken,
+    dpop: Dpop,
+    request_id: str,
+    deadline: Deadline,
+    max_bytes: int,
+    tls: TlsPolicy | None,
+    redirect: Redirect | None,
+) -> HttpResponse:
+    """One request to the API with ``token`` (retries as ``outgoing`` allows, redirects within
+    the origin when ``redirect`` checks them), sizes and redirects mapped to ``UpstreamError``.
+    A DPoP-bound token goes as ``Authorization: DPoP`` with a fresh proof (``ath``, the API's
+    nonce) on every request sent, and is never downgraded to Bearer."""
     try:
         return http.request(
-            "GET",
+            outgoing.method,
             url,
             target=API_TARGET,
             deadline=deadline,
@@ -192,10 +272,13 @@ def get(
                 "Authorization": f"{token.scheme} {token.value}",
                 "Accept": "application/json",
                 "X-Request-ID": request_id,
+                **outgoing.headers(),
             },
+            body=outgoing.body,
             max_bytes=max_bytes,
             redirect=redirect,
             tls=tls,
+            idempotent=outgoing.idempotent,
             signer=ProofSigner(dpop, token.value) if token.scheme == "DPoP" else None,
         )
     except ResponseTooLarge as exc:
@@ -214,10 +297,18 @@ def judge(
     wall_clock: Callable[[], float] = time.time,
 ) -> ApiResult:
     """The API's answer as the bridge's result, or the ``UpstreamError`` for its status."""
+    refuse_failure(response, attempts, wall_clock=wall_clock)
+    text, data = decode_json(response.body)
+    return ApiResult(response.status, data, text, attempts, elapsed_ms)
+
+
+def refuse_failure(
+    response: HttpResponse, attempts: int, *, wall_clock: Callable[[], float] = time.time
+) -> None:
+    """Raise the ``UpstreamError`` for a status that is not a success (2xx)."""
     status = response.status
     if 200 <= status < 300:
-        text, data = _decode_json(response.body)
-        return ApiResult(status, data, text, attempts, elapsed_ms)
+        return
     where = f"HTTP {status} from the API after {attempts} attempt(s)"
     challenge = challenge_error(response) if status in (401, 403) else None
     if challenge:
@@ -237,7 +328,8 @@ def judge(
     raise UpstreamError("UPSTREAM_ERROR", f"{where}.")
 
 
-def _decode_json(body: bytes) -> tuple[str, object]:
+def decode_json(body: bytes) -> tuple[str, object]:
+    """The body as text and as JSON (no NaN, bounded nesting), or ``UPSTREAM_NOT_JSON``."""
     if not body.strip():
         return "", None
     try:
@@ -257,35 +349,6 @@ def _decode_json(body: bytes) -> tuple[str, object]:
 def _refuse_constant(name: str) -> object:
     """NaN and Infinity are not JSON (RFC 8259 6): Python would parse them and pass them on."""
     raise ValueError(f"{name} is not JSON")
-
-
-def same_origin_redirect(allows: Allows, query: QueryPolicy) -> Redirect:
-    """The check of a redirect the transport already keeps on the origin and on https: its path
-    must pass the same policy as the caller's (decoded, judged, re-encoded canonically), and its
-    query the same rule as the caller's (the configured parameters win, ``BRIDGE_ALLOWED_QUERY``
-    bounds the rest); the URL sent is rebuilt from those, never taken as the server wrote it.
-    An open redirect in the API thus gives a caller nothing a direct request would not.
-    """
-
-    def check(url: str) -> str:
-        parts = urllib.parse.urlsplit(url)
-        try:
-            segments = decode_path(parts.path or "/")
-            pairs = tuple(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-            merged = encode_query(query.merge_redirect(check_query(pairs)))
-        except RequestError as exc:
-            raise RedirectRefused(
-                f"redirect to a path the policy refuses ({exc.message})"
-            ) from None
-        if not allows(segments):
-            raise RedirectRefused(
-                f"redirect to a path outside the allow-list ({encode_path(segments)[:200]})"
-            )
-        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # never a userinfo
-        path = encode_path(segments)
-        return f"{origin}{path}?{merged}" if merged else f"{origin}{path}"
-
-    return check
 
 
 def wants_its_nonce(response: HttpResponse, token: AccessToken) -> bool:

@@ -13,7 +13,7 @@ from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.errors import RequestError
 from okta_bridge.logs import REDACTOR
-from okta_bridge.request.api import InternalApi, same_origin_redirect
+from okta_bridge.request.api import Exchange, InternalApi, Outgoing
 from okta_bridge.request.callers import CallerPolicy
 from okta_bridge.request.events import ApiResult, Invocation
 from okta_bridge.request.policy import (
@@ -24,6 +24,7 @@ from okta_bridge.request.policy import (
     policy_for,
     shown,
 )
+from okta_bridge.request.redirects import same_origin_redirect
 from okta_bridge.secret.sources import source_for
 from okta_bridge.secret.store import SecretSource, SecretStore
 from okta_bridge.transport.client import HttpClient
@@ -72,14 +73,21 @@ class Bridge:
             settings.caller_routes, allow_anonymous=settings.allow_anonymous_proxy
         )
 
-    def plan(self, invocation: Invocation, deadline: Deadline | None = None) -> Plan:
+    def plan(
+        self,
+        invocation: Invocation,
+        deadline: Deadline | None = None,
+        *,
+        unlisted: tuple[str, ...] | None = None,
+    ) -> Plan:
         """The URL to read (the configured origin, an allowed path, a canonical query) and the
         rule a redirect's path must meet. The caller and a malformed path are refused before any
-        I/O."""
+        I/O. Without ``BRIDGE_ALLOWED_PATHS`` the bridge serves the configured endpoint's path
+        only; the library passes ``unlisted`` (any path of the origin) instead."""
         caller_patterns = self.callers.patterns_for(invocation.caller)
         segments = None if invocation.path is None else decode_path(invocation.path)
         endpoint = Endpoint.parse(self.secrets.current(deadline).api_endpoint)
-        base = policy_for(self.settings.allowed_paths or (endpoint.path,))
+        base = policy_for(self.settings.allowed_paths or unlisted or (endpoint.path,))
         narrow = None if caller_patterns is None else policy_for(caller_patterns)
 
         def allows(candidate: Sequence[str]) -> bool:
@@ -101,14 +109,34 @@ class Bridge:
     def serve(self, invocation: Invocation, *, request_id: str, deadline: Deadline) -> ApiResult:
         """Answer one invocation, or raise a ``BridgeError``."""
         plan = self.plan(invocation, deadline)
+        return self.api.get(
+            plan.url,
+            request_id=request_id,
+            deadline=deadline,
+            tls=self.tls(deadline),
+            redirect=plan.redirect,
+        )
+
+    def exchange(
+        self, plan: Plan, outgoing: Outgoing, *, request_id: str, deadline: Deadline
+    ) -> Exchange:
+        """Send a planned call (the library's way in): redirects followed only by a GET."""
+        return self.api.exchange(
+            plan.url,
+            outgoing,
+            request_id=request_id,
+            deadline=deadline,
+            tls=self.tls(deadline),
+            redirect=plan.redirect if outgoing.method == "GET" else None,
+        )
+
+    def tls(self, deadline: Deadline) -> TlsPolicy:
+        """The API's TLS policy: the configured pins, the secret's client certificate."""
         credentials = self.secrets.current(deadline)
-        tls = TlsPolicy(
+        return TlsPolicy(
             pins=self.settings.api_pins,
             client_certificate=credentials.client_certificate,
             client_key=credentials.client_key,
-        )
-        return self.api.get(
-            plan.url, request_id=request_id, deadline=deadline, tls=tls, redirect=plan.redirect
         )
 
     def reset(self) -> None:
