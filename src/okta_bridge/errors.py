@@ -175,6 +175,12 @@ CATALOG: dict[str, Entry] = {
         "The API redirected to another host, to a path the allow-list refuses, to a non-HTTPS "
         "URL, or too often: call the final URL's path directly (and allow it), or fix the API.",
     ),
+    "UPSTREAM_PAGINATION": Entry(
+        502,
+        "The library's paginate stopped: more pages than max_pages (raise it, ask for bigger "
+        "pages, or narrow the query), or a next link to a page already read (fix the API's "
+        "links, or the next_pointer that reads them).",
+    ),
     "INTERNAL_ERROR": Entry(500, "Report it with the request id."),
     # The rotation function's failures. Secrets Manager retries the whole rotation; the codes tell
     # the operator (alarm, log) what to fix before the next attempt.

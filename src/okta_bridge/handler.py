@@ -1,4 +1,5 @@
-"""Lambda entry point: event -> invocation -> bridge -> response. Nothing else lives here.
+"""Lambda entry point: event -> invocation -> the library's client -> response. Nothing else
+lives here.
 
 The bridge is built at the first invocation, not at import, so a configuration error is answered
 as a ``config`` error (with the variable named) rather than crashing the runtime's Init phase, and
@@ -14,6 +15,7 @@ import uuid
 from typing import Any
 
 from okta_bridge import config, logs, metrics, tracing
+from okta_bridge.client import Client
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, InternalError, RequestError
 from okta_bridge.request import events
@@ -23,30 +25,38 @@ from okta_bridge.transport.deadline import Deadline
 log = logs.get_logger("handler")
 
 _lock = threading.Lock()
-_bridge: Bridge | None = None
+_client: Client | None = None
+
+
+def get_client() -> Client:
+    """The environment's client, built once from the environment (raises ``ConfigError``):
+    the bridge function is one consumer of the library, serving events through the same
+    plan, token, secret and exchange as ``Client.get``."""
+    global _client  # noqa: PLW0603 - one client per execution environment, by design
+    with _lock:
+        if _client is None:
+            settings = Settings.from_env()
+            logs.configure(settings.log_level)
+            _client = Client(bridge=Bridge(settings))
+        return _client
 
 
 def get_bridge() -> Bridge:
-    """The environment's bridge, built once from the environment (raises ``ConfigError``)."""
-    global _bridge  # noqa: PLW0603 - one bridge per execution environment, by design
-    with _lock:
-        if _bridge is None:
-            settings = Settings.from_env()
-            logs.configure(settings.log_level)
-            _bridge = Bridge(settings)
-        return _bridge
+    """The environment's bridge: the parts behind its client."""
+    return get_client().bridge
 
 
 def set_bridge(bridge: Bridge | None) -> None:
     """Install a bridge built elsewhere (tests, the demo), or ``None`` to rebuild on next call."""
-    global _bridge  # noqa: PLW0603
+    global _client  # noqa: PLW0603
     with _lock:
-        _bridge = bridge
+        _client = None if bridge is None else Client(bridge=bridge)
 
 
 def current_bridge() -> Bridge | None:
     """The bridge if one is built; never builds one (the SnapStart hooks)."""
-    return _bridge
+    client = _client
+    return None if client is None else client.bridge
 
 
 def _prepare_snapshot() -> None:

@@ -609,10 +609,14 @@ def test_api_paths_and_parameters(
             "page_size": 10,
             "total": 25,
             "next_page": None,
+            "links": {"next": None},
         }
+        assert "link" not in {name.lower() for name in answer.headers}  # the last page
 
 
-def test_api_allows_only_get(pool: urllib3.PoolManager, stack: LocalStack) -> None:
+def test_api_allows_only_get_except_its_one_write(
+    pool: urllib3.PoolManager, stack: LocalStack
+) -> None:
     token = get_token(pool, stack)
     answer = pool.request(
         "POST", stack.api.base_url + "/v1/data", headers={"Authorization": f"Bearer {token}"}
@@ -620,6 +624,11 @@ def test_api_allows_only_get(pool: urllib3.PoolManager, stack: LocalStack) -> No
     assert answer.status == 405
     assert answer.headers["Allow"] == "GET"
     assert answer.json()["error"] == "method_not_allowed"
+    write = pool.request(
+        "GET", stack.api.base_url + "/v1/orders", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert write.status == 405
+    assert write.headers["Allow"] == "POST"
 
 
 # -- faults ----------------------------------------------------------------------------------

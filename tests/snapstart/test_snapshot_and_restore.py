@@ -249,3 +249,21 @@ def test_each_restore_makes_a_dpop_key_of_its_own_and_the_snapshot_holds_none(
         assert len({before, *thumbprints}) == 3
     finally:
         stack.okta.require_dpop(CLIENT_IDS["basic"], on=False)
+
+
+def test_a_library_client_built_at_init_registers_the_same_hooks(
+    stack: LocalStack, runtime_hooks: FakeRuntimeHooks, lambda_env: dict[str, str]
+) -> None:
+    """Issue 14: a team's own function builds its ``Client`` at module level, during Init:
+    with SnapStart on, the snapshot holds none of its secrets and a restore serves at once."""
+    from okta_bridge import Client  # noqa: PLC0415 - the consumer's import, under SnapStart
+
+    client = Client.from_env()
+    assert len(runtime_hooks.before) == len(runtime_hooks.after) == 1
+    assert client.get("/v1/data").status == 200
+    runtime_hooks.snapshot()
+    assert secrets_in(client.bridge, stack) == []
+    runtime_hooks.restore()
+    stack.reset_counts()
+    assert client.get("/v1/data").json()["source"] == "sample-internal-api"
+    assert counts(stack) == (1, 1)

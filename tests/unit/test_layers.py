@@ -29,8 +29,12 @@ LAYERS = {
     "okta_bridge.request": 7,
     "okta_bridge.rotation": 7,
     "okta_bridge.ops": 8,
-    "okta_bridge.handler": 9,
+    "okta_bridge.client": 9,  # the library's face: a bridge with public calls (SnapStart: ops)
+    "okta_bridge.handler": 10,  # one consumer of the client
 }
+# The package's public face (``from okta_bridge import Client``) loads the client on first use
+# (PEP 562 ``__getattr__``, and for type checkers under TYPE_CHECKING): no load-time import.
+LAZY_EXPORTS = {("okta_bridge", "okta_bridge.client")}
 # Parsers that Settings composes, so that configuration is parsed once into typed objects: they
 # sit below config and import only errors and the standard library.
 CONFIG_PARSERS = {
@@ -66,6 +70,8 @@ def test_every_module_of_okta_bridge_has_a_layer() -> None:
 @pytest.mark.parametrize("found", RUNTIME_IMPORTS, ids=lambda f: f"{f.importer}->{f.imported}")
 def test_a_module_imports_only_its_own_package_or_lower_layers(found: Import) -> None:
     if _home(found.importer) == _home(found.imported) and found.importer not in CONFIG_PARSERS:
+        return
+    if (found.importer, found.imported) in LAZY_EXPORTS and found.deferred:
         return
     assert layer(found.imported) < layer(found.importer) or (
         layer(found.imported) == layer(found.importer) == 0

@@ -49,6 +49,8 @@ from okta_bridge_dev.emulators.sample_resources import (
     INTERNAL_CONFIG,
     ITEMS,
     RESOURCES,
+    Orders,
+    auth_scheme,
     bad_request,
     oauth_error,
     route_name,
@@ -107,24 +109,19 @@ def _dpop_rejected(error: str, description: str) -> _Rejected:
     return _Rejected(oauth_error(401, error, description, **{"WWW-Authenticate": challenge}))
 
 
-def _scheme(headers: Mapping[str, str]) -> str:
-    """The Authorization scheme, lower-case ("" when there is none)."""
-    return headers.get("authorization", "").strip().partition(" ")[0].lower()
-
-
 class _TokenInvalid(Exception):
     """The access token itself is refused (answered with the request's scheme's challenge)."""
 
 
 class SampleApi(TLSServer):
-    """GET-only JSON API behind Okta bearer (or DPoP-bound) tokens.
-
-    Routes (the keys of ``counts``): "data" ``/v1/data``, "items" ``/v1/items?page&page_size``,
-    "item" ``/v1/items/{id}``, "not_found" for anything else, and the two resources the bridge
-    must never reach: "admin" ``/admin/keys`` and "internal" ``/internal/config``. All of them
-    check the token first. ``routing="servlet"`` routes ``servlet_path(raw_target)`` instead of
-    the stdlib's path, and answers "bad_request" (400, no token check: the container rejects
-    the request before any application code) where a servlet container would.
+    """JSON API behind Okta bearer (or DPoP-bound) tokens. Routes (the keys of ``counts``), all
+    checking the token first: "data" ``/v1/data``, "items" ``/v1/items?page&page_size`` (with
+    ``Link: rel="next"``), "item" ``/v1/items/{id}``, "orders" (POST ``/v1/orders``, honouring
+    ``Idempotency-Key``; the rest is GET-only), "not_found", and the two resources the bridge must
+    never reach: "admin" ``/admin/keys`` and "internal" ``/internal/config``.
+    ``routing="servlet"`` routes ``servlet_path(raw_target)`` instead of the stdlib's path, and
+    answers "bad_request" (400, no token check: the container rejects the request before any
+    application code) where a servlet container would.
 
     DPoP settings a test may change: ``dpop_support`` ("validate" or "bearer_only") and
     ``require_dpop_nonce`` (the API's own nonce, ``dpop_nonce``, renewed by
@@ -157,10 +154,12 @@ class SampleApi(TLSServer):
         self.audience = audience
         self.required_scope = required_scope
         self.jwks = JwksCache(jwks_url, ca_bundle)
+        self.orders = Orders()
         self._routes: dict[str, PathRoute] = {
-            name: PathRoute(name, self._guarded(handler)) for name, handler in RESOURCES.items()
+            **{name: PathRoute(name, self._guarded(handle)) for name, handle in RESOURCES.items()},
+            "orders": PathRoute("orders", self._guarded(self.orders.create, "POST")),
+            "bad_request": PathRoute("bad_request", bad_request),
         }
-        self._routes["bad_request"] = PathRoute("bad_request", bad_request)
         self.dpop_support: DPoPSupport = "validate"
         self.require_dpop_nonce = False
         self.dpop_replay = ReplayCache()
@@ -222,13 +221,13 @@ class SampleApi(TLSServer):
             return None
 
     def _guarded(
-        self, handler: Callable[[RecordedRequest], Response]
+        self, handler: Callable[[RecordedRequest], Response], method: str = "GET"
     ) -> Callable[[RecordedRequest], Response]:
-        """Authorize first (as a gateway would, even for unknown paths), then allow only GET."""
+        """Authorize first (as a gateway would, even for unknown paths), then allow ``method``."""
 
         def guarded(request: RecordedRequest) -> Response:
             url = None
-            if _scheme(request.headers) == "dpop":  # only then: handle() works before start()
+            if auth_scheme(request.headers) == "dpop":  # only then: handle() works before start()
                 url = request_url(self.base_url, request.raw_target, request.path)
             try:
                 self.authorize(request.headers, method=request.method, url=url)
@@ -238,9 +237,9 @@ class SampleApi(TLSServer):
                 return oauth_error(
                     503, "temporarily_unavailable", "Cannot verify tokens right now."
                 )
-            if request.method != "GET":
+            if request.method != method:
                 refused = oauth_error(
-                    405, "method_not_allowed", "Only GET is supported.", Allow="GET"
+                    405, "method_not_allowed", f"Only {method} is supported.", Allow=method
                 )
                 return self._with_nonce(request, refused)
             return self._with_nonce(request, handler(request))
@@ -251,7 +250,7 @@ class SampleApi(TLSServer):
         """``response`` with ``DPoP-Nonce`` when the API requires its nonce and the request
         used the DPoP scheme, so the client always holds the current nonce."""
         if (
-            _scheme(request.headers) != "dpop"
+            auth_scheme(request.headers) != "dpop"
             or not self.require_dpop_nonce
             or self.dpop_support != "validate"
         ):

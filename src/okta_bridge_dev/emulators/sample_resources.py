@@ -7,7 +7,9 @@ gateway next to the allowed paths; tests assert they were never served.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +22,8 @@ __all__ = [
     "ITEMS",
     "MAX_PAGE_SIZE",
     "RESOURCES",
+    "Orders",
+    "auth_scheme",
     "bad_request",
     "oauth_error",
     "route_name",
@@ -42,9 +46,15 @@ _ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
 _EXACT_ROUTES = {
     "/v1/data": "data",
     "/v1/items": "items",
+    "/v1/orders": "orders",
     "/admin/keys": "admin",
     "/internal/config": "internal",
 }
+
+
+def auth_scheme(headers: Mapping[str, str]) -> str:
+    """The Authorization scheme, lower-case ("" when there is none)."""
+    return headers.get("authorization", "").strip().partition(" ")[0].lower()
 
 
 def oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
@@ -63,14 +73,44 @@ def items(request: RecordedRequest) -> Response:
     except ValueError as error:
         return oauth_error(400, "invalid_request", str(error))
     start = (page - 1) * page_size
+    more = start + page_size < len(ITEMS)
     body = {
         "items": list(ITEMS[start : start + page_size]),
         "page": page,
         "page_size": page_size,
         "total": len(ITEMS),
-        "next_page": page + 1 if start + page_size < len(ITEMS) else None,
+        "next_page": page + 1 if more else None,
+        # The next page's URL as a body field (a JSON pointer's target: /links/next) and as
+        # RFC 8288's Link header; the library's paginate follows either.
+        "links": {"next": f"/v1/items?page={page + 1}&page_size={page_size}" if more else None},
     }
-    return Response.json(200, body)
+    headers = {"Link": f'</v1/items?page={page + 1}&page_size={page_size}>; rel="next"'}
+    return Response.json(200, body, headers if more else None)
+
+
+class Orders:
+    """POST /v1/orders: a write, recorded by ``Idempotency-Key`` when one is sent (a repeat with
+    the same key answers the first order again, as Stripe-style APIs do). One per API server."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.created: list[dict[str, Any]] = []  # in order; tests read it
+        self._by_key: dict[str, dict[str, Any]] = {}
+
+    def create(self, request: RecordedRequest) -> Response:
+        key = request.headers.get("idempotency-key")
+        try:
+            payload = json.loads(request.body or b"null")
+        except ValueError:
+            return oauth_error(400, "invalid_request", "The body is not JSON.")
+        with self._lock:
+            if key is not None and key in self._by_key:
+                return Response.json(200, self._by_key[key])
+            order = {"id": len(self.created) + 1, "order": payload, "idempotency_key": key}
+            self.created.append(order)
+            if key is not None:
+                self._by_key[key] = order
+        return Response.json(201, order)
 
 
 def item(request: RecordedRequest) -> Response:

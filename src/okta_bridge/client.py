@@ -1,0 +1,334 @@
+"""``Client``: the bridge as a library, for a team's own Lambda with its own business logic.
+
+The same code path as the bridge function (which is now one consumer of it): the secret read
+once and cached, the token cached and refreshed (client credentials, private_key_jwt, the
+password grant, DPoP), verified TLS with the configured CA bundle, pins and mTLS, deadlines from
+the Lambda context, retries, redaction. The host comes from the secret's ``api_endpoint`` only; a
+path is checked against ``BRIDGE_ALLOWED_PATHS`` when it is set (any path of that origin when it
+is not), and against the same decoding rules as the bridge's callers.
+
+One client per execution environment: build it at module level, outside the handler, and use
+it from any thread. Errors are ``okta_bridge.errors.BridgeError``s with ``code``, ``stage`` and
+``hint``; no secret or token is in their messages.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import os
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from okta_bridge import config, logs
+from okta_bridge.config import Settings
+from okta_bridge.errors import RequestError, UpstreamError
+from okta_bridge.request.api import Outgoing, decode_json, refuse_failure
+from okta_bridge.request.bridge import Bridge
+from okta_bridge.request.callers import DIRECT
+from okta_bridge.request.events import Invocation
+from okta_bridge.transport.deadline import Deadline
+
+__all__ = ["Client", "Response"]
+
+ANY_PATH = ("/**",)
+"""The library's allow-list when ``BRIDGE_ALLOWED_PATHS`` is not set: the origin's paths."""
+MAX_PAGES = 100
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+# RFC 9110 5.5 field-value characters, bounded: the key goes into a header as it is.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?")
+_LINK = re.compile(
+    r'<([^>]*)>\s*((?:;\s*[A-Za-z0-9!#$%&\'*+.^_`|~-]+\s*=\s*(?:"[^"]*"|[^;,]*)\s*)*)'
+)
+_LINK_PARAM = re.compile(r';\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*("[^"]*"|[^;,]*)')
+
+
+@dataclass(frozen=True)
+class Response:
+    """The API's successful (2xx) answer. A non-2xx answer raises ``UpstreamError`` instead
+    (``UPSTREAM_NOT_FOUND``, ``UPSTREAM_UNAUTHORIZED``, ``UPSTREAM_ERROR``, ...)."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names; a repeated field's values joined with ", "
+    content: bytes = field(repr=False)
+    url: str
+    attempts: int  # HTTP requests this call made (retries, a token refresh)
+    elapsed_ms: int
+
+    def json(self) -> Any:
+        """The body as JSON (RFC 8259: no NaN, bounded nesting), or ``UPSTREAM_NOT_JSON``."""
+        return decode_json(self.content)[1]
+
+    @property
+    def text(self) -> str:
+        """The body as UTF-8 text, or ``UPSTREAM_NOT_JSON`` when it is not UTF-8."""
+        return decode_json(self.content)[0] if self.content.strip() else ""
+
+
+class Client:
+    """Calls the internal API as the configured Okta app; thread-safe, one per environment."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        secret_id: str | None = None,
+        ca_bundle: str | Path | None = None,
+        allowed_paths: Sequence[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        bridge: Bridge | None = None,
+    ) -> None:
+        """Configuration from ``settings``, else from the environment (``BRIDGE_*``, as the
+        bridge function reads it), with ``secret_id``, ``ca_bundle`` and ``allowed_paths``
+        given here taking precedence. Nothing is read or fetched until the first call."""
+        if bridge is not None:
+            self._bridge = bridge
+            return
+        if settings is None:
+            env = dict(environ if environ is not None else os.environ)
+            if secret_id is not None:
+                env[config.SECRET_ID] = secret_id
+            if ca_bundle is not None:
+                env[config.CA_BUNDLE] = str(ca_bundle)
+            if allowed_paths is not None:
+                env[config.ALLOWED_PATHS] = ",".join(allowed_paths)
+            settings = Settings.from_env(env)
+        elif secret_id or ca_bundle or allowed_paths is not None:
+            raise TypeError("give settings, or secret_id/ca_bundle/allowed_paths, not both")
+        logs.configure(settings.log_level)
+        self._bridge = Bridge(settings)
+        if config.snapstart():
+            from okta_bridge.ops import snapstart  # noqa: PLC0415 - SnapStart only
+
+            snapstart.register(lambda: self._bridge)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
+        """A client configured by ``BRIDGE_*`` environment variables (raises ``ConfigError``
+        naming a bad one)."""
+        return cls(environ=environ)
+
+    @property
+    def settings(self) -> Settings:
+        return self._bridge.settings
+
+    @property
+    def bridge(self) -> Bridge:
+        """The parts behind the client (the bridge function serves its events through it)."""
+        return self._bridge
+
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        context: Any = None,
+    ) -> Response:
+        """GET ``path`` (an absolute path on the configured origin) with ``params``."""
+        return self.request("GET", path, params=params, context=context)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        idempotency_key: str | None = None,
+        context: Any = None,
+    ) -> Response:
+        """Send ``method`` to ``path``. A body is ``json`` (serialised) or ``data`` (bytes, with
+        ``content_type``). Only GET and HEAD are repeated after an ambiguous failure (a reset
+        once the request had left): give ``idempotency_key`` (sent as ``Idempotency-Key``) to
+        let a write be repeated too. The deadline is the Lambda ``context``'s remaining time
+        minus ``BRIDGE_DEADLINE_MARGIN_MS`` (without one, ``BRIDGE_DEFAULT_DEADLINE_SECONDS``)."""
+        deadline = Deadline.from_context(context, self.settings)
+        outgoing = _outgoing(method, json, data, content_type, idempotency_key)
+        return self._call(path, _pairs(params), outgoing, _request_id(context), deadline)
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        context: Any = None,
+        next_pointer: str | None = None,
+        max_pages: int = MAX_PAGES,
+        max_bytes: int | None = None,
+    ) -> Iterator[Response]:
+        """Every page of a paginated GET, in order: the next page's URL is the answer's
+        ``Link: <...>; rel="next"`` (RFC 8288) or, with ``next_pointer``, the string at that
+        JSON pointer (RFC 6901, e.g. ``/links/next``) of its body; it ends when there is none.
+        A next URL must be on the configured origin and pass the same path and query rules;
+        the pages share one deadline, and stop at ``max_pages`` (``UPSTREAM_PAGINATION``) or when
+        their bodies pass ``max_bytes`` (``UPSTREAM_TOO_LARGE``). A URL seen twice is a loop
+        (``UPSTREAM_PAGINATION`` too)."""
+        if max_pages < 1:
+            raise RequestError("BAD_REQUEST", "max_pages must be at least 1.")
+        deadline = Deadline.from_context(context, self.settings)
+        request_id = _request_id(context)
+        budget = max_bytes if max_bytes is not None else self.settings.max_response_bytes * 10
+        target: tuple[str, tuple[tuple[str, str], ...]] | None = (path, _pairs(params))
+        seen: set[str] = set()
+        spent = 0
+        pages = 0
+        while target is not None:
+            if pages == max_pages:
+                raise UpstreamError(
+                    "UPSTREAM_PAGINATION", f"The API has more than {max_pages} pages (max_pages)."
+                )
+            page = self._call(*target, Outgoing(), request_id, deadline)
+            if page.url in seen:
+                raise UpstreamError(
+                    "UPSTREAM_PAGINATION", "The API's next page is one already read (a loop)."
+                )
+            seen.add(page.url)
+            pages += 1
+            spent += len(page.content)
+            if spent > budget:
+                raise UpstreamError(
+                    "UPSTREAM_TOO_LARGE", f"The pages' bodies are over {budget} bytes (max_bytes)."
+                )
+            yield page
+            following = _next_url(page, next_pointer)
+            target = None if following is None else self._same_origin(page.url, following)
+
+    def close(self) -> None:
+        """Close pooled connections (the next call opens new ones)."""
+        self._bridge.close()
+
+    def _call(
+        self,
+        path: str,
+        query: tuple[tuple[str, str], ...],
+        outgoing: Outgoing,
+        request_id: str,
+        deadline: Deadline,
+    ) -> Response:
+        invocation = Invocation("direct", path, query or None, DIRECT)
+        plan = self._bridge.plan(invocation, deadline, unlisted=ANY_PATH)
+        done = self._bridge.exchange(plan, outgoing, request_id=request_id, deadline=deadline)
+        refuse_failure(done.response, done.attempts)
+        return Response(
+            done.response.status,
+            dict(done.response.headers),
+            done.response.body,
+            done.response.url,
+            done.attempts,
+            done.elapsed_ms,
+        )
+
+    def _same_origin(self, current: str, following: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """A next page's path and query, when it is on the page's origin (else refused)."""
+        absolute = urllib.parse.urljoin(current, following)
+        here, there = urllib.parse.urlsplit(current), urllib.parse.urlsplit(absolute)
+        if (there.scheme, there.netloc.lower()) != (here.scheme, here.netloc.lower()):
+            raise UpstreamError(
+                "UPSTREAM_REDIRECT",
+                "The API's next page is on another origin; only the configured one is read.",
+            )
+        query = urllib.parse.parse_qsl(there.query, keep_blank_values=True)
+        # The configured endpoint's own parameters come back in a next URL: they are added again
+        # by the plan (and win), so only the others are the next page's own.
+        configured = self._configured_query()
+        return there.path or "/", tuple(pair for pair in query if pair not in configured)
+
+    def _configured_query(self) -> frozenset[tuple[str, str]]:
+        endpoint = self._bridge.secrets.current().api_endpoint
+        query = urllib.parse.urlsplit(endpoint).query
+        return frozenset(urllib.parse.parse_qsl(query, keep_blank_values=True))
+
+
+def _outgoing(
+    method: str,
+    json: Any,
+    data: bytes | None,
+    content_type: str | None,
+    idempotency_key: str | None,
+) -> Outgoing:
+    verb = method.upper()
+    if verb not in _METHODS:
+        raise RequestError("BAD_REQUEST", f"The method {method[:10]!r} is not supported.")
+    if json is not None and data is not None:
+        raise RequestError("BAD_REQUEST", "Give json or data, not both.")
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise RequestError(
+            "BAD_REQUEST", "idempotency_key must be 1 to 255 visible ASCII characters."
+        )
+    body, kind = data, content_type
+    if json is not None:
+        try:
+            body = jsonlib.dumps(json, allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise RequestError("BAD_REQUEST", f"json is not serialisable: {exc}"[:200]) from None
+        kind = "application/json"
+    if body is not None and verb in ("GET", "HEAD"):
+        raise RequestError("BAD_REQUEST", f"A {verb} carries no body.")
+    if kind is not None and not _HEADER_VALUE.fullmatch(kind):
+        raise RequestError("BAD_REQUEST", "content_type is not a valid header value.")
+    return Outgoing(verb, body, kind if body is not None else None, idempotency_key)
+
+
+def _pairs(
+    params: Mapping[str, str] | Sequence[tuple[str, str]] | None,
+) -> tuple[tuple[str, str], ...]:
+    if params is None:
+        return ()
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs = tuple((str(key), str(value)) for key, value in items)
+    return pairs
+
+
+def _request_id(context: Any) -> str:
+    value = getattr(context, "aws_request_id", None)
+    return value if isinstance(value, str) and value else str(uuid.uuid4())
+
+
+def _next_url(page: Response, pointer: str | None) -> str | None:
+    if pointer is None:
+        return next_link(page.headers.get("link", ""))
+    found = json_pointer(page.json(), pointer)
+    if found is None or found == "":
+        return None
+    if not isinstance(found, str):
+        raise UpstreamError(
+            "UPSTREAM_NOT_JSON", f"The value at {pointer[:60]!r} is not a URL string."
+        )
+    return found
+
+
+def next_link(header: str) -> str | None:
+    """The target of the ``rel="next"`` link of a ``Link`` header (RFC 8288 3), if any."""
+    for match in _LINK.finditer(header):
+        for name, value in _LINK_PARAM.findall(match.group(2)):
+            rels = value.strip('"').lower().split()
+            if name.lower() == "rel" and "next" in rels:
+                return match.group(1).strip()
+    return None
+
+
+def json_pointer(document: Any, pointer: str) -> Any:
+    """The value at an RFC 6901 JSON pointer; None when any step is missing."""
+    if pointer == "":
+        return document
+    if not pointer.startswith("/"):
+        raise RequestError("BAD_REQUEST", "next_pointer must be a JSON pointer such as /next.")
+    value = document
+    for raw in pointer[1:].split("/"):
+        step = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
