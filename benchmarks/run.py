@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Bench:
                 "REQUESTS_CA_BUNDLE": str(stack.ca.ca_pem_path),
                 "NAIVE_SECRET_ID": secret_id,
                 "FLOOR_API_URL": value["api_endpoint"],
+                "CONSUMER_PATH": urllib.parse.urlsplit(value["api_endpoint"]).path,
                 "FLOOR_TOKEN_URL": value["token_url"],
                 "FLOOR_CLIENT_ID": value["client_id"],
                 "FLOOR_CLIENT_SECRET": value["client_secret"],
@@ -110,6 +112,7 @@ class Bench:
                 (code_dir,),
                 {"BRIDGE_SECRET_ID": dpop_secret_id},
             ),
+            Impl("library consumer", "consumer", (HERE, code_dir)),
             Impl("floor", "floor", (HERE,)),
         )
 
