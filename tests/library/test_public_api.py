@@ -20,9 +20,13 @@ PUBLIC = sorted(name for name in okta_bridge.__all__ if name != "__version__")
 
 
 def _members(cls: type) -> list[str]:
+    """The public members a consumer sees (a named tuple's own ``count``/``index`` aside)."""
+    inherited = set(dir(tuple)) if issubclass(cls, tuple) else set()
     return sorted(
-        f"{cls.__name__}.{name}" for name, _ in inspect.getmembers(cls) if not name.startswith("_")
-    ) + sorted(f"{cls.__name__}.{name}" for name in getattr(cls, "__dataclass_fields__", {}))
+        f"{cls.__name__}.{name}"
+        for name, _ in inspect.getmembers(cls)
+        if not name.startswith("_") and name not in inherited
+    )
 
 
 def _section(path: str, heading: str) -> str:
