@@ -34,12 +34,16 @@ _PATTERNS = (
     re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.DOTALL),
     re.compile(r"(?i)\b(bearer|basic|dpop|ssws)\s+[A-Za-z0-9._~+/=-]{8,}"),
 )
-# A JWT: three dotted base64url parts, the first holding "eyJ" (a JSON header), possibly behind a
-# prefix of the same alphabet ("token-eyJ..."). Matched from the start of a run only (the
+# A JWT: three (JWS) to five (compact JWE) dotted base64url parts, any but the first possibly
+# empty (``e30`` claims, JWE's ``dir`` key), the first holding "eyJ" (a JSON header), perhaps
+# behind a prefix of the same alphabet ("token-eyJ..."). Matched from the start of a run only (the
 # lookbehind), and no part gives characters back (possessive): a pattern that could start at
 # every "eyJ" costs quadratic time on a run of them, and a token endpoint's error_description
 # (64 KB) would then spend the invocation's deadline in the redactor.
-_DOTTED = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{7,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+")
+_DOTTED = re.compile(
+    r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{7,}+(?:\.[A-Za-z0-9_-]*+){2}+"
+    r"(?:\.(?!eyJ)[A-Za-z0-9_-]*+){0,2}+"  # a JWE's last two parts; never the next JWT's header
+)
 _JWT_HEAD = re.compile(r"eyJ[A-Za-z0-9_-]{4}")
 # Transient literals (tokens) are kept bounded: a long-lived environment sees a new one every hour.
 _MAX_LITERALS = 64

@@ -99,10 +99,8 @@ CONSUMER = textwrap.dedent(
 )
 
 
-def test_a_consumer_type_checks_with_mypy_strict(tmp_path: Path) -> None:
-    consumer = tmp_path / "consumer.py"
-    consumer.write_text(CONSUMER, encoding="utf-8")
-    done = subprocess.run(  # noqa: S603 - mypy of this venv on a file written here
+def _mypy_strict(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - mypy of this venv on a file written by the test
         [
             sys.executable,
             "-m",
@@ -110,15 +108,21 @@ def test_a_consumer_type_checks_with_mypy_strict(tmp_path: Path) -> None:
             "--strict",
             "--no-incremental",
             "--cache-dir",
-            str(tmp_path / "cache"),
-            str(consumer),
+            str(path.parent / "cache"),
+            str(path),
         ],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
-        cwd=tmp_path,
+        cwd=path.parent,
     )
+
+
+def test_a_consumer_type_checks_with_mypy_strict(tmp_path: Path) -> None:
+    consumer = tmp_path / "consumer.py"
+    consumer.write_text(CONSUMER, encoding="utf-8")
+    done = _mypy_strict(consumer)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -130,23 +134,7 @@ def test_mypy_strict_catches_a_misuse(tmp_path: Path) -> None:
         "status: str = Client.from_env().get('/v1/items', params=3).status\n",
         encoding="utf-8",
     )
-    done = subprocess.run(  # noqa: S603 - as above
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            str(consumer),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = _mypy_strict(consumer)
     assert done.returncode == 1
     assert "arg-type" in done.stdout
     assert "assignment" in done.stdout

@@ -16,9 +16,10 @@ _ERROR_CODE = r"[A-Za-z_]{1,60}"
 _TCHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
 # The pieces of RFC 9110 11.6.1's grammar, each anchored where the scanner stands. An unquoted
 # value is read a little more loosely than a token (gateways send ``error_uri=https://...``), but
-# never holds a quote or a backslash: quoting is where a hostile header hides a second parameter.
+# never holds a quote or a backslash (quoting is where a hostile header hides a second parameter)
+# and is never empty (RFC 9110 5.6.2: a token; ``realm=`` is no parameter, wherever it stands).
 _SCHEME = rf"({_TCHARS})(?=[ \t]|,|$)"
-_PARAM = rf'[ \t]*({_TCHARS})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"\\]*)[ \t]*'
+_PARAM = rf'[ \t]*({_TCHARS})[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^\s,"\\]+)[ \t]*'
 _TOKEN68 = r"[ \t]+[A-Za-z0-9._~+/-]+=*[ \t]*(?=,|$)"
 _SEPARATORS = r"[ \t,]*"
 _QUOTED_PAIR = r"\\(.)"
@@ -49,11 +50,15 @@ def challenges(header: str) -> dict[str, dict[str, str]]:
     position = _skip(header, 0)
     while position < len(header):
         if current is not None and (param := param_at.match(header, position)):
-            raw = param.group(2)
+            name, raw = param.group(1).lower(), param.group(2)
+            if name in current:
+                return {}  # RFC 9110 11.2: once per challenge; a repeat is no "last wins"
             if raw.startswith('"'):
                 raw = re.sub(_QUOTED_PAIR, r"\1", raw[1:-1])
-            current[param.group(1).lower()] = raw
+            current[name] = raw
             position = param.end()
+            if _space_separated(header, position, param_at):
+                continue  # AWS API Gateway separates its parameters by spaces, not commas
         elif scheme := scheme_at.match(header, position):
             current = found.setdefault(scheme.group(1).lower(), {})
             position = scheme.end()
@@ -65,6 +70,17 @@ def challenges(header: str) -> dict[str, dict[str, str]]:
             return {}
         position = _skip(header, position)
     return found
+
+
+def _space_separated(header: str, position: int, param_at: re.Pattern[str]) -> bool:
+    """Whether another parameter follows after whitespace alone (the parameter's pattern took
+    the whitespace): ``Bearer scope="" error="invalid_token"``, as API Gateway's JWT authorizer
+    writes it. A new scheme still needs a comma, and text with no whitespace before it none."""
+    return (
+        0 < position < len(header)
+        and header[position - 1] in " \t"
+        and param_at.match(header, position) is not None
+    )
 
 
 def _skip(header: str, position: int) -> int:

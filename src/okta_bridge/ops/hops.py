@@ -265,9 +265,10 @@ class Diagnosis:
         allowed = policy_for(self.settings.allowed_paths or (endpoint.path,))
 
         def get() -> HttpResponse:
-            return api.get(
+            return api.send(
                 http,
                 url,
+                api.GET,
                 token=token,
                 dpop=DPOP,
                 request_id=self.request_id,

@@ -218,33 +218,6 @@ class InternalApi:
         return judge(response, attempts, elapsed_ms, wall_clock=self._wall_clock)
 
 
-def get(
-    http: HttpClient,
-    url: str,
-    *,
-    token: AccessToken,
-    dpop: Dpop,
-    request_id: str,
-    deadline: Deadline,
-    max_bytes: int,
-    tls: TlsPolicy | None,
-    redirect: Redirect | None,
-) -> HttpResponse:
-    """One GET of the API (diagnose's probe calls the API as the bridge does)."""
-    return send(
-        http,
-        url,
-        GET,
-        token=token,
-        dpop=dpop,
-        request_id=request_id,
-        deadline=deadline,
-        max_bytes=max_bytes,
-        tls=tls,
-        redirect=redirect,
-    )
-
-
 def send(
     http: HttpClient,
     url: str,
@@ -259,7 +232,8 @@ def send(
     redirect: Redirect | None,
 ) -> HttpResponse:
     """One request to the API with ``token`` (retries as ``outgoing`` allows, redirects within
-    the origin when ``redirect`` checks them), sizes and redirects mapped to ``UpstreamError``.
+    the origin when ``redirect`` checks them), sizes and redirects mapped to ``UpstreamError``;
+    the bridge, the library and diagnose's probe call the API this one way.
     A DPoP-bound token goes as ``Authorization: DPoP`` with a fresh proof (``ath``, the API's
     nonce) on every request sent, and is never downgraded to Bearer."""
     try:
