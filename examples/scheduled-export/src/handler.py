@@ -10,6 +10,8 @@ client's ``max_bytes`` and ``EXPORT_MAX_PAGES``) before the one ``PutObject``, w
 visible whole or not at all. A failing page raises, so the invocation fails and Lambda's retries
 and dead-letter queue take over. (A temporary key and a copy would need a second request, the
 wider ``kms:Decrypt`` permission for the copy, and a clean-up of orphans after a failure.)
+Lambda's retries of an asynchronous invocation keep its request id, so a retry writes the same
+key: a run that wrote and then failed is overwritten, not duplicated.
 """
 
 from __future__ import annotations
