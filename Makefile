@@ -43,11 +43,13 @@ demo: $(STAMP) ## Run the real handler on the local stack: one cold call, then w
 test: lint typecheck security validate unit commands ## Every check: ruff, mypy, bandit, cfn-lint, checkov, pytest, the documented commands on a fresh clone
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
-typecheck: $(STAMP) ## mypy --strict on src/
+typecheck: $(STAMP) ## mypy --strict on src/ and on each example's handler (both modules are named handler)
 	$(BIN)/mypy $(SRC)
+	$(BIN)/mypy --strict examples/scheduled-export/src/handler.py
+	$(BIN)/mypy --strict examples/enrich-api/src/handler.py
 
 security: $(STAMP) ## bandit: no finding of medium or higher severity (each exception justified inline)
 	$(BIN)/bandit --quiet --recursive src --severity-level medium
@@ -56,9 +58,9 @@ audit: $(TOOLS_STAMP) ## pip-audit of the locked runtime and dev dependencies (n
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements.lock
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements-dev.lock
 
-validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml: no errors, no warnings
-	$(BIN)/cfn-lint template.yaml
-	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml and the examples' templates: no errors, no warnings
+	$(BIN)/cfn-lint template.yaml examples/*/template.yaml
+	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f examples/scheduled-export/template.yaml -f examples/enrich-api/template.yaml
 
 unit: $(STAMP) ## pytest: unit and integration tests, with coverage of okta_bridge
 	$(BIN)/pytest --cov=okta_bridge --cov-report=term-missing:skip-covered --cov-fail-under=90

@@ -119,7 +119,7 @@ def test_more_pages_than_export_max_pages_fail_the_run_and_nothing_is_written(
     module, bucket = export(EXPORT_MAX_PAGES="2")
     with pytest.raises(UpstreamError) as limited:
         module.handler(SCHEDULED, LambdaContext("run-long"))
-    assert limited.value.code == "PAGINATION_LIMIT"
+    assert limited.value.code == "UPSTREAM_PAGINATION"
     assert page_numbers(stack) == ["1", "2"]
     assert objects(s3_endpoint, bucket) == []
 
