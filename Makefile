@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package bench deploy secret rotate-now destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy secret rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ test-313: py313 ## The same pytest run on python3.13, Lambda's runtime (a separa
 package: py313 $(STAMP) ## Build dist/okta-bridge.zip for Lambda (python3.13 .pyc, reproducible); CA_BUNDLE=corp.pem adds a CA
 	$(BIN)/okta-bridge package --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
 
+layer: py313 $(STAMP) ## Build dist/okta-bridge-layer.zip, the library as a Lambda layer (python/, same content and flags as package)
+	$(BIN)/okta-bridge package --layer --python "$(PY313)" $(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(ARCH),--arch $(ARCH))
+
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
 	@touch $@
@@ -90,7 +93,7 @@ bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor 
 	$(BIN)/okta-bridge package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
 	$(BIN)/python benchmarks/run.py --python $(VENV313)/bin/python --zip build/bench/okta-bridge.zip $(if $(QUICK),--quick --out build/bench)
 
-deploy: package ## Package, upload, deploy the stack (samconfig.toml or environment), print outputs
+deploy: package layer ## Package the function and the layer, upload, deploy the stack (samconfig.toml or environment), print outputs
 	$(BIN)/okta-bridge deploy
 
 secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json; ADMIN=1: the admin app's)

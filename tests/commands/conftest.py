@@ -138,8 +138,9 @@ def clone() -> Iterator[Clone]:
 CHECKED: dict[str, tuple[str, ...]] = {
     "make demo": ("demo",),
     "make package": ("package",),
+    "make layer": ("layer",),
     "make rotate-now LOCAL=1": ("rotate-now", "LOCAL=1"),
     "make bench": ("bench", "QUICK=1"),
 }
-NEEDS_PY313 = frozenset({"make package", "make bench"})
+NEEDS_PY313 = frozenset({"make package", "make layer", "make bench"})
 PY313_MISSING = "this target needs python3.13"

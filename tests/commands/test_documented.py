@@ -37,7 +37,7 @@ def test_commands_the_check_leaves_out_say_why() -> None:
         assert runs in ("local", "AWS"), command
 
 
-@pytest.mark.parametrize("target", ["bench", "test-313", "package"])
+@pytest.mark.parametrize("target", ["bench", "test-313", "package", "layer"])
 @pytest.mark.parametrize("py313", ["", "/nonexistent/python3.13", "python3.11"])
 def test_a_missing_python313_stops_with_one_clear_message(target: str, py313: str) -> None:
     result = Clone(REPO).make("--no-print-directory", target, f"PY313={py313}")

@@ -60,6 +60,19 @@ def test_make_package_builds_the_lambda_zip(clone: Clone) -> None:
     assert not [name for name in names if name.startswith("okta_bridge_dev")]
 
 
+def test_make_layer_builds_the_layer_zip(clone: Clone) -> None:
+    result = run(clone, "make layer")
+    if not HAS_PY313:
+        return
+    artifact = clone.root / "dist" / "okta-bridge-layer.zip"
+    with zipfile.ZipFile(artifact) as archive:
+        names = archive.namelist()
+    assert "python/okta_bridge/client.py" in names
+    assert "python/okta_bridge/__pycache__/client.cpython-313.pyc" in names
+    assert not [n for n in names if n.startswith(("python/okta_bridge_dev", "python/boto"))]
+    assert "layout    python/" in result.output, result.tail()
+
+
 def test_make_rotate_now_local_confirms_the_old_credential_is_refused(clone: Clone) -> None:
     result = run(clone, "make rotate-now LOCAL=1")
     assert "confirmed: Okta refuses the old credential" in result.output, result.tail()

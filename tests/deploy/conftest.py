@@ -76,6 +76,17 @@ def moto(moto_ca: LocalCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
     """A fresh moto server (its own random account id, so no state leaks between tests)."""
     moto_shims.install()
     monkeypatch.setattr(moto_shims.ChangeSet, "apply", moto_shims.apply_with_outputs)
+    monkeypatch.setattr(
+        moto_shims.LayerVersion,
+        "physical_resource_id",
+        property(moto_shims.layer_version_arn),
+        raising=False,
+    )
+    monkeypatch.setattr(
+        moto_shims.LayerVersion,
+        "create_from_cloudformation_json",
+        classmethod(moto_shims.create_layer_version),
+    )
     server = SecretsManagerServer(
         server_context(moto_ca.issue("moto")), ca_bundle=moto_ca.ca_pem_path
     )
@@ -111,4 +122,13 @@ def fake_zip(tmp_path: Path) -> Path:
         archive.writestr(
             "okta_bridge/handler.py", "def lambda_handler(event, context):\n    return {}\n"
         )
+    return path
+
+
+@pytest.fixture
+def fake_layer_zip(tmp_path: Path) -> Path:
+    """A tiny stand-in for dist/okta-bridge-layer.zip: deploy only uploads it."""
+    path = tmp_path / "okta-bridge-layer.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("python/okta_bridge/__init__.py", "")
     return path

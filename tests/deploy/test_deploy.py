@@ -81,9 +81,20 @@ def artifact_bucket(aws: Moto) -> str:
 
 
 @pytest.fixture
-def deployed(artifact_bucket: str, fake_zip: Path, template: Path) -> str:
+def zip_flags(fake_zip: Path, fake_layer_zip: Path) -> tuple[str, ...]:
+    """The deploy flags naming the two artifacts the stack takes: the function's and the layer's."""
+    return ("--zip", str(fake_zip), "--layer-zip", str(fake_layer_zip))
+
+
+@pytest.fixture
+def deployed(artifact_bucket: str, zip_flags: tuple[str, ...], template: Path) -> str:
     code, text = run(
-        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+        "deploy",
+        "--stack-name",
+        STACK,
+        *zip_flags,
+        "--template",
+        str(template),
     )
     assert code == 0, text
     return text
@@ -143,9 +154,16 @@ def test_deploy_creates_the_stack(
     assert secret_arn in deployed
 
 
-def test_second_deploy_reports_no_changes(deployed: str, fake_zip: Path, template: Path) -> None:
+def test_second_deploy_reports_no_changes(
+    deployed: str, zip_flags: tuple[str, ...], template: Path
+) -> None:
     code, text = run(
-        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+        "deploy",
+        "--stack-name",
+        STACK,
+        *zip_flags,
+        "--template",
+        str(template),
     )
     assert code == 0, text
     assert "already uploaded" in text
@@ -216,23 +234,29 @@ def test_the_default_artifact_bucket_is_created_private_encrypted_versioned(aws:
     assert not release_aws.ensure_bucket(s3, name, account=aws.account, region=REGION, create=True)
 
 
-def test_a_configured_bucket_must_exist(aws: Moto, fake_zip: Path, template: Path) -> None:
+def test_a_configured_bucket_must_exist(
+    aws: Moto, zip_flags: tuple[str, ...], template: Path
+) -> None:
     code, text = run(
-        "deploy", "--bucket", "no-such-bucket", "--zip", str(fake_zip), "--template", str(template)
+        "deploy",
+        "--bucket",
+        "no-such-bucket",
+        *zip_flags,
+        "--template",
+        str(template),
     )
     assert code == exit_codes.EXIT_FAILED
     assert "bucket no-such-bucket (s3_bucket / OKTA_BRIDGE_BUCKET) does not exist" in text
 
 
 def test_no_execute_leaves_the_change_set_for_review(
-    artifact_bucket: str, fake_zip: Path, template: Path
+    artifact_bucket: str, zip_flags: tuple[str, ...], template: Path
 ) -> None:
     code, text = run(
         "deploy",
         "--stack-name",
         STACK,
-        "--zip",
-        str(fake_zip),
+        *zip_flags,
         "--template",
         str(template),
         "--no-execute",
@@ -299,7 +323,7 @@ def test_commands_on_a_missing_stack_exit_3(aws: Moto, tmp_path: Path) -> None:
 @pytest.mark.parametrize("limit", [None, 10**9])
 def test_the_template_goes_through_the_bucket_only_when_over_the_limit(
     artifact_bucket: str,
-    fake_zip: Path,
+    zip_flags: tuple[str, ...],
     template: Path,
     monkeypatch: pytest.MonkeyPatch,
     limit: int | None,
@@ -310,7 +334,12 @@ def test_the_template_goes_through_the_bucket_only_when_over_the_limit(
     if limit is not None:
         monkeypatch.setattr(steps, "TEMPLATE_BODY_LIMIT", limit)
     code, text = run(
-        "deploy", "--stack-name", STACK, "--zip", str(fake_zip), "--template", str(template)
+        "deploy",
+        "--stack-name",
+        STACK,
+        *zip_flags,
+        "--template",
+        str(template),
     )
     assert code == 0, text
     assert "CREATE_COMPLETE" in text
@@ -330,7 +359,10 @@ def test_outputs_prints_the_table_or_one_value(deployed: str) -> None:
     assert (code, value) == (0, "prod/okta_api_creds\n")
     code, text = run("outputs", "--stack-name", STACK, "Nope")
     assert code == exit_codes.EXIT_USAGE
-    assert "has no output Nope (it has: AdminSecretArn, AdminSecretName, DashboardUrl" in text
+    assert (
+        "has no output Nope (it has: AdminSecretArn, AdminSecretName, ConsumerPolicyArn, "
+        "DashboardUrl" in text
+    )
 
 
 def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:
@@ -340,8 +372,9 @@ def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:
     session = boto3.session.Session(
         region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
     )
+    packaged = steps.set_code_uri(sam, "bucket", "key.zip", None)
     translated = steps.translate(
-        steps.set_code_uri(sam, "bucket", "key.zip", None),
+        steps.set_content_uri(packaged, "bucket", "layer.zip", None),
         steps.resolve_parameters(sam, {}),
         session,
     )
@@ -384,3 +417,121 @@ def test_make_deploy_end_to_end(aws: Moto, artifact_bucket: str) -> None:
         o["Key"] for o in session.client("s3").list_objects_v2(Bucket=artifact_bucket)["Contents"]
     ]
     assert f"okta-bridge/{hashlib.sha256(built).hexdigest()}.zip" in keys
+    assert "okta-bridge-layer.zip" in result.stdout  # make deploy builds and uploads the layer
+    layer = (REPO / "dist" / "okta-bridge-layer.zip").read_bytes()
+    assert f"okta-bridge/{hashlib.sha256(layer).hexdigest()}.zip" in keys
+
+
+# -- the library: the layer, the consumer policy, ConsumerRoleArns ------------------------------
+
+CONSUMER = "arn:aws:iam::{account}:role/team-a/orders-sync"
+
+
+def stack_outputs(stack: str = STACK) -> dict[str, str]:
+    cfn = boto3.session.Session(region_name=REGION).client("cloudformation")
+    described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+
+
+def test_deploy_publishes_the_uploaded_layer_for_python313(
+    deployed: str, artifact_bucket: str, fake_layer_zip: Path
+) -> None:
+    session = boto3.session.Session(region_name=REGION)
+    digest = hashlib.sha256(fake_layer_zip.read_bytes()).hexdigest()
+    keys = [
+        o["Key"] for o in session.client("s3").list_objects_v2(Bucket=artifact_bucket)["Contents"]
+    ]
+    assert f"okta-bridge/{digest}.zip" in keys
+    assert f"uploaded {fake_layer_zip}" in deployed
+    layer_arn = stack_outputs()["LayerArn"]
+    name, version = layer_arn.split(":layer:", 1)[1].rsplit(":", 1)
+    layer = session.client("lambda").get_layer_version(LayerName=name, VersionNumber=int(version))
+    assert layer["LayerVersionArn"] == layer_arn
+    assert ":layer:okta-bridge-test-client:" in layer_arn
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_the_consumer_policy_grants_reading_and_decrypting_the_secret_only(
+    deployed: str,
+) -> None:
+    outputs = stack_outputs()
+    iam = boto3.session.Session(region_name=REGION).client("iam")
+    policy = iam.get_policy(PolicyArn=outputs["ConsumerPolicyArn"])["Policy"]
+    document = iam.get_policy_version(
+        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+    )["PolicyVersion"]["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
+    assert [
+        (s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in document["Statement"]
+    ] == [
+        ("Allow", "secretsmanager:GetSecretValue", outputs["SecretArn"], None),
+        (
+            "Allow",
+            "kms:Decrypt",
+            outputs["KmsKeyArn"],
+            {
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": outputs["SecretArn"],
+                }
+            },
+        ),
+    ]
+
+
+def admitted(aws: Moto, outputs: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """Who the deployed secret policy lets through, who it keeps to reading, and the principals
+    of the key policy's consumer statement."""
+    session = boto3.session.Session(region_name=REGION)
+    policy = session.client("secretsmanager").get_resource_policy(SecretId=outputs["SecretArn"])
+    statements = {s["Sid"]: s for s in json.loads(policy["ResourcePolicy"])["Statement"]}
+    let_through = statements["DenyEveryoneButTheNamedPrincipals"]["Condition"]["ArnNotLike"]
+    read_only = statements.get("DenyTheConsumersAllButReading", {"Condition": {"ArnLike": {}}})
+    key_id = outputs["KmsKeyArn"].rsplit("/", 1)[-1]
+    key_policy = session.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")
+    document = key_policy["Policy"]  # moto keeps the template's object (and NoValue as None)
+    document = json.loads(document) if isinstance(document, str) else document
+    key = {s["Sid"]: s for s in document["Statement"] if s is not None}
+    consumers = key.get("ConsumersDecryptTheSecretThroughSecretsManager")
+    return (
+        let_through["aws:PrincipalArn"],
+        read_only["Condition"]["ArnLike"].get("aws:PrincipalArn", []),
+        consumers["Condition"]["ArnEquals"]["aws:PrincipalArn"] if consumers else [],
+    )
+
+
+def test_without_consumer_roles_the_secret_and_the_key_admit_nobody_new(
+    aws: Moto, deployed: str
+) -> None:
+    outputs = stack_outputs()
+    let_through, read_only, key_consumers = admitted(aws, outputs)
+    assert let_through == [
+        outputs["RoleArn"],
+        let_through[1],  # the rotation function's role (no output)
+        f"arn:aws:iam::{aws.account}:root",
+    ]
+    assert ":role/" in let_through[1]
+    assert (read_only, key_consumers) == ([], [])
+
+
+def test_named_consumer_roles_may_read_the_secret_and_decrypt_it(
+    aws: Moto, artifact_bucket: str, zip_flags: tuple[str, ...], template: Path
+) -> None:
+    consumer = CONSUMER.format(account=aws.account)
+    code, text = run(
+        "deploy",
+        "--stack-name",
+        STACK,
+        *zip_flags,
+        "--template",
+        str(template),
+        "--parameter",
+        f"ConsumerRoleArns={consumer}",
+    )
+    assert code == 0, text
+    let_through, read_only, key_consumers = admitted(aws, stack_outputs())
+    assert let_through[-1] == consumer
+    assert len(let_through) == 4
+    assert read_only == [consumer]
+    assert key_consumers == [consumer]

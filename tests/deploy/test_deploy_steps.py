@@ -152,6 +152,22 @@ def test_a_missing_artifact_says_to_run_make_package(
     assert "make package" in capsys.readouterr().err
 
 
+def test_a_missing_layer_says_to_run_make_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before AWS is asked anything: the template publishes BridgeLayer."""
+    function = lambda_zip(tmp_path / "okta-bridge.zip", 183)
+    code = cli.main(
+        ["deploy", "--zip", str(function), "--layer-zip", str(tmp_path / "none.zip"),
+         "--template", str(REPO / "template.yaml")],
+        environ={},
+    )  # fmt: skip
+    assert code == exit_codes.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"no layer at {tmp_path / 'none.zip'}" in err
+    assert "build it with `make layer` (or pass --layer-zip)" in err
+
+
 # -- the template ----------------------------------------------------------------------------
 
 SAM = """\
@@ -233,6 +249,35 @@ def test_every_function_of_the_bridges_zip_points_at_the_uploaded_object(tmp_pat
     assert resources["BridgeFunction"]["Properties"]["CodeUri"] == location
     assert resources["RotationFunction"]["Properties"]["CodeUri"] == location
     assert resources["OtherFunction"]["Properties"]["CodeUri"] == "s3://elsewhere/other.zip"
+
+
+LAYER = """\
+  BridgeLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: dist/okta-bridge-layer.zip, CompatibleRuntimes: [python3.13]}
+  OtherLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: s3://elsewhere/other.zip}
+"""
+
+
+def test_content_uri_points_at_the_uploaded_layer_without_touching_the_original(
+    tmp_path: Path,
+) -> None:
+    template = steps.load_template(write(tmp_path, SAM + LAYER))
+    packaged = steps.set_content_uri(template, "bucket", "okta-bridge/layer.zip", "v2")
+    resources = packaged["Resources"]
+    assert resources["BridgeLayer"]["Properties"]["ContentUri"] == {
+        "Bucket": "bucket",
+        "Key": "okta-bridge/layer.zip",
+        "Version": "v2",
+    }
+    assert resources["OtherLayer"]["Properties"]["ContentUri"] == "s3://elsewhere/other.zip"
+    assert resources["BridgeFunction"]["Properties"]["CodeUri"] == "dist/okta-bridge.zip"
+    original = template["Resources"]["BridgeLayer"]["Properties"]["ContentUri"]
+    assert original == "dist/okta-bridge-layer.zip"
+    without = steps.load_template(write(tmp_path, SAM))
+    assert steps.set_content_uri(without, "bucket", "key.zip", None) == without
 
 
 def test_parameters_are_checked_against_the_template(tmp_path: Path) -> None:
@@ -476,6 +521,8 @@ def test_a_zip_for_the_other_architecture_is_refused(tmp_path: Path) -> None:
     not_a_zip.write_bytes(b"nope")
     with pytest.raises(UsageError, match="not a zip file"):
         deploy.check_architecture(not_a_zip, "arm64")
+    with pytest.raises(UsageError, match=r"built for x86_64 .* `make layer ARCH=arm64`"):
+        deploy.check_architecture(intel, "arm64", make_target="layer")
 
 
 def test_the_example_samconfig_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

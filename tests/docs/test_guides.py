@@ -65,6 +65,7 @@ CONTRACT_PARAMETERS = (
     "CustomerGatewayIp",
     "CustomerGatewayBgpAsn",
     "EnableFlowLogs",
+    "ConsumerRoleArns",
 )
 CONTRACT_OUTPUTS = (
     "FunctionArn",
@@ -78,8 +79,20 @@ CONTRACT_OUTPUTS = (
     "RotationFunctionName",
     "AdminSecretArn",
     "AdminSecretName",
+    "LayerArn",
+    "ConsumerPolicyArn",
 )
-MAKE_TARGETS = ("deploy", "secret", "rotate-now", "destroy", "package", "validate", "demo", "test")
+MAKE_TARGETS = (
+    "deploy",
+    "secret",
+    "rotate-now",
+    "destroy",
+    "package",
+    "layer",
+    "validate",
+    "demo",
+    "test",
+)
 RUNBOOK_NUMBER = "7.2"
 
 CODE_TOKEN = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`")

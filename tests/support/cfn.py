@@ -23,6 +23,7 @@ from okta_bridge_dev.release import template as sam
 
 __all__ = [
     "ARTIFACT",
+    "LAYER_ARTIFACT",
     "NO_VALUE",
     "PSEUDO",
     "EvaluationError",
@@ -50,6 +51,7 @@ ARTIFACT: Final = {
     "Bucket": "okta-bridge-artifacts-123456789012-eu-west-1",
     "Key": "okta-bridge/a.zip",
 }
+LAYER_ARTIFACT: Final = {**ARTIFACT, "Key": "okta-bridge/layer.zip"}
 
 
 class NoValue:
@@ -60,6 +62,8 @@ class NoValue:
 
 
 NO_VALUE: Final = NoValue()
+LIST_TYPE: Final = "CommaDelimitedList"
+"""A parameter given as ``a,b`` whose ``Ref`` is the list ``["a", "b"]`` (``[""]`` when empty)."""
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
@@ -72,9 +76,11 @@ load_template = sam.load_template
 
 
 def translate(template: Mapping[str, Json], parameters: Mapping[str, str]) -> dict[str, Json]:
-    """SAM -> CloudFormation as ``make deploy`` does it: the functions' code at ``ARTIFACT``, then
-    the release tooling's translation, in the imaginary stack's region."""
+    """SAM -> CloudFormation as ``make deploy`` does it: the functions' code at ``ARTIFACT``, the
+    layer's at ``LAYER_ARTIFACT``, then the release tooling's translation, in the imaginary
+    stack's region."""
     packaged = sam.set_code_uri(template, ARTIFACT["Bucket"], ARTIFACT["Key"], None)
+    packaged = sam.set_content_uri(packaged, LAYER_ARTIFACT["Bucket"], LAYER_ARTIFACT["Key"], None)
     session = boto3.session.Session(
         region_name=PSEUDO["AWS::Region"],
         aws_access_key_id="unused",  # the template names no managed policy: IAM is never asked
@@ -101,7 +107,8 @@ def parameter_errors(template: Mapping[str, Json], values: Mapping[str, str]) ->
     """Values CloudFormation would refuse (AllowedValues, AllowedPattern, MinValue, MaxValue).
 
     AllowedPattern is matched against the whole value, as CloudFormation does (its Java regular
-    expressions and Python's agree on the constructs the template uses).
+    expressions and Python's agree on the constructs the template uses); for a
+    CommaDelimitedList, against each entry.
     """
     errors: list[str] = []
     for name, spec in template.get("Parameters", {}).items():
@@ -110,8 +117,10 @@ def parameter_errors(template: Mapping[str, Json], values: Mapping[str, str]) ->
         if allowed is not None and value not in [str(v) for v in allowed]:
             errors.append(f"{name}={value!r} is not one of {allowed}")
         pattern = spec.get("AllowedPattern")
-        if pattern is not None and re.fullmatch(pattern, value) is None:
-            errors.append(f"{name}={value!r} does not match {pattern}")
+        entries = value.split(",") if spec.get("Type") == LIST_TYPE else [value]
+        for entry in entries:
+            if pattern is not None and re.fullmatch(pattern, entry) is None:
+                errors.append(f"{name}={entry!r} does not match {pattern}")
         if spec.get("Type") == "Number":
             number = float(value)
             if "MinValue" in spec and number < float(spec["MinValue"]):
@@ -237,6 +246,9 @@ class Evaluator:
         if name in PSEUDO:
             return PSEUDO[name]
         if name in self.parameters:
+            declared = self.template.get("Parameters", {}).get(name, {})
+            if declared.get("Type") == LIST_TYPE:
+                return self.parameters[name].split(",")
             return self.parameters[name]
         if name in self.template.get("Resources", {}):
             return f"<{name}>"

@@ -183,3 +183,30 @@ def test_resources_and_outputs_follow_their_conditions() -> None:
     assert created["Always"]["Properties"] == {"Name": "a"}
     assert evaluate().outputs() == {"Arn": "<Always.Arn>"}
     assert evaluate(Mode="on").outputs() == {"Arn": "<Always.Arn>", "OnlyOn": "<OnlyOn>"}
+
+
+LIST_TEMPLATE: dict[str, Json] = {
+    "Parameters": {
+        "Roles": {"Type": "CommaDelimitedList", "Default": "", "AllowedPattern": "^(|[a-z]+)$"},
+    },
+    "Conditions": {
+        "HasRoles": {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "Roles"}]}, ""]}]}
+    },
+    "Resources": {"R": {"Type": "T", "Properties": {"Names": {"Ref": "Roles"}}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("roles", "names", "has_roles"),
+    [("", [""], False), ("a", ["a"], True), ("a,b", ["a", "b"], True)],
+)
+def test_a_comma_delimited_list_is_a_list_checked_entry_by_entry(
+    roles: str, names: list[str], has_roles: bool
+) -> None:
+    values = parameter_values(LIST_TEMPLATE, {"Roles": roles})
+    assert parameter_errors(LIST_TEMPLATE, values) == []
+    evaluated = Evaluator(LIST_TEMPLATE, values)
+    assert evaluated.resources()["R"]["Properties"] == {"Names": names}
+    assert evaluated.condition("HasRoles") is has_roles
+    bad = parameter_values(LIST_TEMPLATE, {"Roles": f"{roles},B1"})
+    assert parameter_errors(LIST_TEMPLATE, bad) == ["Roles='B1' does not match ^(|[a-z]+)$"]

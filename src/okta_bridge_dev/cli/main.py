@@ -35,7 +35,7 @@ from okta_bridge_dev.cli.stack_commands import (
     cmd_secret_put,
 )
 from okta_bridge_dev.console import Console
-from okta_bridge_dev.release.deploy import DEFAULT_TEMPLATE, DEFAULT_ZIP
+from okta_bridge_dev.release.deploy import DEFAULT_LAYER_ZIP, DEFAULT_TEMPLATE, DEFAULT_ZIP
 from okta_bridge_dev.release.errors import Cancelled
 from okta_bridge_dev.release.wheels import ARCHITECTURES
 
@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _deploy(
         command(
-            "deploy", "upload dist/okta-bridge.zip and create or update the stack (make deploy)"
+            "deploy",
+            "upload the function and layer zips and create or update the stack (make deploy)",
         )
     )
     outputs = command("outputs", "print the stack's outputs, or one of them")
@@ -110,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--timeout", type=float, default=60, help="minutes (default: 60)")
     destroy.set_defaults(run=cmd_destroy, interrupted=STACK_KEEPS_GOING)
     _package(
-        command("package", "build dist/okta-bridge.zip for Lambda (make package)", parents=False)
+        command(
+            "package",
+            "build dist/okta-bridge.zip for Lambda (make package), or its layer (make layer)",
+            parents=False,
+        )
     )
     return parser
 
@@ -232,6 +237,9 @@ def _deploy(sub: argparse.ArgumentParser) -> None:
         help="template parameter, over samconfig parameter_overrides (repeatable)",
     )
     sub.add_argument("--zip", type=Path, default=DEFAULT_ZIP, help="default: %(default)s")
+    sub.add_argument(
+        "--layer-zip", type=Path, default=DEFAULT_LAYER_ZIP, help="default: %(default)s"
+    )
     sub.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="default: %(default)s")
     sub.add_argument(
         "--no-execute", action="store_true", help="create the change set, print it, stop"
@@ -255,7 +263,14 @@ def _package(sub: argparse.ArgumentParser) -> None:
         "--arch", default="arm64", choices=sorted(ARCHITECTURES), help="default: arm64"
     )
     sub.add_argument(
-        "--output", type=Path, default=Path("dist/okta-bridge.zip"), help="default: %(default)s"
+        "--layer",
+        action="store_true",
+        help="build the Lambda layer instead: the same content under python/ (make layer)",
+    )
+    sub.add_argument(
+        "--output",
+        type=Path,
+        help="default: dist/okta-bridge.zip, with --layer dist/okta-bridge-layer.zip",
     )
     sub.add_argument(
         "--build-dir",

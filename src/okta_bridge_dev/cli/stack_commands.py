@@ -21,11 +21,12 @@ __all__ = [
 
 
 def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
-    """Upload the zip and create or update the stack."""
+    """Upload the function and layer zips and create or update the stack."""
     deploy.deploy(
         deploy_config(args, console.environ),
         console,
         zip_path=args.zip,
+        layer_zip=args.layer_zip,
         template_path=args.template,
         execute=not args.no_execute,
         timeout_minutes=args.timeout,
@@ -70,14 +71,16 @@ def cmd_rotate_deployed(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_package(args: argparse.Namespace, console: Console) -> int:
-    """Build the Lambda zip and print its summary."""
+    """Build the function's zip, or with ``--layer`` the layer's, and print its summary."""
+    layout = package.LAYER if args.layer else package.FUNCTION
     result = package.build(
         root=args.root,
         python=args.python,
-        output=args.output,
+        output=args.output or layout.output,
         build_dir=args.build_dir,
         arch=args.arch,
         ca_bundle=args.ca_bundle,
+        layout=layout,
     )
     console.say(package.report(result))
     return EXIT_OK

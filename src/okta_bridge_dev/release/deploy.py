@@ -29,6 +29,7 @@ from okta_bridge_dev.release.aws import (
 from okta_bridge_dev.release.errors import Cancelled, DeployError, UsageError
 
 __all__ = [
+    "DEFAULT_LAYER_ZIP",
     "DEFAULT_TEMPLATE",
     "DEFAULT_ZIP",
     "check_architecture",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_ZIP = Path("dist/okta-bridge.zip")
+DEFAULT_LAYER_ZIP = Path("dist/okta-bridge-layer.zip")
 DEFAULT_TEMPLATE = Path("template.yaml")
 POLL_SECONDS = 5.0
 CHANGE_SET_TIMEOUT = 600.0
@@ -50,27 +52,45 @@ def deploy(
     console: Console,
     *,
     zip_path: Path = DEFAULT_ZIP,
+    layer_zip: Path = DEFAULT_LAYER_ZIP,
     template_path: Path = DEFAULT_TEMPLATE,
     execute: bool = True,
     timeout_minutes: float = 60,
 ) -> None:
     """Upload, translate, change set, execute, stream events, print outputs.
 
-    "No changes" is a success. ``execute=False`` stops after printing the change set.
-    Raises ``UsageError`` (no zip, bad template or parameters), ``DeployError`` (the change set
-    or the stack failed).
+    The layer zip is uploaded too when the template publishes ``BridgeLayer``. "No changes" is
+    a success. ``execute=False`` stops after printing the change set. Raises ``UsageError`` (no
+    zip, bad template or parameters), ``DeployError`` (the change set or the stack failed).
     """
     if not zip_path.is_file():
         raise UsageError(f"no artifact at {zip_path}: build it with `make package` (or pass --zip)")
     template = sam.load_template(template_path)
+    with_layer = sam.LAYER_ID in template["Resources"]
+    if with_layer and not layer_zip.is_file():
+        raise UsageError(
+            f"no layer at {layer_zip}: the template publishes {sam.LAYER_ID}, build it with "
+            "`make layer` (or pass --layer-zip)"
+        )
     parameters = sam.resolve_parameters(template, config.parameters)
     check_architecture(zip_path, parameters.get("Architecture"))
+    if with_layer:
+        check_architecture(layer_zip, parameters.get("Architecture"), make_target="layer")
 
     aws = Aws.connect(config)
     account = aws.account()
-    location = _upload(aws, config, account, zip_path, console)
-    translated = sam.translate(sam.set_code_uri(template, *location), parameters, aws.session)
-    template_arg = _template_argument(aws, config, account, location[0], translated)
+    bucket = _bucket(aws, config, account, console)
+
+    def upload(path: Path) -> tuple[str, str, str | None]:
+        return _upload(
+            aws, path, bucket=bucket, prefix=config.prefix, account=account, console=console
+        )
+
+    packaged = sam.set_code_uri(template, *upload(zip_path))
+    if with_layer:
+        packaged = sam.set_content_uri(packaged, *upload(layer_zip))
+    translated = sam.translate(packaged, parameters, aws.session)
+    template_arg = _template_argument(aws, config, account, bucket, translated)
 
     cfn = aws.client("cloudformation")
     stack = config.stack_name
@@ -110,14 +130,11 @@ def deploy(
     _execute(cfn, change_set, stack, timeout_minutes, console)
 
 
-def _upload(
-    aws: Aws, config: DeployConfig, account: str, zip_path: Path, console: Console
-) -> tuple[str, str, str | None]:
-    """Ensure the bucket, upload the zip by its SHA-256; return (bucket, key, version)."""
-    s3 = aws.client("s3")
+def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
+    """The artifact bucket, created (private, encrypted, versioned) if it is the default one."""
     bucket = config.bucket or default_bucket(account, aws.region)
     created = ensure_bucket(
-        s3,
+        aws.client("s3"),
         bucket,
         account=account,
         region=aws.region,
@@ -126,9 +143,17 @@ def _upload(
     )
     if created:
         console.say(f"created artifact bucket s3://{bucket} (private, encrypted, versioned)")
+    return bucket
+
+
+def _upload(
+    aws: Aws, zip_path: Path, *, bucket: str, prefix: str, account: str, console: Console
+) -> tuple[str, str, str | None]:
+    """Upload the zip under its SHA-256 (once); return (bucket, key, version)."""
+    s3 = aws.client("s3")
     data = zip_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    key = f"{config.prefix}/{digest}.zip"
+    key = f"{prefix}/{digest}.zip"
     version, uploaded = upload_artifact(s3, bucket, key, data, digest, account=account)
     console.say(
         f"{'uploaded' if uploaded else 'already uploaded'} {zip_path} ({_size(len(data))}, "
@@ -205,8 +230,10 @@ def zip_architecture(path: Path) -> str | None:
     return found.pop() if found else None
 
 
-def check_architecture(path: Path, architecture: str | None) -> None:
-    """Refuse a zip built for the other architecture than the function's.
+def check_architecture(
+    path: Path, architecture: str | None, *, make_target: str = "package"
+) -> None:
+    """Refuse a zip (the function's, or the layer's) built for another architecture.
 
     The bridge would start, and fail only when cryptography is first imported (key-based
     clients), in production: refusing here is cheaper.
@@ -214,11 +241,13 @@ def check_architecture(path: Path, architecture: str | None) -> None:
     try:
         built = zip_architecture(path)
     except zipfile.BadZipFile:
-        raise UsageError(f"{path} is not a zip file: rebuild it with `make package`") from None
+        raise UsageError(
+            f"{path} is not a zip file: rebuild it with `make {make_target}`"
+        ) from None
     if built and architecture and built != architecture:
         raise UsageError(
             f"{path} is built for {built} but the function's Architecture is {architecture}: "
-            f"`make package ARCH={architecture}`, or set Architecture={built} in "
+            f"`make {make_target} ARCH={architecture}`, or set Architecture={built} in "
             "parameter_overrides"
         )
 

@@ -1,7 +1,16 @@
-"""``make package``: build ``dist/okta-bridge.zip`` for the Lambda python3.13 runtime, reproducibly.
+"""``make package``, ``make layer``: the function and layer zips for python3.13, reproducibly.
 
 The artifact holds ``okta_bridge/`` and its runtime dependencies (``wheels``), each module
-compiled by a real python3.13 so a cold start never compiles.
+compiled by a real python3.13 so a cold start never compiles. The function zip has them at its
+root (Lambda unpacks it in /var/task); the layer zip (``--layer``) has them under ``python/``
+(unpacked in /opt, ``/opt/python`` is on the runtime's path), for a team's own function that
+imports the library. One build with a ``Layout``, so the two can never differ in what they ship.
+
+The layer is ``okta-bridge package --layer`` rather than a command of its own: it is the same
+build (lock filter, wheels, python3.13 ``.pyc``, reproducible zip) with the code one folder
+down, so it takes the same flags (``--python``, ``--arch``, ``--ca-bundle``, ``--build-dir``,
+``--root``) and prints the same summary; a second command would repeat them all to change one
+path, and they would drift.
 
 Two builds of one commit give the same SHA-256: sorted entries, fixed timestamps and permissions,
 ``.pyc`` in ``unchecked-hash`` mode (no mtimes) with the build directory stripped from their paths,
@@ -11,12 +20,9 @@ Failures raise ``UsageError`` (bad arguments or inputs) or ``BuildError`` (a ste
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import os
-import re
 import shutil
-import ssl
 import stat
 import subprocess
 import tempfile
@@ -24,6 +30,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from okta_bridge_dev.release.ca_bundle import ca_bundle_warnings, validate_ca_bundle
 from okta_bridge_dev.release.errors import BuildError, UsageError
 from okta_bridge_dev.release.wheels import (
     ARCHITECTURES,
@@ -37,7 +44,10 @@ from okta_bridge_dev.release.wheels import (
 )
 
 __all__ = [
+    "FUNCTION",
+    "LAYER",
     "BuildResult",
+    "Layout",
     "ZipSummary",
     "build",
     "ca_bundle_warnings",
@@ -56,6 +66,29 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 """Lambda refuses a function whose code and layers exceed 250 MB unzipped."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the code sits in the zip and where Lambda unpacks the zip."""
+
+    stage: str
+    """The staging folder's name (``<stage>-<arch>`` under ``--build-dir``)."""
+    prefix: str
+    """The folder of the code inside the zip: ``""`` (the root) or ``python``."""
+    unpacked_in: str
+    """Where Lambda unpacks the zip: ``certs/`` lands there, the ``.pyc`` name the code below."""
+    output: Path
+    """The default ``--output``."""
+
+    @property
+    def code_root(self) -> str:
+        """The code's folder at run time: on ``sys.path``, and the path the ``.pyc`` carry."""
+        return f"{self.unpacked_in}/{self.prefix}" if self.prefix else self.unpacked_in
+
+
+FUNCTION = Layout("lambda", "", LAMBDA_TASK_ROOT, Path("dist/okta-bridge.zip"))
+LAYER = Layout("layer", "python", "/opt", Path("dist/okta-bridge-layer.zip"))
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -98,81 +131,6 @@ def check_python(python: str) -> str:
     return version
 
 
-_PEM_CERT = re.compile(
-    r"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)\s+-----END CERTIFICATE-----"
-)
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def validate_ca_bundle(path: Path) -> int:
-    """Check ``path`` is a PEM bundle of certificates (and nothing secret); return their count.
-
-    Checked here rather than at the first invocation: a DER file, an empty file or a key would
-    otherwise surface as a ``config`` error in production, or worse, ship a private key.
-    """
-    if not path.is_file():
-        raise UsageError(f"--ca-bundle {path}: no such file")
-    if not _SAFE_NAME.match(path.name):
-        raise UsageError(
-            f"--ca-bundle {path}: rename it to letters, digits, '.', '-' or '_' only "
-            "(the name becomes the template's CaBundleFile parameter)"
-        )
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise UsageError(
-            f"--ca-bundle {path} is not PEM text (DER?): convert it with "
-            f"`openssl x509 -inform der -in {path.name} -out {path.stem}.pem`"
-        ) from None
-    if "PRIVATE KEY-----" in text:
-        raise UsageError(
-            f"--ca-bundle {path} contains a PRIVATE KEY: the bundle must hold only the CA "
-            "certificates; remove the key (it must never be shipped in the artifact)"
-        )
-    blocks = _PEM_CERT.findall(text)
-    if not blocks:
-        raise UsageError(
-            f"--ca-bundle {path} has no '-----BEGIN CERTIFICATE-----' block: export the "
-            "enterprise root CA as PEM (Base64) and pass that file"
-        )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cadata=text)
-    except ssl.SSLError as exc:
-        raise UsageError(
-            f"--ca-bundle {path}: a certificate does not parse ({exc.reason or exc}): "
-            "re-export the bundle as PEM"
-        ) from None
-    return len(blocks)
-
-
-def ca_bundle_warnings(path: Path) -> list[str]:
-    """Expired or non-CA certificates in the bundle: worth a warning, not a refusal."""
-    try:
-        from cryptography import x509  # noqa: PLC0415 - optional, only for these warnings
-    except ImportError:  # pragma: no cover - cryptography is a dependency of the project
-        return []
-    warnings: list[str] = []
-    now = datetime.datetime.now(datetime.UTC)
-    for index, cert in enumerate(x509.load_pem_x509_certificates(path.read_bytes()), start=1):
-        subject = cert.subject.rfc4514_string() or "(no subject)"
-        if cert.not_valid_after_utc < now:
-            warnings.append(
-                f"certificate {index} ({subject}) expired on {cert.not_valid_after_utc:%Y-%m-%d}"
-            )
-        try:
-            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        except x509.ExtensionNotFound:
-            is_ca = False
-        if not is_ca:
-            warnings.append(
-                f"certificate {index} ({subject}) is not a CA certificate: TLS verification "
-                "needs the issuing root (or intermediate), not the server's own certificate"
-            )
-    return warnings
-
-
 # -- build steps -----------------------------------------------------------------------------
 
 
@@ -201,20 +159,20 @@ def remove_bytecode(root: Path) -> None:
         pyc.unlink()
 
 
-def compile_tree(python: str, root: Path) -> None:
+def compile_tree(python: str, root: Path, code_root: str = LAMBDA_TASK_ROOT) -> None:
     """Compile every ``.py`` with python3.13 into ``__pycache__/*.cpython-313.pyc``.
 
     ``unchecked-hash`` pyc carry no source mtime and are used without re-checking the source
-    (the code in /var/task never changes); paths are rewritten to /var/task so tracebacks read
-    as in Lambda and the build directory does not leak into the bytes. A fixed hash seed keeps
-    set and frozenset constants in one order.
+    (the code in /var/task or /opt never changes); paths are rewritten to ``code_root`` so
+    tracebacks read as in Lambda and the build directory does not leak into the bytes. A fixed
+    hash seed keeps set and frozenset constants in one order.
     """
     root = root.resolve()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     command = [
         python, "-m", "compileall", "-q", "-f",
         "--invalidation-mode", "unchecked-hash",
-        "-s", str(root), "-p", LAMBDA_TASK_ROOT,
+        "-s", str(root), "-p", code_root,
         str(root),
     ]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
@@ -298,6 +256,7 @@ class BuildResult:
     left_out: tuple[LockEntry, ...]
     ca_bundle: str | None
     warnings: tuple[str, ...]
+    layout: Layout = FUNCTION
 
 
 def build(
@@ -308,6 +267,7 @@ def build(
     build_dir: Path,
     arch: str = "arm64",
     ca_bundle: Path | None = None,
+    layout: Layout = FUNCTION,
 ) -> BuildResult:
     """Run every step and return what was built; raise ``UsageError``/``BuildError``."""
     if arch not in ARCHITECTURES:
@@ -322,21 +282,22 @@ def build(
         warnings.extend(ca_bundle_warnings(ca_bundle))
     shipped, left_out = split_runtime_provided(parse_lock(lock.read_text(encoding="utf-8")))
 
-    stage = build_dir / f"lambda-{arch}"
+    stage = build_dir / f"{layout.stage}-{arch}"
     shutil.rmtree(stage, ignore_errors=True)
     content = stage / "content"
-    content.mkdir(parents=True)
+    code = content / layout.prefix if layout.prefix else content
+    code.mkdir(parents=True)
     requirements = stage / "requirements.lambda.txt"
     requirements.write_text(filtered_requirements(shipped), encoding="utf-8")
 
-    pip_install(requirements, content, arch)
-    prune_install(content)
-    copy_sources(root / "src" / PACKAGE, content / PACKAGE)
+    pip_install(requirements, code, arch)
+    prune_install(code)
+    copy_sources(root / "src" / PACKAGE, code / PACKAGE)
     if ca_bundle is not None:
         (content / "certs").mkdir()
         shutil.copyfile(ca_bundle, content / "certs" / ca_bundle.name)
     remove_bytecode(content)
-    compile_tree(python, content)
+    compile_tree(python, code, layout.code_root)
 
     summary = write_zip(content, output)
     if summary.unzipped > UNZIPPED_LIMIT:
@@ -351,6 +312,7 @@ def build(
         left_out=tuple(left_out),
         ca_bundle=ca_bundle.name if ca_bundle else None,
         warnings=tuple(warnings),
+        layout=layout,
     )
 
 
@@ -381,9 +343,18 @@ def report(result: BuildResult) -> str:
         "  shipped   " + ", ".join(f"{e.name} {e.version}" for e in result.shipped),
         "  left out  " + ", ".join(e.name for e in result.left_out) + " (in the Lambda runtime)",
     ]
-    if result.ca_bundle:
+    if result.layout.prefix:
+        lines.insert(
+            5, f"  layout    {result.layout.prefix}/ (on the path at {result.layout.code_root})"
+        )
+    if result.ca_bundle and not result.layout.prefix:
         lines.append(
             f"  CA bundle certs/{result.ca_bundle}: deploy with CaBundleFile={result.ca_bundle}"
+        )
+    elif result.ca_bundle:
+        lines.append(
+            f"  CA bundle certs/{result.ca_bundle}: a consumer sets "
+            f"BRIDGE_CA_BUNDLE={result.layout.unpacked_in}/certs/{result.ca_bundle}"
         )
     lines.extend(f"warning: {warning}" for warning in result.warnings)
     return "\n".join(lines)

@@ -21,12 +21,14 @@ from okta_bridge_dev.release.errors import UsageError
 
 __all__ = [
     "FUNCTION_ID",
+    "LAYER_ID",
     "SAM_TRANSFORM",
     "TEMPLATE_BODY_LIMIT",
     "check_parameters",
     "load_template",
     "resolve_parameters",
     "set_code_uri",
+    "set_content_uri",
     "template_json",
     "template_parameters",
     "translate",
@@ -34,6 +36,7 @@ __all__ = [
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 FUNCTION_ID = "BridgeFunction"
+LAYER_ID = "BridgeLayer"
 TEMPLATE_BODY_LIMIT = 51_200
 """CloudFormation's limit for ``TemplateBody``; larger templates go through S3."""
 
@@ -161,6 +164,30 @@ def set_code_uri(template: Mapping[str, Any], bucket: str, key: str, version: st
             and properties.get("CodeUri") == packaged
         ):
             resource.setdefault("Properties", {})["CodeUri"] = dict(location)
+    return result
+
+
+def set_content_uri(template: Mapping[str, Any], bucket: str, key: str, version: str | None) -> Any:
+    """A copy of ``template`` whose layer content is the uploaded object (as ``sam package``).
+
+    ``BridgeLayer``, and every layer whose ``ContentUri`` is the same local zip, gets it; a
+    template without ``BridgeLayer`` is returned unchanged.
+    """
+    result = copy.deepcopy(dict(template))
+    resources = result["Resources"]
+    if LAYER_ID not in resources:
+        return result
+    location: dict[str, str] = {"Bucket": bucket, "Key": key}
+    if version:
+        location["Version"] = version
+    packaged = resources[LAYER_ID].get("Properties", {}).get("ContentUri")
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if logical_id == LAYER_ID or (
+            resource.get("Type") == "AWS::Serverless::LayerVersion"
+            and properties.get("ContentUri") == packaged
+        ):
+            resource.setdefault("Properties", {})["ContentUri"] = dict(location)
     return result
 
 
