@@ -215,6 +215,7 @@ def test_without_consumers_nobody_new_is_admitted(scenario: str) -> None:
         assert denied(statements, CONSUMER, action), action
         assert denied(statements, STRANGER, action), action
     assert "ConsumersDecryptTheSecretThroughSecretsManager" not in key_statements(scenario)
+    assert "ConsumersEncryptTheirS3ObjectsThroughS3" not in key_statements(scenario)
     assert "ConsumerRoleArns" not in str(statements)
 
 
@@ -268,7 +269,20 @@ def test_the_key_admits_the_named_consumers_as_it_admits_the_function(scenario: 
     before = key_statements(scenario)
     after = key_statements(scenario, CONSUMERS)
     consumers = after.pop("ConsumersDecryptTheSecretThroughSecretsManager")
+    writes = after.pop("ConsumersEncryptTheirS3ObjectsThroughS3")
     assert after == before
+    # What a consumer writes to S3 (examples/scheduled-export): new data keys through S3 only.
+    assert writes == {
+        "Sid": "ConsumersEncryptTheirS3ObjectsThroughS3",
+        "Effect": "Allow",
+        "Principal": {"AWS": ACCOUNT},
+        "Action": "kms:GenerateDataKey",
+        "Resource": "*",
+        "Condition": {
+            "ArnEquals": {"aws:PrincipalArn": [CONSUMER, OTHER_CONSUMER]},
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+        },
+    }
     function = before["FunctionDecryptsTheSecretThroughSecretsManager"]
     assert consumers == {
         **function,
