@@ -27,7 +27,7 @@ from okta_bridge import config, logs
 from okta_bridge.config import Settings
 from okta_bridge.errors import RequestError, UpstreamError
 from okta_bridge.request.api import Outgoing, decode_json, refuse_failure
-from okta_bridge.request.bridge import Bridge
+from okta_bridge.request.bridge import Bridge, Plan
 from okta_bridge.request.callers import DIRECT
 from okta_bridge.request.events import Invocation
 from okta_bridge.transport.deadline import Deadline
@@ -43,6 +43,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
 _HEADER_VALUE = r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?"
 _TCHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+_INDEX = r"0|[1-9][0-9]{0,8}"  # RFC 6901 4: an array index, no leading zero, ASCII digits only
 # RFC 8288 3: ``<target>; param=value; param="value", <target>; ...``. A value is a quoted string
 # or runs to the next separator without whitespace: no two parts of the pattern can take the same
 # characters, so a hostile header costs linear time.
@@ -181,26 +182,27 @@ class Client:
         request_id = _request_id(context)
         budget = max_bytes if max_bytes is not None else self.settings.max_response_bytes * 10
         target: tuple[str, tuple[tuple[str, str], ...]] | None = (path, _pairs(params))
-        seen: set[str] = set()
-        spent = 0
-        pages = 0
+        seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        spent = pages = 0
         while target is not None:
+            plan = self._plan(*target, deadline)
+            if _page_key(plan.url) in seen:  # before it is sent: a loop costs no request
+                raise UpstreamError(
+                    "UPSTREAM_PAGINATION", "The API's next page is one already read (a loop)."
+                )
             if pages == max_pages:
                 raise UpstreamError(
                     "UPSTREAM_PAGINATION", f"The API has more than {max_pages} pages (max_pages)."
                 )
-            page = self._call(*target, Outgoing(), request_id, deadline)
-            if page.url in seen:
-                raise UpstreamError(
-                    "UPSTREAM_PAGINATION", "The API's next page is one already read (a loop)."
-                )
-            seen.add(page.url)
-            pages += 1
+            seen.add(_page_key(plan.url))
+            # No page may be read beyond what the byte budget has left (ResponseTooLarge stops
+            # the read): a hostile API cannot make one page cost more memory than that.
+            page = self._send(
+                plan, Outgoing(max_answer=max(1, budget - spent)), request_id, deadline
+            )
+            seen.add(_page_key(page.url))  # where a redirect led
             spent += len(page.content)
-            if spent > budget:
-                raise UpstreamError(
-                    "UPSTREAM_TOO_LARGE", f"The pages' bodies are over {budget} bytes (max_bytes)."
-                )
+            pages += 1
             yield page
             following = _next_url(page, next_pointer)
             target = None if following is None else self._same_origin(page.url, following)
@@ -217,8 +219,15 @@ class Client:
         request_id: str,
         deadline: Deadline,
     ) -> Response:
+        return self._send(self._plan(path, query, deadline), outgoing, request_id, deadline)
+
+    def _plan(self, path: str, query: tuple[tuple[str, str], ...], deadline: Deadline) -> Plan:
         invocation = Invocation("direct", path, query or None, DIRECT)
-        plan = self._bridge.plan(invocation, deadline, unlisted=ANY_PATH)
+        return self._bridge.plan(invocation, deadline, unlisted=ANY_PATH)
+
+    def _send(
+        self, plan: Plan, outgoing: Outgoing, request_id: str, deadline: Deadline
+    ) -> Response:
         done = self._bridge.exchange(plan, outgoing, request_id=request_id, deadline=deadline)
         refuse_failure(done.response, done.attempts)
         return Response(
@@ -296,6 +305,13 @@ def _request_id(context: Any) -> str:
     return value if isinstance(value, str) and value else str(uuid.uuid4())
 
 
+def _page_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A page's identity for loop detection: its path and its query pairs in any order."""
+    parts = urllib.parse.urlsplit(url)
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    return parts.path, tuple(sorted(pairs))
+
+
 def _next_url(page: Response, pointer: str | None) -> str | None:
     if pointer is None:
         return next_link(page.headers.get("link", ""))
@@ -330,7 +346,7 @@ def json_pointer(document: Any, pointer: str) -> Any:
         step = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(value, dict):
             value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
+        elif isinstance(value, list) and re.fullmatch(_INDEX, step) and int(step) < len(value):
             value = value[int(step)]
         else:
             return None

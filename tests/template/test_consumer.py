@@ -39,9 +39,12 @@ WRITE: Final = (
 )
 
 
-def resources(scenario: str, consumers: str = "") -> dict[str, dict[str, Json]]:
+BUCKETS: Final = "arn:aws:s3:::orders-export,arn:aws:s3:::inventory-export"
+
+
+def resources(scenario: str, consumers: str = "", buckets: str = "") -> dict[str, dict[str, Json]]:
     translated = _translated(scenario)
-    values = {**SCENARIOS[scenario], "ConsumerRoleArns": consumers}
+    values = {**SCENARIOS[scenario], "ConsumerRoleArns": consumers, "ConsumerBucketArns": buckets}
     return Evaluator(translated, parameter_values(translated, values)).resources()
 
 
@@ -51,8 +54,10 @@ def secret_statements(scenario: str, consumers: str = "") -> list[dict[str, Json
     return statements
 
 
-def key_statements(scenario: str, consumers: str = "") -> dict[str, dict[str, Json]]:
-    key = resources(scenario, consumers)["BridgeKey"]["Properties"]["KeyPolicy"]
+def key_statements(
+    scenario: str, consumers: str = "", buckets: str = ""
+) -> dict[str, dict[str, Json]]:
+    key = resources(scenario, consumers, buckets)["BridgeKey"]["Properties"]["KeyPolicy"]
     return {statement["Sid"]: statement for statement in key["Statement"]}
 
 
@@ -269,9 +274,10 @@ def test_the_key_admits_the_named_consumers_as_it_admits_the_function(scenario: 
     before = key_statements(scenario)
     after = key_statements(scenario, CONSUMERS)
     consumers = after.pop("ConsumersDecryptTheSecretThroughSecretsManager")
-    writes = after.pop("ConsumersEncryptTheirS3ObjectsThroughS3")
-    assert after == before
-    # What a consumer writes to S3 (examples/scheduled-export): new data keys through S3 only.
+    assert after == before  # no bucket named: no data keys through S3 for anyone
+    writes = key_statements(scenario, CONSUMERS, BUCKETS)["ConsumersEncryptTheirS3ObjectsThroughS3"]
+    # What a consumer writes to S3 (examples/scheduled-export): new data keys through S3 only,
+    # for objects of the named buckets only.
     assert writes == {
         "Sid": "ConsumersEncryptTheirS3ObjectsThroughS3",
         "Effect": "Allow",
@@ -281,8 +287,17 @@ def test_the_key_admits_the_named_consumers_as_it_admits_the_function(scenario: 
         "Condition": {
             "ArnEquals": {"aws:PrincipalArn": [CONSUMER, OTHER_CONSUMER]},
             "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+            "StringLike": {
+                "kms:EncryptionContext:aws:s3:arn": [
+                    "arn:aws:s3:::orders-export",
+                    "arn:aws:s3:::inventory-export",
+                    "arn:aws:s3:::orders-export/*",
+                    "arn:aws:s3:::inventory-export/*",
+                ]
+            },
         },
     }
+    assert "ConsumersEncryptTheirS3ObjectsThroughS3" not in key_statements(scenario, "", BUCKETS)
     function = before["FunctionDecryptsTheSecretThroughSecretsManager"]
     assert consumers == {
         **function,

@@ -80,6 +80,7 @@ CONTRACT_PARAMETERS: Final = {
     "CustomerGatewayBgpAsn": "65000",
     "EnableFlowLogs": "false",
     "ConsumerRoleArns": "",
+    "ConsumerBucketArns": "",
 }
 CONTRACT_OUTPUTS: Final = {
     "FunctionArn": "<BridgeFunction.Arn>",

@@ -54,6 +54,7 @@ class Outgoing:
     body: bytes | None = field(default=None, repr=False)
     content_type: str | None = None
     idempotency_key: str | None = None
+    max_answer: int | None = None  # a tighter cap on the answer's bytes than the configured one
 
     @property
     def idempotent(self) -> bool:
@@ -203,7 +204,7 @@ class InternalApi:
                     dpop=self._tokens.dpop,
                     request_id=request_id,
                     deadline=deadline,
-                    max_bytes=self._max_bytes,
+                    max_bytes=min(self._max_bytes, outgoing.max_answer or self._max_bytes),
                     tls=tls,
                     redirect=redirect,
                 )
