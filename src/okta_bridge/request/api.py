@@ -17,7 +17,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from okta_bridge import metrics, tracing
 from okta_bridge.auth.challenges import challenge_error, challenges
@@ -46,12 +46,12 @@ _STATUS_CODES = {401: "UPSTREAM_UNAUTHORIZED", 403: "UPSTREAM_FORBIDDEN", 404: "
 log = get_logger("api")
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """What a call sends besides the token: its method, and for a write the body."""
+class Outgoing(NamedTuple):
+    """What a call sends besides the token: its method, and for a write the body. (Named
+    tuples here, not dataclasses: this module is on the handler's cold import.)"""
 
     method: str = "GET"
-    body: bytes | None = field(default=None, repr=False)
+    body: bytes | None = None
     content_type: str | None = None
     idempotency_key: str | None = None
     max_answer: int | None = None  # a tighter cap on the answer's bytes than the configured one
@@ -60,6 +60,10 @@ class Outgoing:
     def idempotent(self) -> bool:
         """Safe to repeat after an ambiguous failure (a reset after the request left)."""
         return self.method in ("GET", "HEAD") or self.idempotency_key is not None
+
+    def __repr__(self) -> str:  # the body stays out of reprs (a caller's data)
+        size = "none" if self.body is None else f"{len(self.body)} bytes"
+        return f"Outgoing(method={self.method!r}, body={size})"
 
     def headers(self) -> dict[str, str]:
         extra = {"Content-Type": self.content_type} if self.content_type else {}
@@ -71,8 +75,7 @@ class Outgoing:
 GET = Outgoing()
 
 
-@dataclass(frozen=True)
-class Exchange:
+class Exchange(NamedTuple):
     """The API's last answer to one call, and what it took."""
 
     response: HttpResponse
