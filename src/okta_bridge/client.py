@@ -116,7 +116,8 @@ class Client:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
         """A client configured by ``BRIDGE_*`` environment variables (raises ``ConfigError``
-        naming a bad one)."""
+        naming a bad one). ``environ`` replaces ``os.environ`` for those only: the AWS
+        credentials and region of the secret read come from the process, as Lambda sets them."""
         return cls(environ=environ)
 
     @property
