@@ -7,12 +7,12 @@ the bridge's role has for the secret. Evaluated as in test_template.py (``"<X>"`
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Final
 
 import pytest
 
 from tests.support.cfn import LAYER_ARTIFACT, Evaluator, Json, parameter_errors, parameter_values
+from tests.support.policies import denied
 
 from .conftest import ADMINS, SCENARIOS, _translated, evaluator, sam_template
 
@@ -59,52 +59,6 @@ def key_statements(
 ) -> dict[str, dict[str, Json]]:
     key = resources(scenario, consumers, buckets)["BridgeKey"]["Properties"]["KeyPolicy"]
     return {statement["Sid"]: statement for statement in key["Statement"]}
-
-
-def as_list(value: Json) -> list[Json]:
-    return value if isinstance(value, list) else [value]
-
-
-def denied(statements: list[dict[str, Json]], principal: str, action: str) -> bool:
-    """Whether a Deny statement matches ``action`` by ``principal`` over TLS, made directly.
-
-    Action and NotAction with "*" wildcards; the condition operators the secret policy uses, as
-    IAM evaluates them (ForAllValues:StringNotEquals holds when aws:CalledVia is absent).
-    """
-    context = {
-        "aws:PrincipalArn": [principal],
-        "aws:CalledVia": [],
-        "aws:SecureTransport": ["true"],
-    }
-
-    def covers(statement: dict[str, Json]) -> bool:
-        if "NotAction" in statement:
-            return not any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["NotAction"]))
-        return any(fnmatch.fnmatchcase(action, a) for a in as_list(statement["Action"]))
-
-    def holds(operator: str, key: str, expected: Json) -> bool:
-        patterns = [str(p) for p in as_list(expected)]
-        found = context[key]
-        if operator == "ArnLike":
-            return any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
-        if operator == "ArnNotLike":
-            return not any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
-        if operator == "ForAllValues:StringNotEquals":
-            return all(v not in patterns for v in found)
-        if operator == "Bool":
-            return any(v in patterns for v in found)
-        raise AssertionError(f"the test does not know {operator}")
-
-    return any(
-        statement["Effect"] == "Deny"
-        and covers(statement)
-        and all(
-            holds(operator, key, expected)
-            for operator, keys in statement.get("Condition", {}).items()
-            for key, expected in keys.items()
-        )
-        for statement in statements
-    )
 
 
 # -- the layer -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from okta_bridge_dev.release import template as steps
 from tests.support.cfn import Evaluator, Json, parameter_errors, parameter_values
+from tests.support.policies import as_list, denied
 
 from .conftest import (
     ADMINS,
@@ -239,10 +240,6 @@ def layer_version(name: Json) -> Json:
 def props(scenario: str, logical_id: str) -> dict[str, Json]:
     properties: dict[str, Json] = created(scenario)[logical_id]["Properties"]
     return properties
-
-
-def as_list(value: Json) -> list[Json]:
-    return value if isinstance(value, list) else [value]
 
 
 # -- the template as written ---------------------------------------------------------------
@@ -1156,43 +1153,6 @@ def test_only_the_deployers_statement_mentions_cloudformation(
         assert deployers
 
 
-def denied(statements: list[dict[str, Json]], principal: str, via: tuple[str, ...] = ()) -> bool:
-    """Whether a Deny statement matches a TLS request by ``principal`` through ``via``.
-
-    The condition operators the secret policies use, as IAM evaluates them: Arn(Not)Like with
-    "*" and "?" wildcards; ForAllValues:StringNotEquals is true when the key is absent (a
-    request made directly has no aws:CalledVia).
-    """
-    context = {
-        "aws:PrincipalArn": [principal],
-        "aws:CalledVia": list(via),
-        "aws:SecureTransport": ["true"],
-    }
-
-    def holds(operator: str, key: str, expected: Json) -> bool:
-        patterns = [str(p) for p in as_list(expected)]
-        found = context[key]
-        if operator == "ArnLike":
-            return any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
-        if operator == "ArnNotLike":
-            return not any(fnmatch.fnmatchcase(v, p) for v in found for p in patterns)
-        if operator == "ForAllValues:StringNotEquals":
-            return all(v not in patterns for v in found)
-        if operator == "Bool":
-            return any(v in patterns for v in found)
-        raise AssertionError(f"the test does not know {operator}")
-
-    return any(
-        statement["Effect"] == "Deny"
-        and all(
-            holds(operator, key, expected)
-            for operator, keys in statement.get("Condition", {}).items()
-            for key, expected in keys.items()
-        )
-        for statement in statements
-    )
-
-
 ADMIN: Final = ADMINS.split(",")[0]
 STRANGER: Final = "arn:aws:iam::123456789012:role/can-create-stacks"
 # (principal, through CloudFormation?, denied?) on the credentials secret, with the options'
@@ -1216,18 +1176,18 @@ def test_who_the_secret_policy_lets_through(
 ) -> None:
     via = (CLOUDFORMATION,) if through_cloudformation else ()
     statements = props("options", "CredentialsSecretPolicy")["ResourcePolicy"]["Statement"]
-    assert denied(statements, principal, via) is refused
+    assert denied(statements, principal, via=via) is refused
     admin_secret = props("options", "AdminSecretPolicy")["ResourcePolicy"]["Statement"]
-    assert denied(admin_secret, principal, via) is (refused or principal == "<BridgeRole.Arn>")
+    assert denied(admin_secret, principal, via=via) is (refused or principal == "<BridgeRole.Arn>")
 
 
 def test_without_deployers_no_cloudformation_caller_gets_through() -> None:
     for logical_id in SECRET_POLICY_PRINCIPALS:
         statements = props("defaults", logical_id)["ResourcePolicy"]["Statement"]
-        assert denied(statements, STRANGER, (CLOUDFORMATION,))
-        assert denied(statements, DEPLOYERS, (CLOUDFORMATION,))
+        assert denied(statements, STRANGER, via=(CLOUDFORMATION,))
+        assert denied(statements, DEPLOYERS, via=(CLOUDFORMATION,))
         assert not denied(statements, ACCOUNT)
-        assert not denied(statements, ACCOUNT, (CLOUDFORMATION,))
+        assert not denied(statements, ACCOUNT, via=(CLOUDFORMATION,))
 
 
 def test_an_admin_listed_as_a_deployer_keeps_the_admins_access() -> None:
@@ -1238,7 +1198,7 @@ def test_an_admin_listed_as_a_deployer_keeps_the_admins_access() -> None:
         statements = resources[logical_id]["Properties"]["ResourcePolicy"]["Statement"]
         assert not denied(statements, ADMIN)
         assert denied(statements, DEPLOYERS)
-        assert not denied(statements, DEPLOYERS, (CLOUDFORMATION,))
+        assert not denied(statements, DEPLOYERS, via=(CLOUDFORMATION,))
 
 
 # -- alarms and dashboard ----------------------------------------------------------------------
