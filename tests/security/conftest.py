@@ -12,18 +12,22 @@ from __future__ import annotations
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import jwt
 import pytest
 
 from okta_bridge import handler
 from okta_bridge.config import Settings
-from okta_bridge.logs import configure
+from okta_bridge.logs import REDACTOR, configure
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.client import HttpClient, RetryPolicy
+from okta_bridge_dev.emulators.pki import server_context
+from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 from okta_bridge_dev.emulators.sample_api import SampleApi
+from okta_bridge_dev.emulators.servers import TLSServer
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness
@@ -107,3 +111,54 @@ def error_code(answer: dict[str, Any]) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"]["code"])
     return None
+
+
+# -- shared by the DPoP pentests ------------------------------------------------------------------
+
+
+class FieldLines(dict[str, str]):
+    """Response headers that may repeat a name: each pair is one field line on the wire."""
+
+    def __init__(self, *lines: tuple[str, str]) -> None:
+        super().__init__(lines)
+        self.lines = list(lines)
+
+    def items(self) -> Any:  # what the dev server's _write_head iterates
+        return list(self.lines)
+
+
+class HostileApi(TLSServer):
+    """An API whose every answer a test scripts: ``script(request)`` -> Response."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        super().__init__(server_context(stack.server_cert))
+        self.script: Callable[[RecordedRequest], Response] = lambda _request: Response(200)
+
+    def route(self, request: RecordedRequest) -> PathRoute:
+        return PathRoute("hostile", self.script)
+
+
+@pytest.fixture
+def hostile_api(stack: LocalStack) -> Iterator[HostileApi]:
+    server = HostileApi(stack).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def restore_redactor() -> Iterator[None]:
+    """Whatever a test registers with the process-wide redactor is undone afterwards."""
+    with REDACTOR._lock:
+        literals, pinned = list(REDACTOR._literals), dict(REDACTOR._pinned)
+    yield
+    with REDACTOR._lock:
+        REDACTOR._literals.clear()
+        REDACTOR._literals.extend(literals)
+        REDACTOR._pinned.clear()
+        REDACTOR._pinned.update(pinned)
+        REDACTOR._sort()
+
+
+def claims(proof: str) -> dict[str, Any]:
+    """A DPoP proof's (or any JWT's) claims, unverified."""
+    return dict(jwt.decode(proof, options={"verify_signature": False}))
