@@ -175,7 +175,8 @@ class Client:
         JSON pointer (RFC 6901, e.g. ``/links/next``) of its body; it ends when there is none.
         A next URL must be on the configured origin and pass the same path and query rules;
         the pages share one deadline, and stop at ``max_pages`` (``UPSTREAM_PAGINATION``) or when
-        their bodies pass ``max_bytes`` (``UPSTREAM_TOO_LARGE``). A URL seen twice is a loop
+        their bodies pass ``max_bytes`` (``UPSTREAM_TOO_LARGE``; by default ten times
+        ``BRIDGE_MAX_RESPONSE_BYTES``). A URL seen twice is a loop
         (``UPSTREAM_PAGINATION`` too)."""
         if max_pages < 1:
             raise RequestError("BAD_REQUEST", "max_pages must be at least 1.")
