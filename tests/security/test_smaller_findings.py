@@ -17,11 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
-import socket
-import ssl
 import sys
-import threading
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +29,7 @@ from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.pki import server_context
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
+from tests.support.trickle import Trickler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,65 +100,17 @@ def test_deeply_nested_json_is_not_json_not_an_internal_error(
 # -- the response head is bounded by the deadline --------------------------------------------------
 
 
-class HeadTrickler:
-    """A TLS server that answers every request with a status line and then its headers one byte
-    per ``interval``, for at most ``limit`` seconds; it notes whether the client left first."""
-
-    def __init__(self, context: ssl.SSLContext, *, interval: float, limit: float) -> None:
-        self._context, self._interval, self._limit = context, interval, limit
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.client_left = threading.Event()
-        self.finished = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:  # closed
-                return
-            threading.Thread(target=self._answer, args=(raw,), daemon=True).start()
-
-    def _answer(self, raw: socket.socket) -> None:
-        try:
-            with self._context.wrap_socket(raw, server_side=True) as conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    data += chunk
-                conn.sendall(b"HTTP/1.1 200 OK\r\n")
-                ends = time.monotonic() + self._limit
-                while time.monotonic() < ends:
-                    if self._stop.wait(self._interval):
-                        return
-                    conn.sendall(b"X")
-                self.finished.set()
-        except (OSError, ssl.SSLError):
-            self.client_left.set()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._thread.join(2)
-
-
 @pytest.fixture
-def trickler(stack: LocalStack) -> Iterator[HeadTrickler]:
-    server = HeadTrickler(server_context(stack.server_cert), interval=0.1, limit=15.0)
+def trickler(stack: LocalStack) -> Iterator[Trickler]:
+    """A status line, then the headers one byte per 0.1 s for up to 15 s."""
+    context = server_context(stack.server_cert)
+    server = Trickler(context, b"HTTP/1.1 200 OK\r\n", b"X", interval=0.1, limit=15.0)
     yield server
     server.close()
 
 
 def test_a_response_head_trickled_a_byte_at_a_time_is_cut_at_the_deadline(
-    stack: LocalStack, trickler: HeadTrickler
+    stack: LocalStack, trickler: Trickler
 ) -> None:
     harness = bridge_for(
         stack, env={"BRIDGE_API_BASE_URL": f"https://127.0.0.1:{trickler.port}/v1/data"}
