@@ -86,6 +86,16 @@ class ProofError(Exception):
         self.description = description
         self.check = check
 
+    @property
+    def counters(self) -> tuple[str, ...]:
+        """The DPoP counters a server bumps for this refusal (the fake Okta and the sample API
+        count alike: a nonce challenge is no invalid proof, a replay is one)."""
+        if self.error == USE_DPOP_NONCE:
+            return ("proof", "nonce_challenge")
+        if self.check == "replay":
+            return ("proof", "invalid", "replay")
+        return ("proof", "invalid")
+
 
 @dataclass(frozen=True)
 class VerifiedProof:

@@ -327,7 +327,7 @@ class SampleApi(TLSServer):
                 nonces=nonces,
             )
         except ProofError as refused:
-            self._count_refusal(refused)
+            self._count_dpop(*refused.counters)
             if refused.error == USE_DPOP_NONCE:
                 raise _Rejected(
                     oauth_error(
@@ -341,14 +341,6 @@ class SampleApi(TLSServer):
         self._count_dpop("proof", "accepted")
         self._require_scope(claims, f'{_DPOP_ALGS}, error="insufficient_scope"')
         return claims
-
-    def _count_refusal(self, refused: ProofError) -> None:
-        if refused.error == USE_DPOP_NONCE:
-            self._count_dpop("proof", "nonce_challenge")
-        elif refused.check == "replay":
-            self._count_dpop("proof", "invalid", "replay")
-        else:
-            self._count_dpop("proof", "invalid")
 
     def _require_scope(self, claims: Mapping[str, Any], challenge: str) -> None:
         scopes = claims.get("scp", [])

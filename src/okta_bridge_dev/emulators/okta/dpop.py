@@ -70,21 +70,12 @@ def token_proof(org: OktaOrg, request: RecordedRequest, require: bool, url: str)
             nonces=org.accepted_nonces(),
         )
     except ProofError as refused:
-        _count_refusal(org, refused)
+        org.count_dpop(*refused.counters)
         if refused.error == USE_DPOP_NONCE:
             raise OAuthError(400, USE_DPOP_NONCE, NONCE_REQUIRED) from refused
         raise OAuthError(400, refused.error, refused.description) from refused
     org.count_dpop("proof", "accepted")
     return verified.jkt
-
-
-def _count_refusal(org: OktaOrg, refused: ProofError) -> None:
-    if refused.error == USE_DPOP_NONCE:
-        org.count_dpop("proof", "nonce_challenge")
-    elif refused.check == "replay":
-        org.count_dpop("proof", "invalid", "replay")
-    else:
-        org.count_dpop("proof", "invalid")
 
 
 def management_proof(
@@ -106,7 +97,7 @@ def management_proof(
             expected_jkt=jkt,
         )
     except ProofError as refused:
-        _count_refusal(org, refused)
+        org.count_dpop(*refused.counters)
         raise dpop_challenge(base_url, refused.error, refused.description) from refused
     org.count_dpop("proof", "accepted")
 
