@@ -162,3 +162,16 @@ def restore_redactor() -> Iterator[None]:
 def claims(proof: str) -> dict[str, Any]:
     """A DPoP proof's (or any JWT's) claims, unverified."""
     return dict(jwt.decode(proof, options={"verify_signature": False}))
+
+
+def log_lines(text: str) -> list[dict[str, Any]]:
+    """The bridge's JSON log lines in captured output (other lines, EMF ones, left out)."""
+    lines = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "logger" in entry:
+            lines.append(entry)
+    return lines
