@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import urllib.parse
 import urllib.request
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from okta_bridge.errors import ConfigError, RequestError
 from okta_bridge.request.callers import CallerRoute, parse_routes
-from okta_bridge.request.policy import check_segment
+from okta_bridge.request.policy import ROUTE_METHODS, Route, check_segment
 from okta_bridge.transport.tls import parse_pins
 
 SECRET_ID = "BRIDGE_SECRET_ID"
@@ -27,7 +28,18 @@ API_BASE_URL = "BRIDGE_API_BASE_URL"
 SCOPES = "BRIDGE_SCOPES"
 AUTH_METHOD = "BRIDGE_AUTH_METHOD"
 ALLOWED_PATHS = "BRIDGE_ALLOWED_PATHS"
+ALLOWED_ROUTES = "BRIDGE_ALLOWED_ROUTES"
 ALLOWED_QUERY = "BRIDGE_ALLOWED_QUERY"
+NEXT_LINK = "BRIDGE_NEXT_LINK"
+MAX_PAGES = "BRIDGE_MAX_PAGES"
+MAX_COLLECTION_BYTES = "BRIDGE_MAX_COLLECTION_BYTES"
+MAX_REQUEST_BYTES = "BRIDGE_MAX_REQUEST_BYTES"
+DELIVERY_BUCKET = "BRIDGE_DELIVERY_BUCKET"
+DELIVERY_PREFIX = "BRIDGE_DELIVERY_PREFIX"
+DELIVERY_KMS_KEY = "BRIDGE_DELIVERY_KMS_KEY"
+INLINE_LIMIT = "BRIDGE_INLINE_LIMIT_BYTES"
+DELIVERY_URL_SECONDS = "BRIDGE_DELIVERY_URL_SECONDS"
+MAX_DELIVERY_BYTES = "BRIDGE_MAX_DELIVERY_BYTES"
 ALLOW_ANONYMOUS_PROXY = "BRIDGE_ALLOW_ANONYMOUS_PROXY"
 CALLER_ROUTES = "BRIDGE_CALLER_ROUTES"
 DIAGNOSE = "BRIDGE_DIAGNOSE"
@@ -63,6 +75,12 @@ DEFAULT_METRICS_NAMESPACE = "OktaBridge"
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 # Lambda refuses synchronous responses over 6 MB; keep room for the envelope.
 RESPONSE_CAP_LIMIT = 5_500_000
+# An answer whose JSON encoding (the whole response Lambda returns) is over this goes to S3 when a
+# delivery bucket is set: just under the 6 MB (6,291,456 bytes) synchronous response limit.
+DEFAULT_INLINE_LIMIT = 6_000_000
+LAMBDA_RESPONSE_LIMIT = 6_291_456
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,24 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """Where answers too large for Lambda's 6 MB response go (S3), and how they are handed out.
+    ``bucket`` is None when large answers are refused (``UPSTREAM_TOO_LARGE``) instead."""
+
+    bucket: str | None = None
+    prefix: str = "okta-bridge/"
+    kms_key_id: str | None = None
+    inline_limit: int = DEFAULT_INLINE_LIMIT
+    url_seconds: int = 300
+    max_bytes: int = 1_000_000_000
+    endpoint: str | None = None  # AWS_ENDPOINT_URL_S3 (local stack): path-style requests
+
+    @property
+    def enabled(self) -> bool:
+        return self.bucket is not None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the bridge needs that is not secret. Secret values live in ``Credentials``."""
 
@@ -102,6 +138,7 @@ class Settings:
     scopes: tuple[str, ...] | None = None
     auth_method: str | None = None
     allowed_paths: tuple[str, ...] | None = None
+    allowed_routes: tuple[Route, ...] | None = None
     allowed_query: tuple[str, ...] | None = None
     allow_anonymous_proxy: bool = False
     caller_routes: tuple[CallerRoute, ...] = ()
@@ -125,6 +162,19 @@ class Settings:
     tracing: bool = False
     secret_source: str = "auto"
     aws: AwsSettings = AwsSettings()
+    next_link: str | None = None
+    max_pages: int = 100
+    max_collection_bytes: int = 20_000_000
+    max_request_bytes: int = 1_000_000
+    delivery: DeliverySettings = DeliverySettings()
+
+    def routes(self) -> tuple[Route, ...] | None:
+        """What the bridge function serves: ``BRIDGE_ALLOWED_ROUTES``, plus a GET route for
+        each ``BRIDGE_ALLOWED_PATHS`` pattern; None when neither is set (the endpoint's path)."""
+        if self.allowed_routes is None and self.allowed_paths is None:
+            return None
+        gets = tuple(Route("GET", pattern) for pattern in self.allowed_paths or ())
+        return (*(self.allowed_routes or ()), *gets)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +193,7 @@ class Settings:
             scopes=_optional_list(env, SCOPES, separators=" ,"),
             auth_method=_auth_method(env.get(AUTH_METHOD, "").strip() or None, AUTH_METHOD),
             allowed_paths=_allowed_paths(env),
+            allowed_routes=_allowed_routes(env),
             allowed_query=_optional_list(env, ALLOWED_QUERY, separators=", "),
             allow_anonymous_proxy=_switch(env, ALLOW_ANONYMOUS_PROXY, default=False),
             caller_routes=_caller_routes(env),
@@ -187,6 +238,17 @@ class Settings:
                     _number(env, EXTENSION_PORT, 2773, low=1, high=65535, integer=True)
                 ),
             ),
+            next_link=_next_link(env),
+            max_pages=int(_number(env, MAX_PAGES, 100, low=1, high=10_000, integer=True)),
+            max_collection_bytes=int(
+                _number(
+                    env, MAX_COLLECTION_BYTES, 20_000_000, low=1, high=500_000_000, integer=True
+                )
+            ),
+            max_request_bytes=int(
+                _number(env, MAX_REQUEST_BYTES, 1_000_000, low=1, high=5_000_000, integer=True)
+            ),
+            delivery=_delivery(env),
         )
 
 
@@ -268,6 +330,90 @@ def _check_pattern(pattern: str, name: str) -> None:
             raise ConfigError(
                 name, f"pattern {pattern!r}: segment {segment[:40]!r}: {exc.message}"
             ) from None
+
+
+def _allowed_routes(env: Mapping[str, str]) -> tuple[Route, ...] | None:
+    """``METHOD /pattern`` entries separated by commas; ``idempotency-key`` after a write's
+    pattern makes the bridge send an ``Idempotency-Key`` (so that write may be retried)."""
+    raw = env.get(ALLOWED_ROUTES, "")
+    routes: list[Route] = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        words = entry.split()
+        method = words[0].upper()
+        if method not in ROUTE_METHODS or len(words) not in (2, 3):
+            raise ConfigError(
+                ALLOWED_ROUTES,
+                f"entry {entry[:60]!r} must be 'METHOD /pattern' (METHOD one of "
+                f"{', '.join(ROUTE_METHODS)}), optionally followed by 'idempotency-key'",
+            )
+        flagged = len(words) == 3
+        if flagged and words[2].lower() != "idempotency-key":
+            raise ConfigError(
+                ALLOWED_ROUTES, f"entry {entry[:60]!r}: the only flag is 'idempotency-key'"
+            )
+        if flagged and method == "GET":
+            raise ConfigError(
+                ALLOWED_ROUTES, f"entry {entry[:60]!r}: a GET is repeated safely without a key"
+            )
+        _check_pattern(words[1], ALLOWED_ROUTES)
+        routes.append(Route(method, words[1], flagged))
+    return tuple(routes) or None
+
+
+def _next_link(env: Mapping[str, str]) -> str | None:
+    value = env.get(NEXT_LINK, "").strip()
+    if value and (not value.startswith("/") or len(value) > 200):
+        raise ConfigError(NEXT_LINK, "must be a JSON pointer such as /next or /links/next")
+    return value or None
+
+
+def _delivery(env: Mapping[str, str]) -> DeliverySettings:
+    bucket = env.get(DELIVERY_BUCKET, "").strip() or None
+    if bucket is not None and (
+        not re.fullmatch(_BUCKET, bucket) or ".." in bucket or bucket.startswith("xn--")
+    ):
+        raise ConfigError(DELIVERY_BUCKET, "must be an S3 bucket name (3-63 a-z, 0-9, '.', '-')")
+    prefix = env.get(DELIVERY_PREFIX, "okta-bridge/").strip()
+    if (
+        not prefix
+        or not prefix.endswith("/")
+        or prefix.startswith("/")
+        or "//" in prefix
+        or len(prefix) > 200
+        or not set(prefix) <= _PREFIX_CHARS
+        or any(part in (".", "..") for part in prefix.split("/"))
+    ):
+        raise ConfigError(
+            DELIVERY_PREFIX, "must be a key prefix such as okta-bridge/ (A-Z a-z 0-9 - _ . /)"
+        )
+    key = env.get(DELIVERY_KMS_KEY, "").strip() or None
+    if key is not None and not re.fullmatch(r"[A-Za-z0-9:/_-]{1,2048}", key):
+        raise ConfigError(DELIVERY_KMS_KEY, "must be a KMS key id, key ARN or alias")
+    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    return DeliverySettings(
+        bucket=bucket,
+        prefix=prefix,
+        kms_key_id=key,
+        inline_limit=int(
+            _number(
+                env,
+                INLINE_LIMIT,
+                DEFAULT_INLINE_LIMIT,
+                low=1_000,
+                high=LAMBDA_RESPONSE_LIMIT - 100_000,
+                integer=True,
+            )
+        ),
+        url_seconds=int(_number(env, DELIVERY_URL_SECONDS, 300, low=1, high=3600, integer=True)),
+        max_bytes=int(
+            _number(
+                env, MAX_DELIVERY_BYTES, 1_000_000_000, low=1, high=50_000_000_000, integer=True
+            )
+        ),
+        endpoint=validate_https_url(endpoint, "AWS_ENDPOINT_URL_S3") if endpoint else None,
+    )
 
 
 def _caller_routes(env: Mapping[str, str]) -> tuple[CallerRoute, ...]:

@@ -12,7 +12,8 @@ secret material, so they are safe to log and to return.
     ├── TokenError             stage=token      502/503/504
     ├── NetworkError           stage=network    502/504
     ├── TlsError               stage=tls        502
-    └── UpstreamError          stage=upstream   4xx/502/504
+    ├── UpstreamError          stage=upstream   4xx/502/504
+    └── DeliveryError          stage=delivery   500/502/504
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ CATALOG: dict[str, Entry] = {
     "PATH_NOT_ALLOWED": Entry(
         403, "Use a path matching BRIDGE_ALLOWED_PATHS, or extend that list."
     ),
-    "METHOD_NOT_ALLOWED": Entry(405, "The bridge only reads: use GET."),
+    "METHOD_NOT_ALLOWED": Entry(
+        405,
+        "Use a method BRIDGE_ALLOWED_ROUTES lists for this path (BRIDGE_ALLOWED_PATHS allows "
+        "GET only), or add a route such as 'POST /v1/search'.",
+    ),
+    "REQUEST_TOO_LARGE": Entry(
+        413, "Send a smaller JSON body, or raise BRIDGE_MAX_REQUEST_BYTES (at most 5 MB)."
+    ),
     "QUERY_NOT_ALLOWED": Entry(
         403,
         "Leave out query parameters the configured endpoint sets; use only the names in "
@@ -177,11 +185,32 @@ CATALOG: dict[str, Entry] = {
     ),
     "UPSTREAM_PAGINATION": Entry(
         502,
-        "The library's paginate stopped: more pages than max_pages (raise it, ask for bigger "
-        "pages, or narrow the query), or a next link to a page already read (fix the API's "
-        "links, or the next_pointer that reads them).",
+        "Pagination stopped on the API's next link: a page already read (a loop), another "
+        "origin, or a path the allow-list refuses (fix the API's links, or BRIDGE_NEXT_LINK / "
+        "next_pointer that reads them); for the library, more pages than max_pages too.",
     ),
     "INTERNAL_ERROR": Entry(500, "Report it with the request id."),
+    # Large answers written to S3 (BRIDGE_DELIVERY_BUCKET) instead of returned inline.
+    "DELIVERY_NOT_CONFIGURED": Entry(
+        400,
+        'The event asked for "deliver": "s3" and no BRIDGE_DELIVERY_BUCKET is set: deploy '
+        "the template's delivery bucket (or set the variable), or leave deliver out.",
+    ),
+    "DELIVERY_DENIED": Entry(
+        500,
+        "S3 or KMS refused the write: the role needs s3:PutObject and s3:AbortMultipartUpload "
+        "under BRIDGE_DELIVERY_PREFIX and kms:GenerateDataKey/kms:Decrypt on the bucket's key.",
+    ),
+    "DELIVERY_UNREACHABLE": Entry(
+        502, "Give the function a route to S3: an S3 gateway VPC endpoint or a NAT gateway."
+    ),
+    "DELIVERY_TIMEOUT": Entry(
+        504, "The S3 upload did not finish in time: raise the function's timeout or its memory."
+    ),
+    "DELIVERY_TOO_LARGE": Entry(
+        502, "The answer is over BRIDGE_MAX_DELIVERY_BYTES: narrow the export, or raise it."
+    ),
+    "DELIVERY_FAILED": Entry(502, "S3 refused the upload; the log names its error code."),
     # The rotation function's failures. Secrets Manager retries the whole rotation; the codes tell
     # the operator (alarm, log) what to fix before the next attempt.
     "ROTATION_NOT_ENABLED": Entry(
@@ -329,3 +358,9 @@ class InternalError(BridgeError):
 
     def __init__(self) -> None:
         super().__init__("INTERNAL_ERROR", "Unexpected internal error; see the function's logs.")
+
+
+class DeliveryError(BridgeError):
+    """Writing a large answer to S3 failed (``BRIDGE_DELIVERY_BUCKET``)."""
+
+    stage = "delivery"

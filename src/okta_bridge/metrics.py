@@ -51,6 +51,10 @@ METRICS: dict[str, str] = {
     "Upstream5xx": "Count",
     "UpstreamLatency": "Milliseconds",
     "TokenSecondsToExpiry": "Seconds",
+    "Pages": "Count",
+    "Truncations": "Count",
+    "Deliveries": "Count",
+    "DeliveredBytes": "Bytes",
 }
 ERRORS = "Errors"
 FUNCTION = "Function"

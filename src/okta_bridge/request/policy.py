@@ -36,6 +36,7 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from okta_bridge.errors import RequestError
 
@@ -54,6 +55,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 Query = tuple[tuple[str, str], ...]
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class Route(NamedTuple):
+    """One ``BRIDGE_ALLOWED_ROUTES`` entry: a method, a path pattern, and whether the bridge
+    sends an ``Idempotency-Key`` with it (a key per invocation, so the write may be retried)."""
+
+    method: str
+    pattern: str
+    idempotency_key: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,24 @@ class Signer(Protocol):
         ...
 
 
+class BodySink(Protocol):
+    """Takes a large answer's body as it arrives instead of the response holding it (S3
+    delivery: the body streams to a multipart upload, memory stays bounded).
+
+    ``accepts`` is asked for every answer about to be read (each attempt, each redirect hop);
+    answering True starts afresh (a retried attempt's earlier bytes are dropped) and the body is
+    then fed to ``write`` in chunks, and the response's ``body`` is empty. ``write`` may raise a
+    ``BridgeError`` (the upload failed, or the answer is over the sink's own cap)."""
+
+    def accepts(self, status: int, headers: Mapping[str, str]) -> bool:
+        """Whether to take this answer's body (only a success, typically)."""
+        ...
+
+    def write(self, chunk: bytes) -> None:
+        """The next bytes of the body."""
+        ...
+
+
 Redirect = Callable[[str], str]
 """Checks a same-origin https redirect's URL and returns the URL to request (a canonical form),
 or raises ``RedirectRefused``."""
