@@ -30,6 +30,7 @@ from okta_bridge.request.api import Outgoing, decode_json, refuse_failure
 from okta_bridge.request.bridge import Bridge, Plan
 from okta_bridge.request.callers import DIRECT
 from okta_bridge.request.events import Invocation
+from okta_bridge.request.pages import Walk
 from okta_bridge.transport.deadline import Deadline
 
 __all__ = ["Client", "Response"]
@@ -42,13 +43,6 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 # cold import. RFC 9110 5.5 field-value characters, bounded: these go into headers as they are.
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
 _HEADER_VALUE = r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?"
-_TCHARS = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
-_INDEX = r"0|[1-9][0-9]{0,8}"  # RFC 6901 4: an array index, no leading zero, ASCII digits only
-# RFC 8288 3: ``<target>; param=value; param="value", <target>; ...``. A value is a quoted string
-# or runs to the next separator without whitespace: no two parts of the pattern can take the same
-# characters, so a hostile header costs linear time.
-_LINK = rf'<([^<>]*)>[ \t]*((?:;[ \t]*{_TCHARS}[ \t]*=[ \t]*(?:"[^"]*"|[^;,\s"]*)[ \t]*)*)'
-_LINK_PARAM = rf';[ \t]*({_TCHARS})[ \t]*=[ \t]*("[^"]*"|[^;,\s"]*)'
 
 
 class Response(NamedTuple):
@@ -183,31 +177,27 @@ class Client:
         deadline = Deadline.from_context(context, self.settings)
         request_id = _request_id(context)
         budget = max_bytes if max_bytes is not None else self.settings.max_response_bytes * 10
-        target: tuple[str, tuple[tuple[str, str], ...]] | None = (path, _pairs(params))
-        seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-        spent = pages = 0
-        while target is not None:
-            plan = self._plan(*target, deadline)
-            if _page_key(plan.url) in seen:  # before it is sent: a loop costs no request
-                raise UpstreamError(
-                    "UPSTREAM_PAGINATION", "The API's next page is one already read (a loop)."
-                )
-            if pages == max_pages:
+        walk = Walk(
+            lambda p, q: self._plan(p, q, deadline),
+            configured=self._configured_query(),
+            next_pointer=next_pointer,
+        )
+        plan: Plan | None = walk.first(path, _pairs(params))
+        spent = 0
+        while plan is not None:
+            if walk.pages == max_pages:
                 raise UpstreamError(
                     "UPSTREAM_PAGINATION", f"The API has more than {max_pages} pages (max_pages)."
                 )
-            seen.add(_page_key(plan.url))
             # No page may be read beyond what the byte budget has left (ResponseTooLarge stops
             # the read): a hostile API cannot make one page cost more memory than that.
             page = self._send(
                 plan, Outgoing(max_answer=max(1, budget - spent)), request_id, deadline
             )
-            seen.add(_page_key(page.url))  # where a redirect led
+            walk.read(page.url)
             spent += len(page.content)
-            pages += 1
             yield page
-            following = _next_url(page, next_pointer)
-            target = None if following is None else self._same_origin(page.url, following)
+            plan = walk.following(page.url, page.headers, page.content)
 
     def close(self) -> None:
         """Close pooled connections (the next call opens new ones)."""
@@ -240,21 +230,6 @@ class Client:
             done.attempts,
             done.elapsed_ms,
         )
-
-    def _same_origin(self, current: str, following: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """A next page's path and query, when it is on the page's origin (else refused)."""
-        absolute = urllib.parse.urljoin(current, following)
-        here, there = urllib.parse.urlsplit(current), urllib.parse.urlsplit(absolute)
-        if (there.scheme, there.netloc.lower()) != (here.scheme, here.netloc.lower()):
-            raise UpstreamError(
-                "UPSTREAM_REDIRECT",
-                "The API's next page is on another origin; only the configured one is read.",
-            )
-        query = urllib.parse.parse_qsl(there.query, keep_blank_values=True)
-        # The configured endpoint's own parameters come back in a next URL: they are added again
-        # by the plan (and win), so only the others are the next page's own.
-        configured = self._configured_query()
-        return there.path or "/", tuple(pair for pair in query if pair not in configured)
 
     def _configured_query(self) -> frozenset[tuple[str, str]]:
         endpoint = self._bridge.secrets.current().api_endpoint
@@ -305,53 +280,3 @@ def _pairs(
 def _request_id(context: Any) -> str:
     value = getattr(context, "aws_request_id", None)
     return value if isinstance(value, str) and value else str(uuid.uuid4())
-
-
-def _page_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """A page's identity for loop detection: its path and its query pairs in any order."""
-    parts = urllib.parse.urlsplit(url)
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    return parts.path, tuple(sorted(pairs))
-
-
-def _next_url(page: Response, pointer: str | None) -> str | None:
-    if pointer is None:
-        return next_link(page.headers.get("link", ""))
-    found = json_pointer(page.json(), pointer)
-    if found is None or found == "":
-        return None
-    if not isinstance(found, str):
-        raise UpstreamError(
-            "UPSTREAM_NOT_JSON", f"The value at {pointer[:60]!r} is not a URL string."
-        )
-    return found
-
-
-def next_link(header: str) -> str | None:
-    """The target of the ``rel="next"`` link of a ``Link`` header (RFC 8288 3), if any."""
-    for match in re.finditer(_LINK, header):
-        for name, value in re.findall(_LINK_PARAM, match.group(2)):
-            rels = value.strip('"').lower().split()
-            if name.lower() == "rel" and "next" in rels:
-                return match.group(1).strip()
-    return None
-
-
-def json_pointer(document: Any, pointer: str) -> Any:
-    """The value at an RFC 6901 JSON pointer; None when any step is missing."""
-    if pointer == "":
-        return document
-    if not pointer.startswith("/"):
-        raise RequestError("BAD_REQUEST", "next_pointer must be a JSON pointer such as /next.")
-    value = document
-    for raw in pointer[1:].split("/"):
-        step = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict):
-            value = value.get(step)
-        elif isinstance(value, list) and re.fullmatch(_INDEX, step) and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            return None
-        if value is None:
-            return None
-    return value

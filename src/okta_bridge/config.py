@@ -412,7 +412,11 @@ def _delivery(env: Mapping[str, str]) -> DeliverySettings:
                 env, MAX_DELIVERY_BYTES, 1_000_000_000, low=1, high=50_000_000_000, integer=True
             )
         ),
-        endpoint=validate_https_url(endpoint, "AWS_ENDPOINT_URL_S3") if endpoint else None,
+        # Read only for the bridge's own bucket: another S3 user in the process (a consumer's
+        # export) may point the variable elsewhere when the bridge delivers nothing.
+        endpoint=(
+            validate_https_url(endpoint, "AWS_ENDPOINT_URL_S3") if endpoint and bucket else None
+        ),
     )
 
 

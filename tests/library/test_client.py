@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from okta_bridge import Client, ConfigError, NetworkError, RequestError, Response, UpstreamError
-from okta_bridge.client import json_pointer, next_link
 from okta_bridge.errors import CATALOG
+from okta_bridge.request.pages import json_pointer, next_link
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.sample_resources import ITEMS
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -93,7 +93,8 @@ def test_paginate_refuses_a_next_page_on_another_origin(
     next(pages)
     with pytest.raises(UpstreamError) as refused:
         next(pages)
-    assert refused.value.code == "UPSTREAM_REDIRECT"
+    assert refused.value.code == "UPSTREAM_PAGINATION"
+    assert "another origin" in refused.value.message
     assert sum(stack.api.counts.values()) == 1
 
 
@@ -104,9 +105,10 @@ def test_paginate_refuses_a_next_page_outside_the_allow_list(
     stack.api.inject(Fault(match="/v1/items", headers={"Link": '</admin/keys>; rel="next"'}))
     pages = client.paginate("/v1/items")
     next(pages)
-    with pytest.raises(RequestError) as refused:
+    with pytest.raises(UpstreamError) as refused:
         next(pages)
-    assert refused.value.code == "PATH_NOT_ALLOWED"
+    assert refused.value.code == "UPSTREAM_PAGINATION"
+    assert "not allowed" in refused.value.message
     assert stack.api.counts["admin"] == 0
 
 

@@ -28,6 +28,7 @@ import urllib3
 
 from okta_bridge import metrics
 from okta_bridge.config import Settings
+from okta_bridge.errors import BridgeError
 from okta_bridge.logs import get_logger
 from okta_bridge.transport.deadline import (
     WATCHDOG,
@@ -40,6 +41,7 @@ from okta_bridge.transport.deadline import (
 )
 from okta_bridge.transport.errors import Transient, classify
 from okta_bridge.transport.message import (
+    BodySink,
     HttpResponse,
     Redirect,
     RedirectRefused,
@@ -78,6 +80,7 @@ class _Call:
     idempotent: bool = True
     tls: TlsPolicy | None = None
     signer: Signer | None = None
+    sink: BodySink | None = None
 
 
 @dataclass
@@ -132,6 +135,7 @@ class HttpClient:
         retry_when: Callable[[HttpResponse], bool] | None = None,
         idempotent: bool = True,
         signer: Signer | None = None,
+        sink: BodySink | None = None,
     ) -> HttpResponse:
         """Send with retries; return the last response (the caller judges its status).
 
@@ -142,10 +146,11 @@ class HttpClient:
         ``redirect`` makes same-origin redirects followed, each new URL checked by it first.
         ``idempotent=False`` retries only what surely never reached the server (see above).
         ``signer`` adds headers to every request sent and sees every answer (DPoP).
+        ``sink`` takes the body of the answers it accepts as it arrives (``BodySink``).
         Raises ``NetworkError``/``TlsError`` when no response was had, ``ResponseTooLarge`` and
         ``RedirectRefused``.
         """
-        call = _Call(target, deadline, max_bytes, redirect, idempotent, tls, signer)
+        call = _Call(target, deadline, max_bytes, redirect, idempotent, tls, signer, sink)
         attempt = 0
         while True:
             attempt += 1
@@ -272,9 +277,15 @@ class HttpClient:
                 if watch.fired:
                     raise late from None
                 raise classify(exc, target, host) from exc
+            # One value per name, a repeated field's lines joined with ", " (RFC 9110 5.3): two
+            # WWW-Authenticate lines are both read, a repeated DPoP-Nonce is no longer one nonce.
+            response_headers = {name.lower(): raw.headers[name] for name in raw.headers}
+            sink = call.sink
+            if sink is not None and not sink.accepts(raw.status, response_headers):
+                sink = None
             try:
-                data = read_body(raw, deadline, call.max_bytes, self._settings.read_timeout)
-            except ResponseTooLarge:
+                data = read_body(raw, deadline, call.max_bytes, self._settings.read_timeout, sink)
+            except (ResponseTooLarge, BridgeError):  # a cap, or the sink's own failure
                 discard(raw)
                 raise
             except DeadlineHit:
@@ -291,9 +302,6 @@ class HttpClient:
             discard(raw)
             raise late
         raw.release_conn()
-        # One value per name, a repeated field's lines joined with ", " (RFC 9110 5.3): two
-        # WWW-Authenticate lines are both read, a repeated DPoP-Nonce is no longer one nonce.
-        response_headers = {name.lower(): raw.headers[name] for name in raw.headers}
         if call.signer is not None:
             call.signer.seen(url, response_headers)
         return HttpResponse(raw.status, response_headers, data, url, 1)

@@ -23,7 +23,7 @@ from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
 
 from okta_bridge.config import Settings
-from okta_bridge.transport.message import ResponseTooLarge
+from okta_bridge.transport.message import BodySink, ResponseTooLarge
 from okta_bridge.transport.tls import pinned
 
 _READ_CHUNK = 65_536
@@ -158,11 +158,17 @@ class DeadlineHit(Exception):
 
 
 def read_body(
-    raw: urllib3.BaseHTTPResponse, deadline: Deadline, max_bytes: int, read_timeout: float
+    raw: urllib3.BaseHTTPResponse,
+    deadline: Deadline,
+    max_bytes: int,
+    read_timeout: float,
+    sink: BodySink | None = None,
 ) -> bytes:
-    """Read the whole body in chunks, re-arming the socket timeout from the deadline each time."""
+    """Read the whole body in chunks, re-arming the socket timeout from the deadline each time.
+    With a ``sink`` the chunks go to it as they arrive (its own cap applies, not ``max_bytes``)
+    and nothing is kept."""
     length = raw.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
+    if sink is None and length.isdigit() and int(length) > max_bytes:
         raise ResponseTooLarge(max_bytes)
     chunks: list[bytes] = []
     total = 0
@@ -177,6 +183,9 @@ def read_body(
         chunk = raw.read1(_READ_CHUNK)
         if not chunk:
             return b"".join(chunks)
+        if sink is not None:
+            sink.write(chunk)
+            continue
         total += len(chunk)
         if total > max_bytes:
             raise ResponseTooLarge(max_bytes)
