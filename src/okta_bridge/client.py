@@ -17,7 +17,6 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import re
-import urllib.parse
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -179,7 +178,7 @@ class Client:
         budget = max_bytes if max_bytes is not None else self.settings.max_response_bytes * 10
         walk = Walk(
             lambda p, q: self._plan(p, q, deadline),
-            configured=self._configured_query(),
+            configured=self._bridge.configured_query(deadline),
             next_pointer=next_pointer,
         )
         plan: Plan | None = walk.first(path, _pairs(params))
@@ -230,11 +229,6 @@ class Client:
             done.attempts,
             done.elapsed_ms,
         )
-
-    def _configured_query(self) -> frozenset[tuple[str, str]]:
-        endpoint = self._bridge.secrets.current().api_endpoint
-        query = urllib.parse.urlsplit(endpoint).query
-        return frozenset(urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
 def _outgoing(

@@ -17,9 +17,10 @@ from typing import Any
 from okta_bridge import config, logs, metrics, tracing
 from okta_bridge.client import Client
 from okta_bridge.config import Settings
-from okta_bridge.errors import BridgeError, InternalError, RequestError
+from okta_bridge.errors import BridgeError, InternalError, RequestError, UpstreamError
 from okta_bridge.request import events
 from okta_bridge.request.bridge import Bridge
+from okta_bridge.request.events import ApiResult
 from okta_bridge.transport.deadline import Deadline
 
 log = logs.get_logger("handler")
@@ -87,9 +88,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             attributes = {"faas.invocation_id": request_id, "okta_bridge.event_kind": kind}
             with tracing.invocation(bridge.settings.tracing, attributes) as span:
                 deadline = Deadline.from_context(context, bridge.settings)
-                invocation = events.parse_event(event)
+                invocation = events.parse_event(event, max_body=bridge.settings.max_request_bytes)
                 result = bridge.serve(invocation, request_id=request_id, deadline=deadline)
                 span.set("http.response.status_code", result.status)
+                response = _fitted(bridge, kind, result, request_id, deadline)
         except BridgeError as exc:
             failure = exc
             _log_failure(exc, started)
@@ -112,9 +114,31 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
                 "upstream_status": result.status,
                 "attempts": result.attempts,
                 "ms": round((time.monotonic() - started) * 1000),
+                **({"pages": result.pages} if result.pages is not None else {}),
+                **({"delivered": "s3"} if result.delivery is not None else {}),
             },
         )
-        return events.success(kind, result, request_id)
+        return response
+
+
+def _fitted(
+    bridge: Bridge, kind: events.Kind, result: ApiResult, request_id: str, deadline: Deadline
+) -> dict[str, Any]:
+    """The response, when Lambda can return it (its JSON under the inline limit, just below the
+    6 MB a synchronous response may be); else the answer goes to S3, or without a bucket fails
+    here with a clear code rather than in Lambda, after the work was done."""
+    response = events.success(kind, result, request_id)
+    limit = bridge.settings.delivery.inline_limit
+    if result.delivery is not None or events.encoded_size(response, result, limit) <= limit:
+        return response
+    if not bridge.settings.delivery.enabled:
+        raise UpstreamError(
+            "UPSTREAM_TOO_LARGE",
+            f"The answer is over {limit} bytes as Lambda returns it (JSON-encoded); set "
+            "BRIDGE_DELIVERY_BUCKET to deliver it through S3.",
+        )
+    delivered = bridge.deliver(result, request_id=request_id, deadline=deadline)
+    return events.success(kind, delivered, request_id)
 
 
 def _diagnose(context: Any, request_id: str) -> dict[str, Any]:

@@ -81,6 +81,10 @@ class Recorder:
     upstream_ms: float | None = None
     token_seconds_to_expiry: float | None = None
     token_error: BaseException | None = None
+    pages: int = 0
+    truncations: int = 0
+    deliveries: int = 0
+    delivered_bytes: int = 0
 
     def values(self, error: BridgeError | None) -> dict[str, float]:
         """The metric values, in ``METRICS`` order; latency and expiry only when measured."""
@@ -103,6 +107,12 @@ class Recorder:
             "Upstream4xx": int(status_class == 4),
             "Upstream5xx": int(status_class == 5),
         }
+        if self.pages:
+            values["Pages"] = self.pages
+            values["Truncations"] = self.truncations
+        if self.deliveries:
+            values["Deliveries"] = self.deliveries
+            values["DeliveredBytes"] = self.delivered_bytes
         if self.upstream_ms is not None:
             values["UpstreamLatency"] = round(self.upstream_ms, 1)
         if self.token_seconds_to_expiry is not None:
@@ -151,6 +161,20 @@ def token_used(seconds_to_expiry: float) -> None:
     """A token with this much life left was handed out for the API call."""
     if (recorder := _current.get()) is not None:
         recorder.token_seconds_to_expiry = seconds_to_expiry
+
+
+def pages(count: int, *, truncated: bool) -> None:
+    """A paginated call read ``count`` pages (stopped by a bound when ``truncated``)."""
+    if (recorder := _current.get()) is not None:
+        recorder.pages += count
+        recorder.truncations += int(truncated)
+
+
+def delivered(size: int) -> None:
+    """An answer of ``size`` bytes was written to S3 instead of returned."""
+    if (recorder := _current.get()) is not None:
+        recorder.deliveries += 1
+        recorder.delivered_bytes += size
 
 
 def retry() -> None:

@@ -35,7 +35,16 @@ from okta_bridge_dev.emulators.stack import LocalStack
 from tests.hostile.conftest import ALLOWED_PATHS
 from tests.integration.conftest import Harness, LambdaContext
 
-REFUSED = frozenset({"BAD_REQUEST", "PATH_NOT_ALLOWED", "METHOD_NOT_ALLOWED"})
+REFUSED = frozenset(
+    {
+        "BAD_REQUEST",
+        "PATH_NOT_ALLOWED",
+        "METHOD_NOT_ALLOWED",
+        "REQUEST_TOO_LARGE",
+        "DELIVERY_NOT_CONFIGURED",
+    }
+)
+DIRECT_KEYS = frozenset({"path", "query", "method", "body", "paginate", "max_pages", "deliver"})
 # What an allowed request may still get from the sample API: no such item, or a bad page number.
 UPSTREAM_ANSWERS = frozenset({"UPSTREAM_NOT_FOUND", "UPSTREAM_CLIENT_ERROR"})
 POLICY_PATTERNS = (*ALLOWED_PATHS, "/v1/users/*/profile")
@@ -650,12 +659,17 @@ def expectations(evt: object) -> tuple[frozenset[str] | None, object]:
         method, path = evt.get("httpMethod"), evt.get("path")
     else:
         method, path = "GET", evt.get("path")
-        if set(evt) - {"path", "query"}:
+        if set(evt) - DIRECT_KEYS:
             return frozenset({"BAD_REQUEST"}), path
+        if set(evt) - {"path", "query"}:
+            return None, path  # a write's or a collection's keys: served only where allowed
         if path is None and evt.get("query") is not None:
             return frozenset({"BAD_REQUEST"}), path
     if method != "GET":
-        return frozenset({"METHOD_NOT_ALLOWED"}), path
+        # Refused: not a route method, not routed for this path, or its body or path is bad.
+        return REFUSED, path
+    if kind is not None and evt.get("body"):
+        return frozenset({"BAD_REQUEST", "REQUEST_TOO_LARGE"}), path
     if path is not None and not isinstance(path, str):
         return frozenset({"BAD_REQUEST"}), path
     if path is not None and not independently_allowed(ALLOWED_PATHS, path):
@@ -669,13 +683,13 @@ class Recorder:
     def __init__(self, harness: Harness) -> None:
         self.urls: list[str] = []
         api = harness.bridge.api
-        original = api.get
+        original = api.exchange
 
-        def get(url: str, **kwargs: Any) -> Any:
+        def exchange(url: str, outgoing: Any, **kwargs: Any) -> Any:
             self.urls.append(url)
-            return original(url, **kwargs)
+            return original(url, outgoing, **kwargs)
 
-        api.get = get  # type: ignore[method-assign]
+        api.exchange = exchange  # type: ignore[method-assign]
 
 
 @pytest.fixture

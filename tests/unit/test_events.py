@@ -71,12 +71,13 @@ def test_numbers_in_direct_queries_become_strings() -> None:
 
 
 @pytest.mark.parametrize("name", ["apigw-rest-v1.json", "apigw-http-v2.json"])
-def test_only_get_is_allowed(name: str) -> None:
+@pytest.mark.parametrize("method", ["post", "OPTIONS", "HEAD", "TRACE", "CONNECT", " GET"])
+def test_only_route_methods_exactly_spelled_are_read(name: str, method: str) -> None:
     event = load(name)
     if "httpMethod" in event:
-        event["httpMethod"] = "POST"
+        event["httpMethod"] = method
     else:
-        event["requestContext"]["http"]["method"] = "DELETE"
+        event["requestContext"]["http"]["method"] = method
     with pytest.raises(RequestError) as err:
         parse_event(event)
     assert err.value.code == "METHOD_NOT_ALLOWED"

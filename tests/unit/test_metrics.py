@@ -30,6 +30,10 @@ CONTRACT = {
     "Upstream5xx": "Count",
     "UpstreamLatency": "Milliseconds",
     "TokenSecondsToExpiry": "Seconds",
+    "Pages": "Count",
+    "Truncations": "Count",
+    "Deliveries": "Count",
+    "DeliveredBytes": "Bytes",
 }
 NOW_MS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z
 SETTINGS = Settings(secret_id="okta-bridge/test")

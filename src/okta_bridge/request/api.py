@@ -1,6 +1,6 @@
 """The internal API call: a request with the access token that refreshes it once on a 401.
 
-The bridge sends GETs; the library (``okta_bridge.client``) any method, through the same code.
+The bridge function and the library (``okta_bridge.client``) send through the same code.
 A write is retried only when it surely never reached the API, unless the caller gave an
 idempotency key (sent as ``Idempotency-Key``): then the API can recognise a repeat.
 
@@ -30,6 +30,7 @@ from okta_bridge.request.events import ApiResult
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import (
+    BodySink,
     HttpResponse,
     Redirect,
     RedirectRefused,
@@ -55,6 +56,7 @@ class Outgoing(NamedTuple):
     content_type: str | None = None
     idempotency_key: str | None = None
     max_answer: int | None = None  # a tighter cap on the answer's bytes than the configured one
+    sink: BodySink | None = None  # takes a success's body as it arrives (S3 delivery)
 
     @property
     def idempotent(self) -> bool:
@@ -101,21 +103,6 @@ class InternalApi:
         self._clock = clock
         self._wall_clock = wall_clock
         self.requests = 0
-
-    def get(
-        self,
-        url: str,
-        *,
-        request_id: str,
-        deadline: Deadline,
-        tls: TlsPolicy | None = None,
-        redirect: Redirect | None = None,
-    ) -> ApiResult:
-        """GET ``url`` and judge the answer as the bridge returns it (JSON, or an error)."""
-        done = self.exchange(
-            url, GET, request_id=request_id, deadline=deadline, tls=tls, redirect=redirect
-        )
-        return self._judge(done.response, done.attempts, done.elapsed_ms)
 
     def exchange(
         self,
@@ -218,9 +205,6 @@ class InternalApi:
         finally:
             metrics.upstream_call(status, (self._clock() - started) * 1000)
 
-    def _judge(self, response: HttpResponse, attempts: int, elapsed_ms: int) -> ApiResult:
-        return judge(response, attempts, elapsed_ms, wall_clock=self._wall_clock)
-
 
 def send(
     http: HttpClient,
@@ -258,6 +242,7 @@ def send(
             tls=tls,
             idempotent=outgoing.idempotent,
             signer=ProofSigner(dpop, token.value) if token.scheme == "DPoP" else None,
+            sink=outgoing.sink,
         )
     except ResponseTooLarge as exc:
         raise UpstreamError(

@@ -1,9 +1,12 @@
 """Event shapes in, response shapes out.
 
-In: a direct invocation (``{}`` or ``{"path", "query"}``), an API Gateway REST API (v1) proxy
-event, or an HTTP API (v2) / Lambda Function URL event (same format). Out: for direct calls a dict
-whose ``body`` is the API's parsed JSON; for proxy events a proxy response whose ``body`` is a JSON
-string, as API Gateway requires.
+In: a direct invocation (``{}``, or ``{"method", "path", "query", "body", "paginate",
+"max_pages", "deliver"}``), an API Gateway REST API (v1) proxy event, or an HTTP API (v2) / Lambda
+Function URL event (same format), whose method and body (plain or base64) are the request's and
+whose ``X-Bridge-Paginate``/``X-Bridge-Max-Pages``/``X-Bridge-Deliver`` headers ask for the same
+as the direct keys. A body is a JSON object or array (``bodies``).
+Out: for direct calls a dict whose ``body`` is the API's parsed JSON; for proxy events a proxy
+response whose ``body`` is a JSON string, as API Gateway requires.
 """
 
 from __future__ import annotations
@@ -11,16 +14,20 @@ from __future__ import annotations
 import json
 import math
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from okta_bridge.errors import BridgeError, RequestError
 from okta_bridge.logs import REDACTOR
+from okta_bridge.request.bodies import encode_body, parse_body, proxy_body
 from okta_bridge.request.callers import DIRECT, Caller, proxy_caller
-from okta_bridge.request.policy import Query, check_query
+from okta_bridge.request.policy import ROUTE_METHODS, Query, check_query
 
 Kind = Literal["direct", "apigw_v1", "apigw_v2"]
-DIRECT_KEYS = frozenset({"path", "query"})
+DIRECT_KEYS = frozenset({"method", "path", "query", "body", "paginate", "max_pages", "deliver"})
+DELIVER_CHOICES = ("auto", "s3")
+_JSON_TYPES = ("application/json",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,18 @@ class Invocation:
     path: str | None = None
     query: Query | None = None
     caller: Caller = DIRECT
+    method: str = "GET"
+    body: bytes | None = None  # canonical JSON, for a write
+    paginate: bool = False
+    max_pages: int | None = None  # the caller's bound; BRIDGE_MAX_PAGES caps it
+    deliver: str = "auto"  # "s3": write the answer to S3 whatever its size
+
+    def __repr__(self) -> str:  # the body is the caller's data: its size only
+        size = "none" if self.body is None else f"{len(self.body)} bytes"
+        return (
+            f"Invocation(kind={self.kind!r}, method={self.method!r}, path={self.path!r}, "
+            f"body={size}, paginate={self.paginate}, deliver={self.deliver!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,8 @@ class ApiResult:
     text: str
     attempts: int
     elapsed_ms: int
+    pages: int | None = None  # a whole collection: how many pages were read
+    delivery: Mapping[str, object] | None = None  # the S3 pointer, when delivered there
 
 
 def kind_of(event: object) -> Kind:
@@ -56,48 +77,61 @@ def kind_of(event: object) -> Kind:
     return "direct"
 
 
-def parse_event(event: object) -> Invocation:
-    """Validate the event; raise ``RequestError`` with what is wrong."""
+def parse_event(event: object, *, max_body: int = 1_000_000) -> Invocation:
+    """Validate the event; raise ``RequestError`` with what is wrong. ``max_body`` bounds a
+    request body (``BRIDGE_MAX_REQUEST_BYTES``)."""
     kind = kind_of(event)
     if not isinstance(event, dict):
         raise RequestError("BAD_REQUEST", "The event must be a JSON object.")
     if kind == "apigw_v2":
-        return _v2(event)
+        return _v2(event, max_body)
     if kind == "apigw_v1":
-        return _v1(event)
-    return _direct(event)
+        return _v1(event, max_body)
+    return _direct(event, max_body)
 
 
-def _direct(event: dict[str, Any]) -> Invocation:
+def _direct(event: dict[str, Any], max_body: int) -> Invocation:
     unknown = sorted(str(k)[:40] for k in event if k not in DIRECT_KEYS)
     if unknown:
         raise RequestError(
             "BAD_REQUEST",
-            f"Unknown event keys {unknown[:5]}; a direct event has only 'path' and 'query'.",
+            f"Unknown event keys {unknown[:5]}; a direct event has only "
+            f"{', '.join(sorted(DIRECT_KEYS))}.",
         )
     path = event.get("path")
     query = event.get("query")
-    if path is None and query is None:
-        return Invocation("direct")
     if path is None:
-        raise RequestError("BAD_REQUEST", "'query' needs a 'path'.")
-    return Invocation(
-        "direct", path=path, query=_query_from_mapping(query) if query is not None else ()
+        if any(event.get(key) is not None for key in DIRECT_KEYS - {"path"}):
+            raise RequestError("BAD_REQUEST", "A direct event with other keys needs a 'path'.")
+        return Invocation("direct")
+    method = _method(event.get("method", "GET"))
+    body = event.get("body")
+    if body is not None and not isinstance(body, dict | list):
+        raise RequestError("BAD_REQUEST", "'body' must be a JSON object or array.")
+    paginate, max_pages = _pages(event.get("paginate"), event.get("max_pages"))
+    return _invocation(
+        "direct",
+        path=path,
+        query=_query_from_mapping(query) if query is not None else (),
+        method=method,
+        body=None if body is None else encode_body(body, max_body),
+        paginate=paginate,
+        max_pages=max_pages,
+        deliver=_deliver(event.get("deliver")),
     )
 
 
-def _v1(event: dict[str, Any]) -> Invocation:
-    _require_get(event.get("httpMethod"))
+def _v1(event: dict[str, Any], max_body: int) -> Invocation:
+    method = _method(event.get("httpMethod"))
     multi = event.get("multiValueQueryStringParameters")
     single = event.get("queryStringParameters")
     query = _query_from_mapping(multi if multi else single) if (multi or single) else ()
-    caller = proxy_caller(event.get("requestContext"))
-    return Invocation("apigw_v1", path=_proxy_path(event.get("path")), query=query, caller=caller)
+    return _proxy_invocation("apigw_v1", event, method, event.get("path"), query, max_body=max_body)
 
 
-def _v2(event: dict[str, Any]) -> Invocation:
+def _v2(event: dict[str, Any], max_body: int) -> Invocation:
     http = event["requestContext"]["http"]
-    _require_get(http.get("method") if isinstance(http, dict) else None)
+    method = _method(http.get("method") if isinstance(http, dict) else None)
     raw_query = event.get("rawQueryString") or ""
     if not isinstance(raw_query, str):
         raise RequestError("BAD_REQUEST", "'rawQueryString' must be a string.")
@@ -107,12 +141,107 @@ def _v2(event: dict[str, Any]) -> Invocation:
         )
     except (ValueError, UnicodeDecodeError):
         raise RequestError("BAD_REQUEST", "The query string is not valid UTF-8.") from None
-    return Invocation(
-        "apigw_v2",
-        path=_proxy_path(event.get("rawPath")),
-        query=check_query(tuple(pairs)),
-        caller=proxy_caller(event.get("requestContext")),
+    query = check_query(tuple(pairs))
+    return _proxy_invocation(
+        "apigw_v2", event, method, event.get("rawPath"), query, max_body=max_body
     )
+
+
+def _proxy_invocation(
+    kind: Kind, event: dict[str, Any], method: str, path: object, query: Query, *, max_body: int
+) -> Invocation:
+    headers = _headers_of(event)
+    raw = proxy_body(event, max_body)
+    if raw is not None:
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media and not (media in _JSON_TYPES or media.endswith("+json")):
+            raise RequestError(
+                "BAD_REQUEST", f"The body must be JSON (Content-Type {media[:60]!r} is not)."
+            )
+    paginate, max_pages = _pages(
+        _switch_header(headers.get("x-bridge-paginate")),
+        _int_header(headers.get("x-bridge-max-pages")),
+    )
+    return _invocation(
+        kind,
+        path=_proxy_path(path),
+        query=query,
+        caller=proxy_caller(event.get("requestContext")),
+        method=method,
+        body=None if raw is None else encode_body(parse_body(raw), max_body),
+        paginate=paginate,
+        max_pages=max_pages,
+        deliver=_deliver(headers.get("x-bridge-deliver")),
+    )
+
+
+def _invocation(kind: Kind, **fields: Any) -> Invocation:
+    """The invocation, with the rules that span its parts checked."""
+    invocation = Invocation(kind, **fields)
+    if invocation.body is not None and invocation.method == "GET":
+        raise RequestError("BAD_REQUEST", "A GET carries no body; use the route's write method.")
+    if invocation.paginate and invocation.method != "GET":
+        raise RequestError("BAD_REQUEST", "Only a GET collection can be paginated.")
+    return invocation
+
+
+def _method(method: object) -> str:
+    # Exactly as spelled: API Gateway and Function URLs send upper case, and a server may read
+    # "get" as another method than GET (methods are case-sensitive, RFC 9110 9.1).
+    if isinstance(method, str) and method in ROUTE_METHODS:
+        return method
+    shown = str(method)[:10] if isinstance(method, str) else type(method).__name__
+    raise RequestError(
+        "METHOD_NOT_ALLOWED",
+        f"Method {shown!r} is not allowed; the bridge sends {', '.join(ROUTE_METHODS)} "
+        "where BRIDGE_ALLOWED_ROUTES lists them.",
+    )
+
+
+def _headers_of(event: dict[str, Any]) -> dict[str, str]:
+    """The request's headers, names in lower case (v1 keeps the client's spelling)."""
+    headers = event.get("headers")
+    if not isinstance(headers, dict):
+        return {}
+    return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+
+
+def _pages(paginate: object, max_pages: object) -> tuple[bool, int | None]:
+    if paginate is not None and not isinstance(paginate, bool):
+        raise RequestError("BAD_REQUEST", "'paginate' must be true or false.")
+    if max_pages is None:
+        return bool(paginate), None
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+        raise RequestError("BAD_REQUEST", "'max_pages' must be a whole number of at least 1.")
+    if paginate is False:
+        raise RequestError("BAD_REQUEST", "'max_pages' asks for pages; 'paginate' says no.")
+    return True, max_pages
+
+
+def _switch_header(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    folded = value.strip().lower()
+    if folded not in ("true", "false"):
+        raise RequestError("BAD_REQUEST", "X-Bridge-Paginate must be true or false.")
+    return folded == "true"
+
+
+def _int_header(value: str | None) -> object:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise RequestError("BAD_REQUEST", "X-Bridge-Max-Pages must be a whole number.")
+    return int(text)
+
+
+def _deliver(value: object) -> str:
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value.strip().lower() not in DELIVER_CHOICES:
+        raise RequestError("BAD_REQUEST", '\'deliver\' must be "s3" or "auto".')
+    return value.strip().lower()
 
 
 def _proxy_path(path: object) -> str:
@@ -124,12 +253,6 @@ def _proxy_path(path: object) -> str:
     if not isinstance(path, str):
         raise RequestError("BAD_REQUEST", "'path' must be a string.")
     return path
-
-
-def _require_get(method: object) -> None:
-    if method != "GET":
-        shown = str(method)[:10] if isinstance(method, str) else type(method).__name__
-        raise RequestError("METHOD_NOT_ALLOWED", f"Method {shown!r} is not allowed; use GET.")
 
 
 def _query_from_mapping(query: object) -> Query:
@@ -152,19 +275,31 @@ def _query_from_mapping(query: object) -> Query:
 def success(kind: Kind, result: ApiResult, request_id: str) -> dict[str, Any]:
     """The answer for a successful call, in the caller's shape."""
     if kind == "direct":
-        return {
-            "statusCode": result.status,
-            "body": result.data,
-            "meta": {
-                "request_id": request_id,
-                "upstream_status": result.status,
-                "upstream_ms": result.elapsed_ms,
-                "attempts": result.attempts,
-            },
+        meta: dict[str, Any] = {
+            "request_id": request_id,
+            "upstream_status": result.status,
+            "upstream_ms": result.elapsed_ms,
+            "attempts": result.attempts,
         }
+        if result.pages is not None:
+            meta["pages"] = result.pages
+        if result.delivery is not None:
+            meta["delivered"] = "s3"
+        return {"statusCode": result.status, "body": result.data, "meta": meta}
     headers = _headers(request_id)
     headers["X-Upstream-Status"] = str(result.status)
+    if result.delivery is not None:
+        headers["X-Bridge-Delivery"] = "s3"
     return _proxy(kind, result.status, headers, result.text or "null")
+
+
+def encoded_size(response: dict[str, Any], result: ApiResult, limit: int) -> int:
+    """The size of ``response`` as Lambda encodes it (``json.dumps``: ASCII escapes), measured
+    only when it may be near ``limit``: escaping at most triples a JSON text (an astral character
+    is 4 bytes of UTF-8 and 12 of ``\\uXXXX\\uXXXX``), so a text under a third of it is small."""
+    if len(result.text) < limit // 3:
+        return len(result.text)
+    return len(json.dumps(response))
 
 
 def failure(kind: Kind, error: BridgeError, request_id: str) -> dict[str, Any]:

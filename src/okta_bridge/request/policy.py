@@ -117,6 +117,51 @@ def policy_for(patterns: tuple[str, ...]) -> PathPolicy:
     return PathPolicy(patterns)
 
 
+class RoutePolicy:
+    """The routes, compiled once: which paths each method may use, and which writes carry an
+    ``Idempotency-Key``."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._any = PathPolicy([route.pattern for route in routes])
+        self._methods = {
+            method: PathPolicy([r.pattern for r in routes if r.method == method])
+            for method in ROUTE_METHODS
+        }
+        self._keyed = {
+            method: PathPolicy(
+                [r.pattern for r in routes if r.method == method and r.idempotency_key]
+            )
+            for method in ROUTE_METHODS
+        }
+
+    def paths(self, method: str) -> PathPolicy:
+        """The paths ``method`` may use (HEAD: GET's, the library's only other method)."""
+        return self._methods["GET" if method == "HEAD" else method]
+
+    def check(self, method: str, segments: Sequence[str]) -> str:
+        """The canonical path, or ``METHOD_NOT_ALLOWED`` (the path is routed for other methods
+        only) / ``PATH_NOT_ALLOWED``."""
+        if self.paths(method).allows(segments):
+            return encode_path(segments)
+        if self._any.allows(segments):
+            raise RequestError(
+                "METHOD_NOT_ALLOWED",
+                f"{method} is not allowed on {shown(segments)!r}; BRIDGE_ALLOWED_ROUTES does "
+                "not list it for this path.",
+            )
+        raise RequestError("PATH_NOT_ALLOWED", f"The path {shown(segments)!r} is not allowed.")
+
+    def wants_key(self, method: str, segments: Sequence[str]) -> bool:
+        """Whether a route marked ``idempotency-key`` covers this write."""
+        return method in self._keyed and self._keyed[method].allows(segments)
+
+
+@lru_cache(maxsize=8)
+def routes_for(routes: tuple[Route, ...]) -> RoutePolicy:
+    """A compiled route policy, shared across invocations."""
+    return RoutePolicy(routes)
+
+
 def shown(segments: Sequence[str]) -> str:
     """A decoded path for a message, bounded."""
     return ("/" + "/".join(segments))[:200]
