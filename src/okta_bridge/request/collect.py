@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # The least time to start another page with: enough for a quick page and the answer after it.
 MIN_PAGE_TIME = 1.0
+# Room for what wraps the pages in Lambda's response (meta, proxy headers) within its limit.
+ENVELOPE = 1024
 
 log = get_logger("collect")
 
@@ -59,7 +61,7 @@ class Collected:
         yield b"]," + json.dumps(tail, separators=(",", ":")).encode()[1:]
 
     def encoded_size(self) -> int:
-        return self.size + len(self.bodies) + 64
+        return self.size + len(self.bodies) + ENVELOPE
 
 
 def collect(
@@ -71,7 +73,7 @@ def collect(
     limit = settings.max_pages if invocation.max_pages is None else invocation.max_pages
     budget = settings.max_collection_bytes
     if not delivery.enabled:  # no bucket: no more than Lambda can return
-        budget = min(budget, delivery.inline_limit - 64)
+        budget = min(budget, delivery.inline_limit - ENVELOPE)
     started = time.monotonic()
     collected = _walk(
         bridge,
