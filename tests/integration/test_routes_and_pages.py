@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.config import DeliverySettings
 from okta_bridge.request.policy import Route
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -318,8 +319,6 @@ def test_a_proxy_caller_paginates_with_headers(stack: LocalStack) -> None:
 def test_a_collection_over_the_inline_limit_without_a_bucket_is_cut_to_fit(
     stack: LocalStack,
 ) -> None:
-    from okta_bridge.config import DeliverySettings
-
     one = routed(stack).invoke({"path": "/v1/items", "query": {"page_size": "5"}})
     limit = int(len(json.dumps(one["body"])) * 2.5) + 1024
     harness = routed(stack, delivery=DeliverySettings(inline_limit=limit))
@@ -333,8 +332,6 @@ def test_the_answer_too_large_for_lambda_without_a_bucket_is_a_clear_error(
     stack: LocalStack,
 ) -> None:
     """Escaping makes a proxy answer larger than the API's bytes: measured as Lambda sends it."""
-    from okta_bridge.config import DeliverySettings
-
     quotes = json.dumps({"q": ['"'] * 1200}).encode()  # each '"' doubles in a proxy body
     harness = routed(stack, delivery=DeliverySettings(inline_limit=10_000))
     stack.api.inject(Fault(match="/v1/items", status=200, body=quotes))
