@@ -129,3 +129,76 @@ def test_kind_of_never_raises() -> None:
     assert kind_of(None) == "direct"
     assert kind_of({"version": "2.0", "requestContext": "x"}) == "direct"
     assert kind_of({"httpMethod": "GET", "requestContext": {}}) == "apigw_v1"
+
+
+def test_a_direct_write_and_a_collection_are_read() -> None:
+    write = parse_event({"method": "POST", "path": "/v1/search", "body": {"q": "é", "n": [1]}})
+    assert (write.method, write.body) == ("POST", '{"q":"é","n":[1]}'.encode())
+    assert "é" not in repr(write)  # the caller's data stays out of reprs
+    pages = parse_event({"path": "/v1/items", "max_pages": 3, "deliver": "s3"})
+    assert (pages.paginate, pages.max_pages, pages.deliver) == (True, 3, "s3")
+    assert parse_event({"path": "/v1/items", "paginate": True}).max_pages is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"paginate": True},
+        {"path": "/v1/items", "paginate": "yes"},
+        {"path": "/v1/items", "max_pages": 0},
+        {"path": "/v1/items", "max_pages": True},
+        {"path": "/v1/items", "max_pages": 2.5},
+        {"path": "/v1/items", "max_pages": 2, "paginate": False},
+        {"path": "/v1/items", "deliver": "email"},
+        {"path": "/v1/items", "method": "POST", "body": {"a": float("nan")}},
+        {"path": "/v1/items", "method": "POST", "body": "raw"},
+        {"path": "/v1/items", "body": {}},
+        {"path": "/v1/items", "method": "POST", "paginate": True},
+    ],
+)
+def test_bad_direct_keys_are_refused(event: dict[str, Any]) -> None:
+    with pytest.raises(RequestError) as err:
+        parse_event(event)
+    assert err.value.code == "BAD_REQUEST"
+
+
+def test_a_deep_body_is_refused_without_recursion() -> None:
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RequestError) as err:
+        parse_event({"method": "POST", "path": "/v1/search", "body": deep})
+    assert "nested" in err.value.message
+
+
+def test_the_body_cap_is_on_the_encoded_body() -> None:
+    body = {"q": "x" * 100}
+    assert parse_event({"method": "POST", "path": "/s", "body": body}, max_body=200).body
+    with pytest.raises(RequestError) as err:
+        parse_event({"method": "POST", "path": "/s", "body": body}, max_body=100)
+    assert (err.value.code, err.value.status) == ("REQUEST_TOO_LARGE", 413)
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"X-Bridge-Paginate": "maybe"}, "BAD_REQUEST"),
+        ({"X-Bridge-Max-Pages": "-1"}, "BAD_REQUEST"),
+        ({"X-Bridge-Max-Pages": "٣"}, "BAD_REQUEST"),  # an Arabic-Indic digit is no number here
+        ({"X-Bridge-Deliver": "ftp"}, "BAD_REQUEST"),
+        ({"X-Bridge-Paginate": "false", "X-Bridge-Max-Pages": "2"}, "BAD_REQUEST"),
+    ],
+)
+def test_bad_bridge_headers_are_refused(headers: dict[str, str], code: str) -> None:
+    event = load("apigw-rest-v1.json")
+    event["headers"] = headers
+    with pytest.raises(RequestError) as err:
+        parse_event(event)
+    assert err.value.code == code
+
+
+def test_bridge_headers_are_read_in_any_case() -> None:
+    event = load("apigw-rest-v1.json")
+    event["headers"] = {"x-BRIDGE-max-pages": "4", "X-Bridge-Deliver": "S3"}
+    parsed = parse_event(event)
+    assert (parsed.paginate, parsed.max_pages, parsed.deliver) == (True, 4, "s3")
