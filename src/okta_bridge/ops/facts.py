@@ -127,12 +127,33 @@ def variables(settings: Settings) -> dict[str, Any]:
             settings.token_refresh_min_age,
             defaults.token_refresh_min_age,
         ),
+        config.NEXT_LINK: (settings.next_link, defaults.next_link),
+        config.MAX_PAGES: (settings.max_pages, defaults.max_pages),
+        config.MAX_COLLECTION_BYTES: (
+            settings.max_collection_bytes,
+            defaults.max_collection_bytes,
+        ),
+        config.MAX_REQUEST_BYTES: (settings.max_request_bytes, defaults.max_request_bytes),
+        config.DELIVERY_BUCKET: (settings.delivery.bucket, defaults.delivery.bucket),
+        config.DELIVERY_PREFIX: (settings.delivery.prefix, defaults.delivery.prefix),
+        config.DELIVERY_KMS_KEY: (settings.delivery.kms_key_id, defaults.delivery.kms_key_id),
+        config.INLINE_LIMIT: (settings.delivery.inline_limit, defaults.delivery.inline_limit),
+        config.DELIVERY_URL_SECONDS: (
+            settings.delivery.url_seconds,
+            defaults.delivery.url_seconds,
+        ),
+        config.MAX_DELIVERY_BYTES: (settings.delivery.max_bytes, defaults.delivery.max_bytes),
     }
     for name, (value, default) in simple.items():
         if value != default:
             shown[name] = plain(value)
     if settings.api_pins:
         shown[config.API_PINS] = f"{len(settings.api_pins)} pin(s)"
+    if settings.allowed_routes:
+        shown[config.ALLOWED_ROUTES] = [
+            " ".join((r.method, r.pattern, *(["idempotency-key"] if r.idempotency_key else [])))
+            for r in settings.allowed_routes
+        ]
     if settings.caller_routes:
         shown[config.CALLER_ROUTES] = {r.principal: list(r.paths) for r in settings.caller_routes}
     proxy = settings.proxy

@@ -73,6 +73,7 @@ class Diagnosis:
         try:
             token = self._token_host(credentials, http)
             self._api_host(credentials, http, token)
+            self._delivery(http)
         finally:
             http.close()
 
@@ -301,6 +302,31 @@ class Diagnosis:
         if response.status == 401:
             api.refuse_dpop_failure(response, token)
         api.judge(response, response.attempts, round(elapsed_ms(started)))
+
+    def _delivery(self, http: HttpClient) -> None:
+        """Large answers' way out: a small object written under the prefix, as an answer over
+        the inline limit would be (S3, the bucket policy, the KMS key, the route to S3)."""
+        delivery = self.settings.delivery
+        if not delivery.enabled:
+            self.walk.skip(
+                "delivery",
+                ("s3",),
+                f"no {config.DELIVERY_BUCKET}: answers over the inline limit fail "
+                "UPSTREAM_TOO_LARGE",
+            )
+            return
+
+        def probe(facts: dict[str, Any]) -> None:
+            from okta_bridge.delivery.s3 import S3Delivery  # noqa: PLC0415 - delivery only
+
+            facts.update(bucket=delivery.bucket, prefix=delivery.prefix)
+            facts["kms_key"] = delivery.kms_key_id
+            written = S3Delivery(self.settings, http).probe(
+                request_id=self.request_id, deadline=self._slice(self.settings.read_timeout)
+            )
+            facts.update(key=written.key, bytes=written.size, url_seconds=delivery.url_seconds)
+
+        self.walk.step("delivery", "s3", probe)
 
     def _slice(self, seconds: float) -> Deadline:
         """This hop's share: ``seconds``, or what is left of the invocation if that is less."""

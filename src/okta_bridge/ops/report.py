@@ -27,6 +27,7 @@ ORDER: tuple[tuple[str, str], ...] = (
     ("secret", "secret"),
     *(("token_host", hop) for hop in (*NETWORK_HOPS, "token")),
     *(("api_host", hop) for hop in (*NETWORK_HOPS, "api")),
+    ("delivery", "s3"),
 )
 
 _T = TypeVar("_T")
