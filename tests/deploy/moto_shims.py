@@ -63,6 +63,7 @@ PLACEHOLDER_TYPES = (
     "AWS::Lambda::CodeSigningConfig",
     "AWS::Lambda::Url",
     "AWS::EC2::SecurityGroupEgress",
+    "AWS::S3::BucketPolicy",  # issue 15's delivery bucket policy
     "AWS::EC2::CustomerGateway",
     "AWS::EC2::VPNConnection",
     "AWS::EC2::VPNConnectionRoute",

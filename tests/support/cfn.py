@@ -43,6 +43,10 @@ PSEUDO: Final = {
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::StackName": "okta-bridge",
+    "AWS::StackId": (
+        "arn:aws:cloudformation:eu-west-1:123456789012:stack/okta-bridge/"
+        "8e1f5a30-0d5c-11f0-9c5e-0a1b2c3d4e5f"
+    ),
     "AWS::URLSuffix": "amazonaws.com",
 }
 """The pseudo parameters of the imaginary stack the tests evaluate."""

@@ -69,6 +69,11 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         "TokenBudgetPerMinute": "30",
         "Dpop": "on",
         "FunctionUrl": "AWS_IAM",
+        "AllowedRoutes": "GET /v1/items/**, POST /v1/search, POST /v1/orders idempotency-key",
+        "NextLink": "/links/next",
+        "MaxPages": "20",
+        "DeliveryUrlSeconds": "900",
+        "MaxDeliveryBytes": "200000000",
     },
     # In a VPC, reaching Okta and Secrets Manager through a NAT gateway (443 to any address).
     "vpc": dict(VPC),
@@ -79,6 +84,15 @@ SCENARIOS: Final[dict[str, dict[str, str]]] = {
         "CorporateCidrs": "10.20.0.0/16",
         "CreateSecretsManagerEndpoint": "true",
         "EnableFlowLogs": "true",
+    },
+    # Locked down (OktaCidrs), with S3 reached through a gateway endpoint and its prefix list.
+    "vpc-s3-endpoint": {
+        **VPC,
+        "OktaCidrs": "198.51.100.0/24",
+        "CreateSecretsManagerEndpoint": "true",
+        "CreateS3Endpoint": "true",
+        "RouteTableIds": "rtb-0aaa1111bbbb2222c,rtb-0ddd3333eeee4444f",
+        "S3PrefixListId": "pl-6da54004",
     },
     "peering": {
         **VPC,

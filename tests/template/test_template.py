@@ -82,6 +82,14 @@ CONTRACT_PARAMETERS: Final = {
     "EnableFlowLogs": "false",
     "ConsumerRoleArns": "",
     "ConsumerBucketArns": "",
+    # issue 15: routes with methods, whole collections, large answers through S3
+    "AllowedRoutes": "",
+    "NextLink": "",
+    "MaxPages": "100",
+    "DeliveryUrlSeconds": "300",
+    "MaxDeliveryBytes": "1000000000",
+    "CreateS3Endpoint": "false",
+    "S3PrefixListId": "",
 }
 CONTRACT_OUTPUTS: Final = {
     "FunctionArn": "<BridgeFunction.Arn>",
@@ -100,6 +108,7 @@ CONTRACT_OUTPUTS: Final = {
     "AdminSecretName": "prod/okta_api_creds-admin",
     "LayerArn": "<BridgeLayer>",  # SAM names each version BridgeLayer<hash>: see layer_version
     "ConsumerPolicyArn": "<ConsumerPolicy>",
+    "DeliveryBucketName": "<DeliveryBucket>",
 }
 OPTIONAL_OUTPUTS: Final = {"FunctionUrl": "<BridgeFunctionUrl.FunctionUrl>"}
 
@@ -147,6 +156,8 @@ ALWAYS: Final = frozenset(
         "MonthlyAuditQuery",
         "BridgeLayer",  # BridgeLayer<hash> once translated: see layer_version
         "ConsumerPolicy",
+        "DeliveryBucket",
+        "DeliveryBucketPolicy",
     }
 )
 ENDPOINT: Final = {
@@ -184,6 +195,13 @@ OPTIONAL: Final[dict[str, set[str]]] = {
     "defaults": set(),
     "options": {"BridgeCodeSigningConfig", "AlarmEmailSubscription", "BridgeFunctionUrl"},
     "vpc": {"BridgeSecurityGroup", "BridgeHttpsToAnyAddress"},
+    "vpc-s3-endpoint": {
+        "BridgeSecurityGroup",
+        "BridgeHttpsToOktaCidr1",
+        *ENDPOINT,
+        "S3Endpoint",
+        "BridgeHttpsToS3",
+    },
     "vpc-locked-down": {
         "BridgeSecurityGroup",
         "BridgeHttpsToOktaCidr1",
@@ -477,6 +495,13 @@ BASE_ENVIRONMENT: Final = {
     "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
     "BRIDGE_DIAGNOSE": "on",
     "BRIDGE_TOKEN_BUDGET_PER_MINUTE": "10",
+    # Whole collections and large answers: always set (the bucket is always created).
+    "BRIDGE_MAX_PAGES": "100",
+    "BRIDGE_DELIVERY_BUCKET": "<DeliveryBucket>",
+    "BRIDGE_DELIVERY_PREFIX": "okta-bridge/",
+    "BRIDGE_DELIVERY_KMS_KEY": KEY,
+    "BRIDGE_DELIVERY_URL_SECONDS": "300",
+    "BRIDGE_MAX_DELIVERY_BYTES": "1000000000",
 }
 ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
     "options": {
@@ -488,6 +513,16 @@ ENVIRONMENT: Final[dict[str, dict[str, str]]] = {
         "BRIDGE_ALLOW_ANONYMOUS_PROXY": "off",
         "BRIDGE_DIAGNOSE": "off",
         "BRIDGE_TOKEN_BUDGET_PER_MINUTE": "30",
+        "BRIDGE_ALLOWED_ROUTES": (
+            "GET /v1/items/**, POST /v1/search, POST /v1/orders idempotency-key"
+        ),
+        "BRIDGE_NEXT_LINK": "/links/next",
+        "BRIDGE_MAX_PAGES": "20",
+        "BRIDGE_DELIVERY_BUCKET": "<DeliveryBucket>",
+        "BRIDGE_DELIVERY_PREFIX": "okta-bridge/",
+        "BRIDGE_DELIVERY_KMS_KEY": KEY,
+        "BRIDGE_DELIVERY_URL_SECONDS": "900",
+        "BRIDGE_MAX_DELIVERY_BYTES": "200000000",
         "BRIDGE_ALLOWED_QUERY": "page,limit",
         "BRIDGE_CALLER_ROUTES": CALLER_ROUTES,
         "BRIDGE_ALLOWED_PATHS": "/v1/items,/v1/items/*",
@@ -527,6 +562,11 @@ def test_function_environment_has_the_secret_and_only_the_set_variables(scenario
         ({"TokenBudgetPerMinute": "600"}, {"BRIDGE_TOKEN_BUDGET_PER_MINUTE": "600"}),
         ({"AllowedQuery": "page"}, {"BRIDGE_ALLOWED_QUERY": "page"}),
         ({"CallerRoutes": CALLER_ROUTES}, {"BRIDGE_CALLER_ROUTES": CALLER_ROUTES}),
+        ({"AllowedRoutes": "POST /graphql"}, {"BRIDGE_ALLOWED_ROUTES": "POST /graphql"}),
+        ({"NextLink": "/next"}, {"BRIDGE_NEXT_LINK": "/next"}),
+        ({"MaxPages": "10000"}, {"BRIDGE_MAX_PAGES": "10000"}),
+        ({"DeliveryUrlSeconds": "3600"}, {"BRIDGE_DELIVERY_URL_SECONDS": "3600"}),
+        ({"MaxDeliveryBytes": "5000000000"}, {"BRIDGE_MAX_DELIVERY_BYTES": "5000000000"}),
     ],
 )
 def test_each_access_parameter_sets_its_bridge_variable(
@@ -653,6 +693,14 @@ BRIDGE_ONLY_VARIABLES: Final = (
     "BRIDGE_API_BASE_URL",
     "BRIDGE_API_PINS",
     "BRIDGE_TRACING",
+    "BRIDGE_ALLOWED_ROUTES",
+    "BRIDGE_NEXT_LINK",
+    "BRIDGE_MAX_PAGES",
+    "BRIDGE_DELIVERY_BUCKET",
+    "BRIDGE_DELIVERY_PREFIX",
+    "BRIDGE_DELIVERY_KMS_KEY",
+    "BRIDGE_DELIVERY_URL_SECONDS",
+    "BRIDGE_MAX_DELIVERY_BYTES",
 )
 
 
@@ -743,6 +791,12 @@ ROLE_PAIRS: Final = [
     (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), "*"),
     (("sqs:SendMessage",), "<FailureQueue.Arn>"),
     (("kms:Decrypt", "kms:GenerateDataKey"), KEY),
+    # issue 15: objects under the delivery prefix, and the key through S3 for that bucket
+    (
+        ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"),
+        "<DeliveryBucket.Arn>/okta-bridge/*",
+    ),
+    (("kms:Decrypt", "kms:GenerateDataKey"), KEY),
 ]
 VPC_ROLE_PAIRS: Final = [
     (("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"), "*"),
@@ -832,7 +886,7 @@ def test_roles_have_no_wildcard_action_and_star_resources_only_where_aws_require
             )
 
 
-def test_role_uses_the_key_only_through_secrets_manager_and_sqs(scenario: str) -> None:
+def test_role_uses_the_key_only_through_secrets_manager_sqs_and_s3(scenario: str) -> None:
     kms = {
         statement["Sid"]: statement
         for statement in role_statements(scenario)
@@ -850,7 +904,13 @@ def test_role_uses_the_key_only_through_secrets_manager_and_sqs(scenario: str) -
             "kms:EncryptionContext:aws:sqs:arn": "<FailureQueue.Arn>",
         }
     }
-    assert len(kms) == 2
+    assert kms["EncryptAnswersThroughS3"]["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": "s3.eu-west-1.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": "<DeliveryBucket.Arn>",
+        }
+    }
+    assert len(kms) == 3
 
 
 @pytest.mark.parametrize("role_id", ["BridgeRole", "RotationRole"])
@@ -951,6 +1011,7 @@ def test_key_policy_names_who_may_use_the_key(scenario: str) -> None:
         "RotationDecryptsBothSecretsThroughSecretsManager",
         "RotationEncryptsTheCredentialsThroughSecretsManager",
         "FunctionSendsFailedInvocationsThroughSqs",
+        "FunctionEncryptsAnswersThroughS3",
         "CloudWatchLogsEncryptsTheStackLogGroups",
         "CloudWatchAlarmsPublishToTheEncryptedTopic",
     }
@@ -985,7 +1046,7 @@ def test_the_account_principal_uses_the_key_only_as_one_of_the_function_roles(
             roles.append(role)
             expected = "<RotationRole.Arn>" if sid.startswith("Rotation") else "<BridgeRole.Arn>"
             assert role == expected, sid
-    assert sorted(roles) == sorted(["<BridgeRole.Arn>"] * 2 + ["<RotationRole.Arn>"] * 2)
+    assert sorted(roles) == sorted(["<BridgeRole.Arn>"] * 3 + ["<RotationRole.Arn>"] * 2)
 
 
 def test_function_role_uses_the_key_only_through_secrets_manager_and_sqs(scenario: str) -> None:
@@ -1345,6 +1406,11 @@ SG_PLACEHOLDER: Final = {
 }
 EGRESS: Final[dict[str, set[tuple[int, str]]]] = {
     "vpc": {(443, "0.0.0.0/0")},
+    "vpc-s3-endpoint": {
+        (443, "198.51.100.0/24"),
+        (443, "<SecretsManagerEndpointSecurityGroup>"),
+        (443, "pl-6da54004"),
+    },
     "vpc-locked-down": {
         (443, "198.51.100.0/24"),
         (443, "203.0.113.0/24"),
@@ -1387,7 +1453,13 @@ def test_function_security_group_allows_only_the_listed_egress(scenario: str) ->
     assert all(r["GroupId"] == "<BridgeSecurityGroup>" for r in rules)
     assert all(r["IpProtocol"] == "tcp" and r["FromPort"] == r["ToPort"] for r in rules)
     assert all(r.get("Description") for r in rules)
-    egress = [(r["FromPort"], r.get("CidrIp", r.get("DestinationSecurityGroupId"))) for r in rules]
+    egress = [
+        (
+            r["FromPort"],
+            r.get("CidrIp", r.get("DestinationSecurityGroupId", r.get("DestinationPrefixListId"))),
+        )
+        for r in rules
+    ]
     assert len(egress) == len(set(egress))
     assert set(egress) == EGRESS[scenario]
 
