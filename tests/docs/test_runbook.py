@@ -58,6 +58,11 @@ CONTRACT_METRICS = (
     "TokenSecondsToExpiry",
     "Errors",
     "ErrorCode",
+    # issue 15
+    "Pages",
+    "Truncations",
+    "Deliveries",
+    "DeliveredBytes",
 )
 CONTRACT_ALARMS = (
     "TokenFailuresAlarm",
