@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from okta_bridge_dev.emulators.connections import MAX_BODY_BYTES
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.pki import server_context
 from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response, StreamedBody
@@ -208,6 +209,16 @@ def test_search_is_post_only_and_checks_the_token_first(
     assert_error(call(pool, stack, "POST", "/v1/search", None, raw=b"junk"), 401, "invalid_token")
     assert stack.api.searches == []
     assert stack.api.counts["search"] == 2
+
+
+def test_the_api_reads_a_body_as_large_as_the_bridge_may_send(
+    pool: urllib3.PoolManager, stack: LocalStack, token: str
+) -> None:
+    largest = {"pad": "x" * (5_000_000 - len('{"pad": ""}'))}  # BRIDGE_MAX_REQUEST_BYTES' maximum
+    answer = call(pool, stack, "POST", "/v1/orders", token, body=largest)
+    assert answer.status == 201, answer.data
+    assert stack.api.orders.created[-1]["order"] == largest
+    assert len(json.dumps(largest)) < MAX_BODY_BYTES
 
 
 # -- POST /graphql -----------------------------------------------------------------------------

@@ -25,8 +25,10 @@ from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Respon
 
 __all__ = ["IDLE_TIMEOUT", "MAX_BODY_BYTES", "ConnectionTracker", "HTTPServer", "ServerOwner"]
 
-MAX_BODY_BYTES = 1 << 20
-"""Requests with a larger body get 413: the bridge never sends more than a few KiB."""
+MAX_BODY_BYTES = 8 << 20
+"""Requests with a larger body get 413. Above the bridge's largest body cap
+(BRIDGE_MAX_REQUEST_BYTES may be up to 5,000,000), so the sample API reads any body the bridge
+may send."""
 
 IDLE_TIMEOUT = 30.0
 """Seconds an idle kept-alive connection (or a TLS handshake) may last before it is dropped."""
