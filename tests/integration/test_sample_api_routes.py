@@ -118,7 +118,7 @@ def test_search_matches_names_and_records_the_query(
     matching = [item for item in ITEMS if "item-1" in item["name"]]
     assert [item["id"] for item in matching] == list(range(10, 20))
     assert answer == {"results": matching[:5], "total": len(matching)}
-    assert stack.api.searches == [{"q": "ITEM-1", "category": None, "limit": 5}]
+    assert stack.api.searches.accepted == [{"q": "ITEM-1", "category": None, "limit": 5}]
     assert stack.api.counts["search"] == 1
 
 
@@ -133,7 +133,7 @@ def test_search_by_category_and_the_defaults(
     }
     assert search(pool, stack, token, {}) == {"results": list(ITEMS[:10]), "total": len(ITEMS)}
     assert search(pool, stack, token, {"q": "nothing"}) == {"results": [], "total": 0}
-    assert len(stack.api.searches) == 3
+    assert len(stack.api.searches.accepted) == 3
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_search_refuses_a_body_that_is_not_declared_json_with_415(
 ) -> None:
     answer = call(pool, stack, "POST", "/v1/search", token, body={}, content_type=content_type)
     assert_error(answer, 415, "unsupported_media_type")
-    assert stack.api.searches == []
+    assert stack.api.searches.accepted == []
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_search_refuses_a_bad_body_with_400(
 ) -> None:
     answer = call(pool, stack, "POST", "/v1/search", token, raw=raw)
     assert_error(answer, 400, "invalid_request")
-    assert stack.api.searches == []
+    assert stack.api.searches.accepted == []
 
 
 def test_a_reset_after_the_search_ran_leaves_it_recorded_once(
@@ -196,7 +196,7 @@ def test_a_reset_after_the_search_ran_leaves_it_recorded_once(
     stack.api.inject(Fault(match="/v1/search", method="POST", reset_mid_body=True))
     with pytest.raises(urllib3.exceptions.ProtocolError):
         call(pool, stack, "POST", "/v1/search", token, body={"q": "item-2"})
-    assert stack.api.searches == [{"q": "item-2", "category": None, "limit": 10}]
+    assert stack.api.searches.accepted == [{"q": "item-2", "category": None, "limit": 10}]
     assert stack.api.counts["search"] == 1
 
 
@@ -207,7 +207,7 @@ def test_search_is_post_only_and_checks_the_token_first(
     assert_error(refused, 405, "method_not_allowed")
     assert refused.headers["Allow"] == "POST"
     assert_error(call(pool, stack, "POST", "/v1/search", None, raw=b"junk"), 401, "invalid_token")
-    assert stack.api.searches == []
+    assert stack.api.searches.accepted == []
     assert stack.api.counts["search"] == 2
 
 
@@ -230,7 +230,7 @@ def test_graphql_lists_items_with_the_selected_fields(
     body = {"query": "{ items(first: 3) { id name category } }"}
     expected = [{"id": n, "name": f"item-{n:02d}", "category": "small"} for n in (1, 2, 3)]
     assert graphql(pool, stack, token, body) == {"data": {"items": expected}}
-    assert stack.api.graphql_requests == [body]
+    assert stack.api.graphql.received == [body]
     assert stack.api.counts["graphql"] == 1
 
 
@@ -313,7 +313,7 @@ def test_graphql_refuses_a_request_it_cannot_read_with_400(
     pool: urllib3.PoolManager, stack: LocalStack, token: str, body: Any
 ) -> None:
     assert_error(call(pool, stack, "POST", "/graphql", token, body=body), 400, "invalid_request")
-    assert stack.api.graphql_requests == []
+    assert stack.api.graphql.received == []
 
 
 def test_graphql_is_post_only_json_only_and_behind_the_token(
@@ -326,7 +326,7 @@ def test_graphql_is_post_only_json_only_and_behind_the_token(
     wrong_type = call(pool, stack, "POST", "/graphql", token, body=body, content_type="text/plain")
     assert_error(wrong_type, 415, "unsupported_media_type")
     assert_error(call(pool, stack, "POST", "/graphql", None, body=body), 401, "invalid_token")
-    assert stack.api.graphql_requests == []
+    assert stack.api.graphql.received == []
 
 
 @pytest.mark.parametrize(

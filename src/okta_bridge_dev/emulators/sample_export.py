@@ -19,7 +19,6 @@ import hashlib
 from collections.abc import Iterator
 
 from okta_bridge_dev.emulators.routing import RecordedRequest, Response, StreamedBody
-from okta_bridge_dev.emulators.sample_resources import oauth_error
 
 __all__ = [
     "CHUNK_BYTES",
@@ -107,17 +106,21 @@ def export_sha256(size: int) -> str:
 
 def export(request: RecordedRequest) -> Response:
     """``GET /v1/export?bytes=N`` (N required): the export, streamed with a Content-Length."""
-    values = request.query.get("bytes", [])
-    raw = values[0] if len(values) == 1 else ""
-    if not raw or len(raw) > 10 or not set(raw) <= _DIGITS:
-        return oauth_error(400, "invalid_request", "bytes must be given once, as an integer.")
-    size = int(raw)
     try:
-        _check_size(size)
-    except ValueError as error:
-        return oauth_error(400, "invalid_request", str(error))
+        size = _requested_size(request.query.get("bytes", []))
+    except ValueError as error:  # answered in the shape of the other routes' errors
+        body = {"error": "invalid_request", "error_description": str(error)}
+        return Response.json(400, body)
     return Response(
         200,
         {"Content-Type": "application/json"},
         stream=StreamedBody(size, lambda: export_chunks(size)),
     )
+
+
+def _requested_size(values: list[str]) -> int:
+    raw = values[0] if len(values) == 1 else ""
+    if not raw or len(raw) > 10 or not set(raw) <= _DIGITS:
+        raise ValueError("bytes must be given once, as an integer.")
+    _check_size(int(raw))
+    return int(raw)

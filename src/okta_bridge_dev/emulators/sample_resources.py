@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from okta_bridge_dev.emulators.routing import RecordedRequest, Response
+from okta_bridge_dev.emulators.sample_export import export
 
 __all__ = [
     "ADMIN_KEYS",
@@ -205,6 +206,7 @@ RESOURCES: Mapping[str, Callable[[RecordedRequest], Response]] = {
     "data": data,
     "items": items,
     "item": item,
+    "export": export,
     "admin": admin,
     "internal": internal,
     "not_found": not_found,
