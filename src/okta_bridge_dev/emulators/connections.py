@@ -25,8 +25,10 @@ from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Respon
 
 __all__ = ["IDLE_TIMEOUT", "MAX_BODY_BYTES", "ConnectionTracker", "HTTPServer", "ServerOwner"]
 
-MAX_BODY_BYTES = 1 << 20
-"""Requests with a larger body get 413: the bridge never sends more than a few KiB."""
+MAX_BODY_BYTES = 8 << 20
+"""Requests with a larger body get 413. Above the bridge's largest body cap
+(BRIDGE_MAX_REQUEST_BYTES may be up to 5,000,000), so the sample API reads any body the bridge
+may send."""
 
 IDLE_TIMEOUT = 30.0
 """Seconds an idle kept-alive connection (or a TLS handshake) may last before it is dropped."""
@@ -280,24 +282,61 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _send(self, response: Response, *, trickle: float | None = None) -> None:
+        length = response.content_length
+        self._write_head(response, length)
         # HEAD answers carry the Content-Length of the body they do not send (RFC 9110 9.3.2).
-        body = b"" if self.command == "HEAD" else response.body
-        self._write_head(response, len(response.body))
-        if trickle is None:
-            self.wfile.write(body)
-            return
-        for index in range(len(body)):
-            if index and self.server.stopping.wait(trickle):
-                self._abort()
-                return
-            self.wfile.write(body[index : index + 1])
+        if self.command != "HEAD":
+            self._write_body(response, length, trickle=trickle)
 
     def _send_truncated(self, response: Response) -> None:
-        sent = response.body[: len(response.body) // 2]
-        self._write_head(response, max(len(response.body), len(sent) + 1))
-        self.wfile.write(sent)
-        self._wait_until_delivered()
+        length = response.content_length
+        half = length // 2
+        self._write_head(response, max(length, half + 1))
+        if self._write_body(response, half):
+            self._wait_until_delivered()
+            self._abort()
+
+    def _write_body(self, response: Response, limit: int, *, trickle: float | None = None) -> bool:
+        """Write the body's first ``limit`` bytes chunk by chunk, so a streamed body is never
+        held whole (one byte per ``trickle`` seconds when set). False if the connection was
+        aborted: the server stopped, or the route's stream failed or ran short of ``limit``."""
+        sent = 0
+        chunks = response.chunks()
+        try:
+            while sent < limit:
+                try:
+                    chunk = next(chunks, None)
+                except Exception as error:  # noqa: BLE001 - a broken stream resets, not ends
+                    self.server.owner.record_error(error)
+                    break
+                if chunk is None:
+                    self.server.owner.record_error(
+                        RuntimeError(f"streamed body ended after {sent} of {limit} bytes")
+                    )
+                    break
+                piece = chunk[: limit - sent]
+                if trickle is None:
+                    self.wfile.write(piece)
+                elif not self._trickle(piece, trickle, first=sent == 0):
+                    return False
+                sent += len(piece)
+            else:
+                return True
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         self._abort()
+        return False
+
+    def _trickle(self, piece: bytes, interval: float, *, first: bool) -> bool:
+        """Write ``piece`` one byte per ``interval``; False (aborted) if the server stops."""
+        for index in range(len(piece)):
+            if (index or not first) and self.server.stopping.wait(interval):
+                self._abort()
+                return False
+            self.wfile.write(piece[index : index + 1])
+        return True
 
     def _wait_until_delivered(self) -> None:
         """A RST discards unsent data: give the kernel a bounded moment to deliver what we wrote."""

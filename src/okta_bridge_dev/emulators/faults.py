@@ -26,7 +26,9 @@ class Fault:
     response, so a fault with both ``status`` and ``body`` has no side effects (no token issued).
     ``delay`` waits before answering, ``reset`` answers nothing and aborts with a TCP RST,
     ``reset_mid_body`` sends the head and half the body under a larger Content-Length and then
-    aborts, ``trickle_interval`` sends the body one byte per interval.
+    aborts, ``trickle_interval`` sends the body one byte per interval. All of them apply to a
+    streamed body (``Response.stream``) too: its first half is streamed before the reset, and a
+    trickle sends it byte by byte; a fault's ``body`` replaces the stream.
     """
 
     match: str = ""
@@ -88,11 +90,14 @@ class FaultQueue:
 
 
 def overlay(normal: Response, fault: Fault) -> Response:
-    """``normal`` with the fault's status, headers and body laid over it."""
-    return Response(
-        fault.status if fault.status is not None else normal.status,
-        _merge_headers(normal.headers, fault.headers),
-        fault.body if fault.body is not None else normal.body,
+    """``normal`` with the fault's status, headers and body laid over it (a streamed body
+    stays streamed unless the fault brings a body of its own)."""
+    return dataclasses.replace(
+        normal,
+        status=fault.status if fault.status is not None else normal.status,
+        headers=_merge_headers(normal.headers, fault.headers),
+        body=fault.body if fault.body is not None else normal.body,
+        stream=None if fault.body is not None else normal.stream,
     )
 
 

@@ -1,5 +1,5 @@
-"""What a local server's routes receive and answer: the recorded request, the response, and
-``PathRoute``, the counted name and handler a server maps a request to.
+"""What a local server's routes receive and answer: the recorded request, the response (whole,
+or streamed in chunks), and ``PathRoute``, the counted name and handler a server maps a request to.
 
 Why apart from the server: the fake services (Okta, the sample API, Lambda) build routes and
 answers without touching sockets, and tests call their handlers directly.
@@ -8,12 +8,12 @@ answers without touching sockets, and tests call their handlers directly.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["PathRoute", "RecordedRequest", "Response"]
+__all__ = ["PathRoute", "RecordedRequest", "Response", "StreamedBody"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,41 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class StreamedBody:
+    """A body written as ``chunks()`` produces it, never held whole (a large export): its
+    ``length`` is the Content-Length, known before the first byte. The server sends exactly
+    ``length`` bytes, and resets the connection if ``chunks()`` runs short (a route's bug)."""
+
+    length: int
+    chunks: Callable[[], Iterator[bytes]]
+
+    def __post_init__(self) -> None:
+        if self.length < 0:
+            raise ValueError("StreamedBody.length must not be negative")
+
+
+@dataclass(frozen=True)
 class Response:
-    """What a route answers; the server adds Content-Length, Date and Server."""
+    """What a route answers; the server adds Content-Length, Date and Server.
+
+    The body is ``body``, or ``stream`` when set (then ``body`` is ignored).
+    """
 
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    stream: StreamedBody | None = None
+
+    @property
+    def content_length(self) -> int:
+        """The body's size in bytes, streamed or not."""
+        return self.stream.length if self.stream is not None else len(self.body)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body in the pieces the server writes (one piece unless streamed)."""
+        if self.stream is not None:
+            return self.stream.chunks()
+        return iter((self.body,))
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:

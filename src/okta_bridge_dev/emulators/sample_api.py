@@ -15,8 +15,9 @@ It also serves two resources no caller of the bridge may ever reach (``/admin/ke
 ``/internal/config``), and can route like a Java servlet stack (``routing="servlet"``), which
 resolves ``/v1/items/..;/..;/admin/keys`` to ``/admin/keys``: tests send attack paths through the
 bridge and assert those resources were never served. Its parts: ``sample_resources`` (what it
-serves, by route), ``servlet_paths`` (servlet routing), ``jwks_cache`` (the issuer's keys); this
-module keeps the server, the token checks and the DPoP rules.
+serves, by route; ``sample_search``, ``sample_graphql`` and ``sample_export`` its larger ones),
+``servlet_paths`` (servlet routing), ``jwks_cache`` (the issuer's keys); this module keeps the
+server, the token checks and the DPoP rules.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from okta_bridge_dev.emulators.dpop_proofs import (
 )
 from okta_bridge_dev.emulators.jwks_cache import JwksCache, JwksUnavailableError
 from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
+from okta_bridge_dev.emulators.sample_graphql import GraphQL
 from okta_bridge_dev.emulators.sample_resources import (
     ADMIN_KEYS,
     DATA_ITEMS,
@@ -55,6 +57,7 @@ from okta_bridge_dev.emulators.sample_resources import (
     oauth_error,
     route_name,
 )
+from okta_bridge_dev.emulators.sample_search import Searches
 from okta_bridge_dev.emulators.servers import TLSServer
 from okta_bridge_dev.emulators.servlet_paths import InvalidRequestTarget, servlet_path
 
@@ -116,9 +119,11 @@ class _TokenInvalid(Exception):
 class SampleApi(TLSServer):
     """JSON API behind Okta bearer (or DPoP-bound) tokens. Routes (the keys of ``counts``), all
     checking the token first: "data" ``/v1/data``, "items" ``/v1/items?page&page_size`` (with
-    ``Link: rel="next"``), "item" ``/v1/items/{id}``, "orders" (POST ``/v1/orders``, honouring
-    ``Idempotency-Key``; the rest is GET-only), "not_found", and the two resources the bridge must
-    never reach: "admin" ``/admin/keys`` and "internal" ``/internal/config``.
+    ``Link: rel="next"``), "item" ``/v1/items/{id}``, "export" ``/v1/export?bytes=N`` (streamed),
+    POST-only "orders" ``/v1/orders`` (``Idempotency-Key``), "search" ``/v1/search`` and "graphql"
+    ``/graphql`` (recorded in ``searches.accepted`` and ``graphql.received``, emptied by
+    ``reset_counts``), "not_found", and the two resources the bridge must never reach: "admin"
+    ``/admin/keys`` and "internal" ``/internal/config``.
     ``routing="servlet"`` routes ``servlet_path(raw_target)`` instead of the stdlib's path, and
     answers "bad_request" (400, no token check: the container rejects the request before any
     application code) where a servlet container would.
@@ -155,9 +160,12 @@ class SampleApi(TLSServer):
         self.required_scope = required_scope
         self.jwks = JwksCache(jwks_url, ca_bundle)
         self.orders = Orders()
+        self.searches, self.graphql = Searches(), GraphQL()
         self._routes: dict[str, PathRoute] = {
             **{name: PathRoute(name, self._guarded(handle)) for name, handle in RESOURCES.items()},
             "orders": PathRoute("orders", self._guarded(self.orders.create, "POST")),
+            "search": PathRoute("search", self._guarded(self.searches.search, "POST")),
+            "graphql": PathRoute("graphql", self._guarded(self.graphql.handle, "POST")),
             "bad_request": PathRoute("bad_request", bad_request),
         }
         self.dpop_support: DPoPSupport = "validate"
@@ -190,10 +198,12 @@ class SampleApi(TLSServer):
             self._dpop_nonce = self._initial_dpop_nonce
 
     def reset_counts(self) -> None:
-        """Zero ``counts``, the handshakes and ``dpop_counts``."""
+        """Zero ``counts``, the handshakes and ``dpop_counts``; forget searches and queries."""
         super().reset_counts()
         with self._dpop_lock:
             self.dpop_counts.clear()
+        self.searches.clear()
+        self.graphql.clear()
 
     def _count_dpop(self, *names: str) -> None:
         with self._dpop_lock:

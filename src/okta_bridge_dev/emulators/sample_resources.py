@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from okta_bridge_dev.emulators.routing import RecordedRequest, Response
+from okta_bridge_dev.emulators.sample_export import export
 
 __all__ = [
     "ADMIN_KEYS",
@@ -23,8 +24,12 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "RESOURCES",
     "Orders",
+    "RequestRefused",
     "auth_scheme",
     "bad_request",
+    "invalid_request",
+    "item_category",
+    "json_body",
     "oauth_error",
     "route_name",
 ]
@@ -43,10 +48,14 @@ MAX_PAGE_SIZE = 100
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _ITEM_PATH = re.compile(r"/v1/items/([^/]+)")
+_JSON_TYPE = re.compile(r"application/(?:[A-Za-z0-9.!#$&^_-]+\+)?json", re.IGNORECASE)
 _EXACT_ROUTES = {
     "/v1/data": "data",
     "/v1/items": "items",
     "/v1/orders": "orders",
+    "/v1/search": "search",
+    "/graphql": "graphql",
+    "/v1/export": "export",
     "/admin/keys": "admin",
     "/internal/config": "internal",
 }
@@ -60,6 +69,41 @@ def auth_scheme(headers: Mapping[str, str]) -> str:
 def oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
     """An OAuth-style error answer ``{"error", "error_description"}``."""
     return Response.json(status, {"error": error, "error_description": description}, headers)
+
+
+def item_category(item: Mapping[str, Any]) -> str:
+    """An item's category, derived from its value (so ``ITEMS`` keeps its shape): "small"
+    below 100, "medium" below 400, else "large"."""
+    value = int(item["value"])
+    return "small" if value < 100 else "medium" if value < 400 else "large"
+
+
+class RequestRefused(Exception):
+    """Carries a refusal of the request's body (400, 415) out of a route's parsing."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def invalid_request(description: str) -> RequestRefused:
+    """A 400 ``invalid_request`` refusal saying what is wrong with the body."""
+    return RequestRefused(oauth_error(400, "invalid_request", description))
+
+
+def json_body(request: RecordedRequest) -> Any:
+    """The request's JSON body. Raises ``RequestRefused``: 415 unless the Content-Type is
+    ``application/json`` or ``application/*+json`` (parameters such as charset allowed), 400
+    when the body is not UTF-8 JSON."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+    if not _JSON_TYPE.fullmatch(media_type):
+        raise RequestRefused(
+            oauth_error(415, "unsupported_media_type", "Send the body as application/json.")
+        )
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise invalid_request("The body is not JSON.") from error
 
 
 def data(request: RecordedRequest) -> Response:
@@ -162,6 +206,7 @@ RESOURCES: Mapping[str, Callable[[RecordedRequest], Response]] = {
     "data": data,
     "items": items,
     "item": item,
+    "export": export,
     "admin": admin,
     "internal": internal,
     "not_found": not_found,
