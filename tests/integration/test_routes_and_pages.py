@@ -23,7 +23,9 @@ ROUTES = (
     Route("GET", "/v1/items/*"),
     Route("POST", "/v1/orders", idempotency_key=True),
     Route("POST", "/v1/search"),
+    Route("POST", "/graphql"),
 )
+SEARCH = {"q": "item-0", "limit": 3}
 ORDER = {"sku": "A-1", "quantity": 2, "note": "crème brûlée"}
 
 
@@ -163,6 +165,49 @@ def test_a_duplicate_key_reaches_the_api_once(stack: LocalStack) -> None:
     assert stack.api.requests[-1].body == b'{"sku":"B"}'
 
 
+def search_events() -> list[tuple[str, dict[str, Any]]]:
+    text = json.dumps(SEARCH)
+    b64 = base64.b64encode(text.encode()).decode()
+    return [
+        ("direct", {"method": "POST", "path": "/v1/search", "body": SEARCH}),
+        ("apigw v1", v1_post("/v1/search", text)),
+        ("apigw v1 base64", v1_post("/v1/search", b64, b64=True)),
+        ("http api v2", v2_post("apigw-http-v2.json", "/v1/search", text)),
+        ("function url base64", v2_post("function-url.json", "/v1/search", b64, b64=True)),
+    ]
+
+
+@pytest.mark.parametrize(("shape", "request_event"), search_events())
+def test_a_search_post_through_each_event_shape(
+    stack: LocalStack, shape: str, request_event: dict[str, Any]
+) -> None:
+    answer = routed(stack).invoke(request_event)
+    assert answer["statusCode"] == 200, (shape, answer)
+    body = answer["body"] if shape == "direct" else json.loads(answer["body"])
+    assert 1 <= len(body["results"]) <= 3
+    assert all("item-0" in result["name"] for result in body["results"])
+    assert stack.api.searches.accepted == [{**SEARCH, "category": None}]
+
+
+def test_a_graphql_post(stack: LocalStack) -> None:
+    query = "query One($id: Int!) { item(id: $id) { id name } }"
+    answer = routed(stack).invoke(
+        {"method": "POST", "path": "/graphql", "body": {"query": query, "variables": {"id": 7}}}
+    )
+    assert answer["statusCode"] == 200, answer
+    assert answer["body"]["data"]["item"] == {"id": 7, "name": "item-07"}
+    listing = routed(stack).invoke(
+        {"method": "POST", "path": "/graphql", "body": {"query": "{ items(first: 2) { id } }"}}
+    )
+    assert listing["body"]["data"]["items"] == [{"id": 1}, {"id": 2}]
+
+
+def test_a_graphql_get_is_not_a_route(stack: LocalStack) -> None:
+    answer = routed(stack).invoke({"path": "/graphql", "query": {"query": "{ items { id } }"}})
+    assert error_code(answer) == "METHOD_NOT_ALLOWED"
+    assert api_requests(stack) == 0
+
+
 # -- retries of writes ---------------------------------------------------------------------------
 
 
@@ -175,6 +220,17 @@ def test_a_reset_during_a_post_is_not_retried_without_an_idempotency_key(
     answer = harness.invoke({"method": "POST", "path": "/v1/search", "body": {"q": "x"}})
     assert error_code(answer) == "UPSTREAM_UNREACHABLE", answer
     assert [r.method for r in stack.api.requests[since:]] == ["POST"]
+    assert harness.sleeps == []
+
+
+def test_a_reset_after_the_search_ran_is_not_retried(stack: LocalStack) -> None:
+    """The API did the work and the answer was lost: only the caller may decide to repeat."""
+    harness = routed(stack)
+    stack.api.inject(Fault(match="/v1/search", method="POST", reset_mid_body=True))
+    answer = harness.invoke({"method": "POST", "path": "/v1/search", "body": SEARCH})
+    assert error_code(answer) == "UPSTREAM_UNREACHABLE", answer
+    assert stack.api.searches.accepted == [{**SEARCH, "category": None}]
+    assert stack.api.counts["search"] == 1
     assert harness.sleeps == []
 
 
