@@ -6,7 +6,8 @@ network variants: nothing added, and 20 ms added by the local Okta and API to ev
 request. It measures warm latency (p50/p95/p99 over the warm calls), upstream requests per
 invocation, cold start (import + first invocation, median of the cold runs), peak RSS and the
 deployment zip's size, and reports each as a ratio to naive and to the floor, in
-``benchmarks/results.md`` and ``benchmarks/results.png``.
+``benchmarks/results.md`` and ``benchmarks/results.png``; then the bridge's memory during a 50 MB
+export delivered through S3 (``large_answers``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import large_answers  # benchmarks/ is the script's own directory, on its path
 
 from okta_bridge_dev.emulators.extension import SecretsExtension
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
@@ -332,10 +335,14 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{variant}: warm {impl.name}", file=sys.stderr, flush=True)
                     bench.warm(impl, measured[impl.name], args.calls)
                 results[variant] = measured
+            stack.okta.added_latency = stack.api.added_latency = 0.0
+            print("large answers", file=sys.stderr, flush=True)
+            large = large_answers.measure(stack, args.python, code_dir)
         finally:
             bench.extension.stop()
     sizes = {"naive": naive_zip_size(args.python), "bridge": args.zip.stat().st_size}
-    text = "\n".join(report(results, sizes, version, quick=args.quick)) + "\n"
+    lines = [*report(results, sizes, version, quick=args.quick), "", *large_answers.report(large)]
+    text = "\n".join(lines) + "\n"
     (args.out / "results.md").write_text(text, encoding="utf-8")
     chart(results, args.out / "results.png")
     print(text)
