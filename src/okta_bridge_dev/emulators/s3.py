@@ -84,7 +84,8 @@ class S3Server(MotoTlsServer):
                 key.dispose()
             for upload in bucket.multiparts.values():
                 upload.dispose()
-            s3_backends.bucket_accounts.pop(bucket.name, None)
+            if s3_backends.bucket_accounts.get(bucket.name) == (_PARTITION, self.account_id):
+                del s3_backends.bucket_accounts[bucket.name]
         backend.buckets.clear()
 
     # -- faults ----------------------------------------------------------------------------
@@ -104,8 +105,17 @@ class S3Server(MotoTlsServer):
     # -- state, read without going through HTTP ----------------------------------------------
 
     def create_bucket(self, name: str = DELIVERY_BUCKET) -> str:
-        """Create bucket ``name`` in this server's account (not counted); return its name."""
-        self._backend().create_bucket(name, _REGION)
+        """Create bucket ``name`` in this server's account (not counted); return its name.
+
+        moto's bucket names are global to the process (``bucket_accounts``), so a second stack's
+        bucket of the same name would be refused; each server keeps its own instead, and the
+        name stays registered to whichever server had it first."""
+        owner = s3_backends.bucket_accounts.pop(name, None)
+        try:
+            self._backend().create_bucket(name, _REGION)
+        finally:
+            if owner is not None:
+                s3_backends.bucket_accounts[name] = owner
         return name
 
     def object_bytes(self, key: str, bucket: str = DELIVERY_BUCKET) -> bytes:
