@@ -15,6 +15,7 @@ import pytest
 import urllib3
 
 from okta_bridge.errors import DeliveryError
+from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import BodySink
 from okta_bridge_dev.emulators.stack import DELIVERY_BUCKET, LocalStack
 from tests.delivery.conftest import (
@@ -277,6 +278,29 @@ def test_a_source_that_breaks_mid_stream_aborts_the_upload(
     with pytest.raises(ConnectionResetError):
         deliveries.make(part_size=SMALL_PART).put(broken(), request_id="req-1", deadline=deadline())
     assert stack.s3.counts["AbortMultipartUpload"] == 1
+    assert stack.s3.uploads() == []
+
+
+def test_a_deadline_spent_mid_upload_is_delivery_timeout_and_still_aborted(
+    stack: LocalStack, deliveries: Deliveries
+) -> None:
+    now = [0.0]
+    invocation = Deadline(30.0, clock=lambda: now[0])
+
+    def slow_source() -> Iterator[bytes]:
+        for index, piece in enumerate(chunks(12 * MB)):
+            if index == 100:  # after the first 5 MiB part went out, before the second
+                now[0] = 31.0
+            yield piece
+
+    with pytest.raises(DeliveryError) as caught:
+        deliveries.make(part_size=SMALL_PART).put(
+            slow_source(), request_id="req-1", deadline=invocation
+        )
+    assert caught.value.code == "DELIVERY_TIMEOUT"
+    assert caught.value.status == 504
+    assert stack.s3.counts["UploadPart"] == 1
+    assert stack.s3.counts["AbortMultipartUpload"] == 1  # on a budget of its own
     assert stack.s3.uploads() == []
 
 

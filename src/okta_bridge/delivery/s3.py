@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from okta_bridge import config
 from okta_bridge.config import Settings
@@ -23,6 +23,9 @@ from okta_bridge.delivery.upload import Upload
 from okta_bridge.secret.sigv4 import Credentials
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
+
+if TYPE_CHECKING:
+    from okta_bridge.transport.message import BodySink
 
 PART_SIZE = 8 * 1024 * 1024
 JSON = "application/json"
@@ -226,3 +229,9 @@ class Spill:
         upload, self._upload = self._upload, None
         if upload is not None:
             upload.abort()
+
+
+if TYPE_CHECKING:
+
+    def _spill_is_a_body_sink(spill: Spill) -> BodySink:
+        return spill  # mypy proves Spill satisfies the transport's protocol

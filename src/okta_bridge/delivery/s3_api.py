@@ -174,6 +174,10 @@ class S3Api:
         body: bytes = b"",
         deadline: Deadline,
     ) -> HttpResponse:
+        """One signed request (signed afresh per attempt); S3's failures raised as
+        ``DeliveryError``. Every call is safe to repeat: a part or object is rewritten with the
+        same bytes, and a repeated CreateMultipartUpload leaves an unused upload that the
+        bucket's lifecycle rule aborts after a day."""
         url = self.object_url(key) + (f"?{query}" if query else "")
         payload_hash = hashlib.sha256(body).hexdigest()  # once, not per attempt
         region = self._region()
