@@ -26,7 +26,7 @@ LAYERS = {
     "okta_bridge.transport": 4,
     "okta_bridge.secret": 5,
     "okta_bridge.auth": 6,
-    "okta_bridge.delivery": 7,  # large answers to S3 (the bridge's request layer calls it)
+    "okta_bridge.delivery": 6,  # large answers to S3: signs with secret.sigv4, sends via transport
     "okta_bridge.request": 7,
     "okta_bridge.rotation": 7,
     "okta_bridge.ops": 8,

@@ -1,8 +1,10 @@
-"""The whole local stack: a private CA, Secrets Manager (moto), an Okta-like server and the API.
+"""The whole local stack: a private CA, Secrets Manager and S3 (moto), an Okta-like server and the
+API.
 
 One Okta client per way the bridge can authenticate is registered with freshly generated credentials
 (``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
-``environment`` gives the variables that point the bridge (and boto3) at the stack. An admin app
+``environment`` gives the variables that point the bridge (and boto3) at the stack, and with
+``delivery=True`` at the S3 bucket large answers go to (``DELIVERY_BUCKET``). An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
 rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
 stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
@@ -38,6 +40,7 @@ from okta_bridge_dev.emulators.provisioning import (
     check_kind,
     pem_fragments,
 )
+from okta_bridge_dev.emulators.s3 import DELIVERY_BUCKET, S3Server
 from okta_bridge_dev.emulators.sample_api import Routing, SampleApi
 from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL, REGION, SecretsManagerServer
 from okta_bridge_dev.emulators.servers import Lifecycle
@@ -47,6 +50,7 @@ __all__ = [
     "ADMIN_SECRET_NAME",
     "API_SCOPE",
     "CLIENT_IDS",
+    "DELIVERY_BUCKET",
     "KINDS",
     "PASSWORD_USER",
     "LocalStack",
@@ -59,7 +63,8 @@ _MIN_OKTA_SECRET = 8
 class LocalStack(Lifecycle):
     """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
 
-    ``ca``, ``secrets_manager``, ``okta`` and ``api`` exist between ``start()`` and ``stop()``.
+    ``ca``, ``secrets_manager``, ``s3``, ``okta`` and ``api`` exist between ``start()`` and
+    ``stop()``.
     The environment of ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT`` are
     absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
     """
@@ -73,6 +78,7 @@ class LocalStack(Lifecycle):
         self._ca: LocalCA | None = None
         self._server_cert: ServerCert | None = None
         self._secrets_manager: SecretsManagerServer | None = None
+        self._s3: S3Server | None = None
         self._okta: OktaServer | None = None
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
@@ -101,6 +107,8 @@ class LocalStack(Lifecycle):
         self._remember(*pem_fragments(self._server_cert.key_path.read_text()))
         context = server_context(self._server_cert)
         self._secrets_manager = SecretsManagerServer(context, ca_bundle=ca.ca_pem_path).start()
+        self._s3 = S3Server(context).start()
+        self._s3.create_bucket(DELIVERY_BUCKET)
         okta = self._okta = OktaServer(context, require_dpop_by_default=False).start()
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
@@ -119,8 +127,8 @@ class LocalStack(Lifecycle):
         """Stop every server (even after a failed start) and remove the temporary directory."""
         with self._lock:
             servers: list[Lifecycle | None] = [self._lambda, *self._extra_apis, self._api]
-            servers += [self._okta, self._secrets_manager]
-            self._extra_apis, self._lambda = [], None
+            servers += [self._okta, self._secrets_manager, self._s3]
+            self._extra_apis, self._lambda, self._s3 = [], None, None
             self._api = self._okta = self._secrets_manager = None
             self._ca = self._server_cert = None
             tempdir, self._tempdir = self._tempdir, None
@@ -146,6 +154,11 @@ class LocalStack(Lifecycle):
     def secrets_manager(self) -> SecretsManagerServer:
         """moto Secrets Manager over TLS."""
         return _started(self._secrets_manager)
+
+    @property
+    def s3(self) -> S3Server:
+        """moto S3 over TLS, with the bucket ``DELIVERY_BUCKET``."""
+        return _started(self._s3)
 
     @property
     def okta(self) -> OktaServer:
@@ -249,10 +262,11 @@ class LocalStack(Lifecycle):
         self.secrets_manager.put_secret(name, self.admin_secret_value())
         return name
 
-    def environment(self, secret_id: str) -> dict[str, str]:
-        """Environment variables that point the bridge and boto3 at this stack."""
+    def environment(self, secret_id: str, *, delivery: bool = False) -> dict[str, str]:
+        """Environment variables that point the bridge and boto3 at this stack; ``delivery``
+        adds the S3 bucket (and key) large answers are written to."""
         ca_bundle = str(self.ca.ca_pem_path)
-        return {
+        environment = {
             "BRIDGE_SECRET_ID": secret_id,
             "BRIDGE_CA_BUNDLE": ca_bundle,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets_manager.endpoint_url,
@@ -263,6 +277,11 @@ class LocalStack(Lifecycle):
             "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+        if delivery:
+            environment["BRIDGE_DELIVERY_BUCKET"] = DELIVERY_BUCKET
+            environment["BRIDGE_DELIVERY_KMS_KEY"] = self.s3.kms_key_arn
+            environment["AWS_ENDPOINT_URL_S3"] = self.s3.endpoint_url
+        return environment
 
     def all_secret_material(self) -> list[str]:
         """Every secret the stack generated (rotated ones and the admin key too), every client
@@ -313,11 +332,11 @@ class LocalStack(Lifecycle):
             if api is not None:
                 api.reset_dpop()
 
-    def _servers(self) -> list[SecretsManagerServer | OktaServer | SampleApi]:
+    def _servers(self) -> list[SecretsManagerServer | S3Server | OktaServer | SampleApi]:
         with self._lock:
             return [
                 s
-                for s in (self._secrets_manager, self._okta, self._api, *self._extra_apis)
+                for s in (self._secrets_manager, self._s3, self._okta, self._api, *self._extra_apis)
                 if s is not None
             ]
 
