@@ -36,7 +36,6 @@ def _aws_credentials(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AWS_REGION", env["AWS_REGION"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)  # moto takes any; this one is findable
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
-    return
 
 
 def delivering(stack: LocalStack, **delivery: Any) -> Harness:
