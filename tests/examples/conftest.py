@@ -1,9 +1,9 @@
 """The examples under ``examples/``: each handler run in-process against the local stack.
 
 The secret comes from the stack's Secrets Manager over TLS and the records from its API, as in
-Lambda; S3 is moto's, served by a ``ThreadedMotoServer`` on 127.0.0.1 and reached by an unmodified
-boto3 client through ``AWS_ENDPOINT_URL_S3`` (no ``mock_aws``: that would intercept every boto3
-call of the process, the Secrets Manager reads included).
+Lambda; S3 is moto's, the stack's (``stack.s3``, over TLS on 127.0.0.1), reached by an unmodified
+boto3 client through ``AWS_ENDPOINT_URL_S3`` and ``AWS_CA_BUNDLE`` (no ``mock_aws``: that would
+intercept every boto3 call of the process, the Secrets Manager reads included).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from okta_bridge.logs import configure
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -50,13 +49,9 @@ class LambdaContext:
 
 
 @pytest.fixture(scope="package")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 on a free port of 127.0.0.1, for this directory's tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def s3_endpoint(stack: LocalStack) -> str:
+    """The stack's moto S3 over TLS (``AWS_ENDPOINT_URL_S3`` must be https)."""
+    return stack.s3.endpoint_url
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ def export(
 
     def build(**env: str) -> tuple[ModuleType, str]:
         bucket = f"exports-{uuid.uuid4().hex[:12]}"
-        s3_client(s3_endpoint).create_bucket(Bucket=bucket)
         variables = {
             "AWS_ENDPOINT_URL_S3": s3_endpoint,
             "EXPORT_BUCKET": bucket,
@@ -40,7 +39,8 @@ def export(
             "EXPORT_MAX_PAGES": "10",
             "BRIDGE_ALLOWED_PATHS": "/v1/items",
         }
-        lambda_env(**(variables | env))
+        lambda_env(**(variables | env))  # AWS_CA_BUNDLE too: the stack's S3 is over TLS
+        s3_client(s3_endpoint).create_bucket(Bucket=bucket)
         return load_example("scheduled-export"), bucket
 
     return build
