@@ -117,7 +117,7 @@ def bridge_env(
         if name.startswith(("AWS_", "BRIDGE_", "OKTA_BRIDGE_")) or name == "NO_COLOR":
             monkeypatch.delenv(name)
     environment = {
-        **stack.environment(stack.store_secret("basic", BRIDGE_SECRET)),
+        **stack.environment(stack.store_secret("basic", BRIDGE_SECRET), delivery=True),
         **lambda_service.environment(),
         "AWS_ENDPOINT_URL_CLOUDFORMATION": stack.secrets_manager.endpoint_url,
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),

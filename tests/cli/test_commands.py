@@ -184,7 +184,7 @@ def test_the_console_script_diagnoses_with_plain_output_when_piped(
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "ok: all 10 checks passed" in done.stdout
+    assert "ok: all 11 checks passed" in done.stdout
     assert ANSI not in done.stdout + done.stderr  # neither colour nor spinner into a pipe
     assert "\r" not in done.stderr
     assert_no_secrets(stack, done.stdout + done.stderr)

@@ -21,6 +21,7 @@ HOPS = [
     ("config", "config"), ("secret", "secret"),
     ("token_host", "dns"), ("token_host", "tcp"), ("token_host", "tls"), ("token_host", "token"),
     ("api_host", "dns"), ("api_host", "tcp"), ("api_host", "tls"), ("api_host", "api"),
+    ("delivery", "s3"),
 ]  # fmt: skip
 INVALID_CLIENT = b'{"error":"invalid_client","error_description":"Client authentication failed."}'
 TOKEN_HINT = "hint: Okta refused the client credentials (invalid_client)"
@@ -60,7 +61,7 @@ def test_all_hops_ok_prints_the_table_and_exits_0(stack: LocalStack, mode: list[
     lines = console.stdout.splitlines()
     assert lines[0].split() == ["target", "hop", "status", "ms", "details"]
     assert rows(console.stdout) == [(target, hop, "ok") for target, hop in HOPS]
-    assert lines[-1].startswith("ok: all 10 checks passed in ")
+    assert lines[-1].startswith("ok: all 11 checks passed in ")
     token_row = next(line for line in lines if line.startswith("token_host  token"))
     assert "token_type=Bearer" in token_row
     assert "scopes=api.access" in token_row

@@ -39,10 +39,14 @@ def _clean_stack(stack: LocalStack) -> Iterator[None]:
 
 
 @pytest.fixture
-def run_diagnose(stack: LocalStack) -> Diagnose:
-    """``run_diagnose(kind=..., secret=..., secret_name=..., deadline=..., **settings)``: store
-    the stack's secret for ``kind`` (or ``secret`` as given), run diagnose with the stack's
-    environment and ``settings`` overrides, and return the report (checked to be JSON)."""
+def run_diagnose(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Diagnose:
+    """``run_diagnose(kind=..., secret=..., secret_name=..., deadline=..., delivery=...,
+    **settings)``: store the stack's secret for ``kind`` (or ``secret`` as given), run diagnose
+    with the stack's environment (its S3 delivery bucket unless ``delivery=False``) and
+    ``settings`` overrides, and return the report (checked to be JSON)."""
+    env = stack.environment("unused", delivery=True)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.setenv(name, env[name])  # the S3 probe signs as the function would
 
     def run(
         kind: str = "basic",
@@ -51,6 +55,7 @@ def run_diagnose(stack: LocalStack) -> Diagnose:
         secret_name: str | None = None,
         store: bool = True,
         deadline: float = 20.0,
+        delivery: bool = True,
         **overrides: Any,
     ) -> Report:
         # Each run here is its own scenario, asking Okta afresh; the minimum interval between
@@ -59,7 +64,8 @@ def run_diagnose(stack: LocalStack) -> Diagnose:
         name = secret_name or f"diagnose/{kind}"
         if store:
             stack.secrets_manager.put_secret(name, secret or stack.secret_value(kind))
-        settings = replace(Settings.from_env(stack.environment(name)), **overrides)
+        environment = stack.environment(name, delivery=delivery)
+        settings = replace(Settings.from_env(environment), **overrides)
         client = stack.secrets_manager.client(stack.ca.ca_pem_path, max_attempts=1)
         try:
             source = BotoSecretSource(settings, client=client)

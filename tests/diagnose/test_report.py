@@ -298,3 +298,32 @@ def test_an_exhausted_deadline_fails_fast_without_hanging(run_diagnose: Diagnose
     assert report["ok"] is False
     assert report["first_failure"]["hop"] == "secret"
     assert report["ms"] < 5_000
+
+
+def test_the_delivery_hop_writes_a_probe_under_the_prefix(
+    stack: LocalStack, run_diagnose: Diagnose
+) -> None:
+    report = run_diagnose()
+    facts = hop(report, "delivery", "s3")["facts"]
+    assert facts["bucket"] == "okta-bridge-delivery-local"
+    assert facts["key"].startswith("okta-bridge/")
+    stored = stack.s3.keys()
+    assert facts["key"] in stored
+    assert "url" not in facts  # a presigned URL is a capability: never in a report
+
+
+def test_without_a_bucket_the_delivery_hop_is_skipped_and_says_why(
+    run_diagnose: Diagnose,
+) -> None:
+    report = run_diagnose(delivery=False)
+    skipped = hop(report, "delivery", "s3")
+    assert skipped["status"] == "skipped"
+    assert "BRIDGE_DELIVERY_BUCKET" in skipped["reason"]
+    assert report["ok"] is True
+
+
+def test_s3_refusing_the_probe_names_the_grant(stack: LocalStack, run_diagnose: Diagnose) -> None:
+    stack.s3.inject_error("PutObject", 403, "AccessDenied")
+    report = run_diagnose()
+    failed = assert_failed(report, "delivery", "s3", "DELIVERY_DENIED")
+    assert "s3:PutObject" in failed["hint"]
