@@ -108,7 +108,7 @@ class S3Api:
         return found.group(1).decode("ascii", "replace")
 
     def upload_part(
-        self, key: str, upload_id: str, number: int, body: bytes, *, deadline: Deadline
+        self, key: str, upload_id: str, number: int, body: memoryview, *, deadline: Deadline
     ) -> str:
         """UploadPart ``number`` (from 1); the part's ETag, which Complete needs."""
         query = f"partNumber={number}&uploadId={_encode(upload_id)}"
@@ -171,7 +171,7 @@ class S3Api:
         *,
         query: str = "",
         headers: dict[str, str],
-        body: bytes = b"",
+        body: bytes | memoryview = b"",
         deadline: Deadline,
     ) -> HttpResponse:
         """One signed request (signed afresh per attempt); S3's failures raised as
@@ -182,7 +182,7 @@ class S3Api:
         payload_hash = hashlib.sha256(body).hexdigest()  # once, not per attempt
         region = self._region()
 
-        def prepare() -> tuple[dict[str, str], bytes]:
+        def prepare() -> tuple[dict[str, str], bytes | memoryview]:
             signed = sign(
                 method,
                 url,

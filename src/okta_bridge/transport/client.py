@@ -127,8 +127,8 @@ class HttpClient:
         target: Target,
         deadline: Deadline,
         headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        prepare: Callable[[], tuple[dict[str, str], bytes]] | None = None,
+        body: bytes | memoryview | None = None,
+        prepare: Callable[[], tuple[dict[str, str], bytes | memoryview]] | None = None,
         max_bytes: int,
         redirect: Redirect | None = None,
         tls: TlsPolicy | None = None,
@@ -141,6 +141,7 @@ class HttpClient:
 
         ``retry_when`` marks more answers as transient than 429/502/503/504 (Secrets Manager
         throttles with a 400); they are retried under the same policy and deadline.
+        A ``body`` may be a ``memoryview`` (an S3 part sent from its buffer, not a copy).
         ``prepare`` builds extra headers and the body anew for each attempt (a fresh client
         assertion each time, since Okta consumes its ``jti`` even when the request fails).
         ``redirect`` makes same-origin redirects followed, each new URL checked by it first.
@@ -207,7 +208,12 @@ class HttpClient:
         )  # fmt: skip
 
     def _send_following(
-        self, call: _Call, method: str, url: str, headers: dict[str, str], body: bytes | None
+        self,
+        call: _Call,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | memoryview | None,
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
@@ -238,7 +244,7 @@ class HttpClient:
         method: str,
         url: str,
         headers: dict[str, str],
-        body: bytes | None,
+        body: bytes | memoryview | None,
         *,
         tls: TlsPolicy | None,
     ) -> HttpResponse:
@@ -267,7 +273,9 @@ class HttpClient:
                         method,
                         url,
                         headers=headers,
-                        body=body,
+                        # A memoryview is sent as it is (urllib3 takes any buffer; its hints
+                        # name only bytes): an S3 part leaves its buffer without a copy.
+                        body=body,  # type: ignore[arg-type]
                         timeout=timeout,
                         redirect=False,
                         preload_content=False,
