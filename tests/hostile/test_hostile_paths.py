@@ -730,8 +730,10 @@ def check_answer(
         code = error["code"]
         assert code in REFUSED | UPSTREAM_ANSWERS, error
         assert status == CATALOG[code].status
-        if code in REFUSED:
-            assert error["stage"] == "request"
+        if code in REFUSED:  # the caller's request; asking for S3 without a bucket: delivery
+            assert error["stage"] == (
+                "delivery" if code == "DELIVERY_NOT_CONFIGURED" else "request"
+            )
     tally(f"{kind or 'direct'}: {code or 'served'}")
     expected, path = expectations(evt)
     if expected is not None:

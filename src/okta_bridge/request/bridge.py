@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from okta_bridge import metrics
 from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
-from okta_bridge.errors import RequestError
+from okta_bridge.errors import DeliveryError, RequestError
 from okta_bridge.logs import REDACTOR
 from okta_bridge.request.api import Exchange, InternalApi, Outgoing, judge
 from okta_bridge.request.callers import CallerPolicy
@@ -143,7 +143,7 @@ class Bridge:
     def serve(self, invocation: Invocation, *, request_id: str, deadline: Deadline) -> ApiResult:
         """Answer one invocation, or raise a ``BridgeError``."""
         if invocation.deliver == "s3" and not self.settings.delivery.enabled:
-            raise RequestError(
+            raise DeliveryError(
                 "DELIVERY_NOT_CONFIGURED", "The event asked for S3 delivery; no bucket is set."
             )
         if invocation.paginate:
