@@ -135,7 +135,7 @@ def test_prime_builds_the_bridge_and_imports_what_a_first_call_would() -> None:
     bridge = snapstart.prime(build)
     assert bridge is built[0]
     assert bridge.secrets.reads == 0
-    assert all(name in sys.modules for name in snapstart.PRELOAD)
+    assert all(name in sys.modules for name in snapstart.PRELOAD + snapstart.PRELOAD_LARGE)
 
 
 def test_prime_leaves_a_configuration_error_to_the_first_invocation() -> None:

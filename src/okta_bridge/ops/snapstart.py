@@ -76,6 +76,7 @@ PRELOAD = (
     "cryptography.hazmat.primitives.serialization",
 )
 PRELOAD_SDK = ("boto3", "botocore.config", "botocore.exceptions")
+PRELOAD_LARGE = ("okta_bridge.request.collect", "okta_bridge.delivery.s3")
 
 CurrentBridge = Callable[[], "Bridge | None"]
 
@@ -155,7 +156,7 @@ def prime(build: Callable[[], Bridge]) -> Bridge | None:
 
 def preload(settings: Settings) -> None:
     """Import the modules the bridge imports on first use (missing ones are skipped)."""
-    names = PRELOAD + (PRELOAD_SDK if settings.secret_source == SDK else ())
+    names = PRELOAD + (PRELOAD_SDK if settings.secret_source == SDK else ()) + PRELOAD_LARGE
     for name in names:
         try:
             importlib.import_module(name)
