@@ -35,6 +35,9 @@ CONTRACT = {
     "Deliveries": "Count",
     "DeliveredBytes": "Bytes",
 }
+# Declared only by invocations that read a collection or delivered through S3.
+ON_USE = ("Pages", "Truncations", "Deliveries", "DeliveredBytes")
+EVERY_CALL = {name: unit for name, unit in CONTRACT.items() if name not in ON_USE}
 NOW_MS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z
 SETTINGS = Settings(secret_id="okta-bridge/test")
 
@@ -100,9 +103,9 @@ def test_a_successful_invocation_is_one_document_with_every_metric(
     assert document["_aws"]["Timestamp"] == NOW_MS
     assert directive["Namespace"] == "OktaBridge"
     assert directive["Dimensions"] == [["Function"]]
-    assert directive["Metrics"] == [{"Name": n, "Unit": u} for n, u in CONTRACT.items()]
+    assert directive["Metrics"] == [{"Name": n, "Unit": u} for n, u in EVERY_CALL.items()]
     assert document["Function"] == "okta-bridge-fn"
-    values = {name: document[name] for name in CONTRACT}
+    values = {name: document[name] for name in EVERY_CALL}
     assert values == {
         "Invocations": 1,
         "Failures": 0,
@@ -140,10 +143,21 @@ def test_latency_and_expiry_are_declared_only_when_measured(recorder: metrics.Re
     [document] = metrics.records("NS", recorder, function="f", error=None, timestamp_ms=NOW_MS)
     directive = check_emf(document)
     names = {m["Name"] for m in directive["Metrics"]}
-    assert names == set(CONTRACT) - {"UpstreamLatency", "TokenSecondsToExpiry"}
+    assert names == set(EVERY_CALL) - {"UpstreamLatency", "TokenSecondsToExpiry"}
     assert "UpstreamLatency" not in document
     assert "TokenSecondsToExpiry" not in document
     assert document["Upstream2xx"] == document["Upstream4xx"] == document["Upstream5xx"] == 0
+
+
+def test_collections_and_deliveries_declare_their_metrics(recorder: metrics.Recorder) -> None:
+    metrics.pages(3, truncated=True)
+    metrics.pages(2, truncated=False)
+    metrics.delivered(1_500_000)
+    [document] = metrics.records("NS", recorder, function="f", error=None, timestamp_ms=NOW_MS)
+    directive = check_emf(document)
+    declared = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
+    assert {name: declared[name] for name in ON_USE} == {name: CONTRACT[name] for name in ON_USE}
+    assert [document[name] for name in ON_USE] == [5, 1, 1, 1_500_000]
 
 
 def test_a_failure_adds_an_errors_document_with_the_code_as_a_dimension(
