@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.config import Settings
+from okta_bridge.errors import ConfigError
+from okta_bridge.request import callers, policy
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.security.conftest import bridge_for, error_code
 
@@ -139,3 +142,42 @@ def test_diagnose_can_be_switched_off(stack: LocalStack, monkeypatch: pytest.Mon
     assert answer["statusCode"] == 403
     assert stack.okta.counts["token"] == 0
     assert stack.secrets_manager.counts["GetSecretValue"] == 0
+
+
+def post(identity: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    shaped = event("apigw-http-v2.json", identity=identity, path=path)
+    shaped["requestContext"]["http"]["method"] = "POST"
+    shaped["body"] = json.dumps(body)
+    shaped["headers"] = {"content-type": "application/json"}
+    return shaped
+
+
+def test_a_caller_route_written_for_reading_grants_no_write(stack: LocalStack) -> None:
+    """Issue 15: a write route opened for one team must not become a write for every team
+    whose caller routes name the path (routes written when the bridge only read)."""
+    routes = {
+        "arn:aws:iam::123456789012:role/team-a": ["/v1/orders", "POST /v1/orders"],
+        "arn:aws:iam::123456789012:role/team-b": ["/v1/orders", "/v1/**"],
+    }
+    harness = bridge_for(
+        stack,
+        env={
+            "BRIDGE_ALLOWED_ROUTES": "GET /v1/orders, POST /v1/orders",
+            "BRIDGE_CALLER_ROUTES": json.dumps(routes),
+        },
+    )
+    refused = harness.invoke(post(TEAM_B, "/v1/orders", {"sku": "b"}))
+    assert error_code(refused) == "PATH_NOT_ALLOWED", refused
+    assert "POST" in json.loads(refused["body"])["error"]["message"]
+    assert stack.api.counts.get("orders", 0) == 0
+    served = harness.invoke(post(TEAM_A, "/v1/orders", {"sku": "a"}))
+    assert served["statusCode"] == 201, served
+    assert [order["order"] for order in stack.api.orders.created][-1:] == [{"sku": "a"}]
+
+
+def test_a_caller_route_method_must_be_one_the_bridge_sends() -> None:
+    assert callers.ROUTE_METHODS == policy.ROUTE_METHODS
+    for entry in ("post /v1/orders", "TRACE /v1/orders", "POST", "POST /v1/a /v1/b"):
+        env = {"BRIDGE_SECRET_ID": "s", "BRIDGE_CALLER_ROUTES": json.dumps({"*": [entry]})}
+        with pytest.raises(ConfigError):
+            Settings.from_env(env)

@@ -100,7 +100,7 @@ class Bridge:
         Without ``BRIDGE_ALLOWED_ROUTES``/``BRIDGE_ALLOWED_PATHS`` the bridge serves a GET of the
         configured endpoint's path only; the library passes ``unlisted`` (any path of the
         origin) instead, and with ``BRIDGE_ALLOWED_PATHS`` alone it may use any method."""
-        caller_patterns = self.callers.patterns_for(invocation.caller)
+        caller_patterns = self.callers.patterns_for(invocation.caller, invocation.method)
         segments = None if invocation.path is None else decode_path(invocation.path)
         routes = self._routes(unlisted)
         if routes is not None and segments is not None:
@@ -122,7 +122,8 @@ class Bridge:
         if narrow is not None and not narrow.allows(segments):
             raise RequestError(
                 "PATH_NOT_ALLOWED",
-                f"The path {shown(segments)!r} is not in this caller's BRIDGE_CALLER_ROUTES.",
+                f"{invocation.method} {shown(segments)!r} is not in this caller's "
+                "BRIDGE_CALLER_ROUTES.",
             )
         url = endpoint.url(path, encode_query(query.merge(invocation.query or ())))
         return Plan(url, redirect, routes.wants_key(invocation.method, segments))

@@ -12,6 +12,10 @@ can also send an event shaped like a proxy event, identity included. Direct invo
 trusted with the whole allow-list (``BRIDGE_ALLOWED_PATHS``), and per-caller routes
 (``BRIDGE_CALLER_ROUTES``) narrow what each authenticated proxy caller gets within it. Grant
 ``lambda:InvokeFunction`` only to principals you would trust with every allowed path.
+
+A caller route's entry is a path pattern, which lets that caller GET it, or ``METHOD /pattern``
+for a write (``"POST /v1/search"``): a write route in ``BRIDGE_ALLOWED_ROUTES`` is no write for a
+caller whose own routes do not name the method, so routes written for reading stay read-only.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any, Literal
 
 from okta_bridge.errors import RequestError
 
+# policy.ROUTE_METHODS (a config parser imports only errors; a unit test holds them equal).
+ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _ASSUMED_ROLE = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+")
 
 
@@ -88,10 +94,15 @@ def _text(value: object) -> str | None:
 @dataclass(frozen=True)
 class CallerRoute:
     """One rule: callers whose identity matches ``principal`` (``*`` and ``?`` wildcards, as in
-    IAM) may read ``paths`` (path patterns, within the global allow-list)."""
+    IAM) may use ``paths`` (within the global routes): ``/pattern`` to GET, ``METHOD /pattern``
+    for another method."""
 
     principal: str
     paths: tuple[str, ...]
+
+    def patterns(self, method: str) -> tuple[str, ...]:
+        """The path patterns this rule gives ``method``."""
+        return tuple(pattern for verb, pattern in map(split_entry, self.paths) if verb == method)
 
     def matches(self, caller: Caller) -> bool:
         """Whether the rule names this caller."""
@@ -111,9 +122,9 @@ class CallerPolicy:
         self._routes = tuple(routes)
         self._allow_anonymous = allow_anonymous
 
-    def patterns_for(self, caller: Caller) -> tuple[str, ...] | None:
-        """The path patterns this caller is limited to (None: the global allow-list alone), or
-        ``CALLER_NOT_AUTHENTICATED``/``CALLER_NOT_ALLOWED``."""
+    def patterns_for(self, caller: Caller, method: str = "GET") -> tuple[str, ...] | None:
+        """The path patterns this caller is limited to for ``method`` (None: the global routes
+        alone; empty: none), or ``CALLER_NOT_AUTHENTICATED``/``CALLER_NOT_ALLOWED``."""
         if caller.via == "direct":
             return None
         if caller.identity is None and not self._allow_anonymous:
@@ -130,7 +141,21 @@ class CallerPolicy:
             raise RequestError(
                 "CALLER_NOT_ALLOWED", f"No BRIDGE_CALLER_ROUTES rule names {who[:200]}."
             )
-        return tuple(dict.fromkeys(p for route in matched for p in route.paths))
+        return tuple(dict.fromkeys(p for route in matched for p in route.patterns(method)))
+
+
+def split_entry(entry: str) -> tuple[str, str]:
+    """``"POST /v1/search"`` into its method and pattern; a bare pattern is a GET. Raises
+    ``ValueError`` for a method the bridge does not send."""
+    words = entry.split()
+    if len(words) == 1:
+        return "GET", words[0]
+    if len(words) == 2 and words[0] in ROUTE_METHODS:
+        return words[0], words[1]
+    raise ValueError(
+        f"{entry[:80]!r} must be a path pattern or 'METHOD /pattern' (METHOD one of "
+        f"{', '.join(ROUTE_METHODS)}, upper case)"
+    )
 
 
 def parse_routes(data: Any, validate: Callable[[str], None]) -> tuple[CallerRoute, ...]:
@@ -145,6 +170,6 @@ def parse_routes(data: Any, validate: Callable[[str], None]) -> tuple[CallerRout
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             raise ValueError(f"{principal[:80]!r} must map to a non-empty list of path patterns")
         for path in paths:
-            validate(path)
+            validate(split_entry(path)[1])
         routes.append(CallerRoute(principal.strip(), tuple(p.strip() for p in paths)))
     return tuple(routes)
