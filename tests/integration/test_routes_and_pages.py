@@ -158,11 +158,30 @@ def test_a_proxy_body_that_is_not_a_small_json_document_is_refused(
     assert api_requests(stack) == 0
 
 
-def test_a_duplicate_key_reaches_the_api_once(stack: LocalStack) -> None:
-    """Parsers disagree on duplicate keys (first wins, last wins, error): the API gets one."""
-    answer = routed(stack).invoke(v1_post("/v1/orders", '{"sku": "A", "sku": "B"}'))
-    assert answer["statusCode"] == 201
-    assert stack.api.requests[-1].body == b'{"sku":"B"}'
+def test_a_duplicate_key_is_refused(stack: LocalStack) -> None:
+    """Parsers disagree on duplicate keys (first wins, last wins, error): the API gets none."""
+    answer = routed(stack).invoke(v1_post("/v1/orders", '{"sku": "A", "nested": {"q": 1, "q": 2}}'))
+    assert error_code(answer) == "BAD_REQUEST", answer
+    assert "repeats the key 'q'" in json.loads(answer["body"])["error"]["message"]
+    assert api_requests(stack) == 0
+
+
+def test_a_proxy_body_reaches_the_api_as_written(stack: LocalStack) -> None:
+    """Numbers a float cannot hold, escapes and spacing: the API reads what the caller wrote."""
+    text = (
+        '{ "amount": 0.1000000000000000055511151231257827,'
+        ' "n": 123456789012345678901234567890,\n "s": "\\u00e9\\/x" }'
+    )
+    answer = routed(stack).invoke(v1_post("/v1/orders", text))
+    assert answer["statusCode"] == 201, answer
+    assert stack.api.requests[-1].body == text.encode()
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e999", "Infinity", "NaN"])
+def test_a_number_no_parser_agrees_on_is_refused(stack: LocalStack, number: str) -> None:
+    answer = routed(stack).invoke(v1_post("/v1/orders", f'{{"amount": {number}}}'))
+    assert error_code(answer) == "BAD_REQUEST", answer
+    assert api_requests(stack) == 0
 
 
 def search_events() -> list[tuple[str, dict[str, Any]]]:

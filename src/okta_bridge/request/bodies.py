@@ -1,8 +1,11 @@
 """Request bodies: what a caller may send through the bridge to a write route.
 
-A JSON object or array, bounded in bytes (``BRIDGE_MAX_REQUEST_BYTES``) and nesting, sent
-re-encoded: one reading for every parser downstream (a duplicate key is the last one's, as
-Python reads it; no NaN; strict UTF-8), never the caller's bytes as they came.
+A JSON object or array, bounded in bytes (``BRIDGE_MAX_REQUEST_BYTES``) and nesting, with one
+reading for every parser downstream: strict UTF-8, no NaN or Infinity (nor a number that only
+reads as one, such as 1e400), no lone surrogate, and no duplicate key (parsers disagree on which
+one wins). A proxy event's body that passes is sent as the caller's bytes, so its numbers reach
+the API exactly as written (re-encoding would put 0.1000000000000000055 through a float); a direct
+event's body was already parsed by Lambda, and is sent as compact JSON of what it holds.
 """
 
 from __future__ import annotations
@@ -37,14 +40,35 @@ def proxy_body(event: dict[str, Any], max_body: int) -> bytes | None:
         raise RequestError("BAD_REQUEST", "The body is not valid Unicode.") from None
 
 
-def parse_body(raw: bytes) -> object:
+def checked_body(raw: bytes, max_body: int) -> bytes:
+    """A proxy body, as sent: ``raw`` once it has one reading (``BAD_REQUEST`` otherwise)."""
+    if len(raw) > max_body:
+        raise RequestError("REQUEST_TOO_LARGE", f"The body is over {max_body} bytes.")
     try:
-        parsed = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        parsed = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, object_pairs_hook=_unique
+        )
+    except _Duplicate as exc:
+        raise RequestError("BAD_REQUEST", f"The body repeats the key {str(exc)[:40]!r}.") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise RequestError("BAD_REQUEST", "The body is not JSON (UTF-8, RFC 8259).") from None
     if not isinstance(parsed, dict | list):
         raise RequestError("BAD_REQUEST", "The body must be a JSON object or array.")
-    return parsed
+    encode_body(parsed, max_body * 6)  # depth, surrogates, 1e400: the same rules as a direct body
+    return raw
+
+
+class _Duplicate(ValueError):
+    """A JSON object names a key twice."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Duplicate(key)
+        found[key] = value
+    return found
 
 
 def _refuse_constant(name: str) -> object:

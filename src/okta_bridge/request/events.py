@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from okta_bridge.errors import BridgeError, RequestError
 from okta_bridge.logs import REDACTOR
-from okta_bridge.request.bodies import encode_body, parse_body, proxy_body
+from okta_bridge.request.bodies import checked_body, encode_body, proxy_body
 from okta_bridge.request.callers import DIRECT, Caller, proxy_caller
 from okta_bridge.request.policy import ROUTE_METHODS, Query, check_query
 
@@ -168,7 +168,7 @@ def _proxy_invocation(
         query=query,
         caller=proxy_caller(event.get("requestContext")),
         method=method,
-        body=None if raw is None else encode_body(parse_body(raw), max_body),
+        body=None if raw is None else checked_body(raw, max_body),
         paginate=paginate,
         max_pages=max_pages,
         deliver=_deliver(headers.get("x-bridge-deliver")),
