@@ -19,6 +19,8 @@ from okta_bridge.config import Settings
 from okta_bridge.delivery.s3 import PART_SIZE, S3Delivery
 from tests.delivery.conftest import CREDENTIALS, NOW, HashingS3, chunks, deadline
 
+JSON_ANSWER = {"content-type": "application/json"}
+
 TOTAL = 50_000_000
 LIMIT = int(1.5 * PART_SIZE)  # one part buffer, sent without a copy, and change
 
@@ -57,7 +59,7 @@ def test_spilling_50_mb_peaks_under_one_and_a_half_parts(
     sha = hashlib.sha256()
 
     def work() -> None:
-        assert spill.accepts(200, {})
+        assert spill.accepts(200, JSON_ANSWER)
         for piece in chunks(TOTAL):
             sha.update(piece)
             spill.write(piece)

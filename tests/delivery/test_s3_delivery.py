@@ -30,6 +30,7 @@ from tests.delivery.conftest import (
 )
 
 pytestmark = pytest.mark.integration
+JSON_ANSWER = {"content-type": "application/json"}
 
 MB = 1_000_000
 KEY = re.compile(r"okta-bridge/2026/11/30/req-1-[0-9a-f]{16}\.json")
@@ -146,7 +147,7 @@ def test_a_small_spill_is_delivered_with_one_put_object_when_asked(
     stack: LocalStack, deliveries: Deliveries
 ) -> None:
     spill = deliveries.make().spill(request_id="req-1", deadline=deadline(), threshold=MB)
-    assert spill.accepts(200, {})
+    assert spill.accepts(200, JSON_ANSWER)
     spill.write(b'{"small": true}')
     delivered = spill.finish("application/vnd.api+json")
     assert stack.s3.counts == {"PutObject": 1}
@@ -161,7 +162,7 @@ def test_a_spill_above_the_threshold_uploads_parts_as_they_fill(
     spill = deliveries.make(part_size=SMALL_PART).spill(
         request_id="req-1", deadline=deadline(), threshold=MB
     )
-    assert spill.accepts(200, {})
+    assert spill.accepts(200, JSON_ANSWER)
     for piece in chunks(total, seed=b"spill"):
         spill.write(piece)
     assert spill.spilled
@@ -183,17 +184,17 @@ def test_accepts_after_a_partial_spill_starts_afresh(
     spill = deliveries.make(part_size=SMALL_PART).spill(
         request_id="req-1", deadline=deadline(), threshold=MB
     )
-    assert spill.accepts(200, {})
+    assert spill.accepts(200, JSON_ANSWER)
     for piece in chunks(12 * MB, seed=b"first attempt"):
         spill.write(piece)
     assert stack.s3.uploads() != []
 
-    assert not spill.accepts(503, {})  # the retried attempt's answer: not a success
+    assert not spill.accepts(503, JSON_ANSWER)  # the retried attempt's answer: not a success
     assert stack.s3.counts["AbortMultipartUpload"] == 1
     assert stack.s3.uploads() == []
     assert spill.size == 0
 
-    assert spill.accepts(200, {})  # the next attempt succeeds
+    assert spill.accepts(200, JSON_ANSWER)  # the next attempt succeeds
     for piece in chunks(7 * MB, seed=b"second attempt"):
         spill.write(piece)
     delivered = spill.finish()
@@ -208,7 +209,7 @@ def test_a_spill_over_the_delivery_cap_is_too_large_and_aborted(
     spill = deliveries.make(part_size=SMALL_PART, BRIDGE_MAX_DELIVERY_BYTES="11000000").spill(
         request_id="req-1", deadline=deadline(), threshold=MB
     )
-    assert spill.accepts(200, {})
+    assert spill.accepts(200, JSON_ANSWER)
 
     def write_all() -> None:
         for piece in chunks(20 * MB):
@@ -404,3 +405,24 @@ def test_no_signature_secret_key_or_session_token_in_logs_or_errors(
     for secret in [SECRET_KEY, SESSION_TOKEN, *signatures, *urls]:
         assert secret not in text
     assert "Signature=" not in text
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, {}),
+        (200, {"content-type": "text/html"}),
+        (200, {"content-type": "application/octet-stream"}),
+        (200, {"content-type": "text/csv; charset=utf-8"}),
+        (500, {"content-type": "application/json"}),
+        (404, {"content-type": "application/problem+json"}),
+    ],
+)
+def test_only_a_json_success_is_spilled(
+    deliveries: Deliveries, status: int, headers: dict[str, str]
+) -> None:
+    """An error page or a non-JSON body is read (and judged) as before: never handed out."""
+    spill = deliveries.make().spill(request_id="req-1", deadline=deadline(), threshold=10)
+    assert not spill.accepts(status, headers)
+    assert spill.accepts(200, {"content-type": "application/vnd.api+json; charset=utf-8"})
+    spill.abort()

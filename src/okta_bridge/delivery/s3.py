@@ -185,9 +185,12 @@ class Spill:
         return self._upload.size if self._upload is not None else 0
 
     def accepts(self, status: int, headers: Mapping[str, str]) -> bool:
-        """Take the body of a 2xx answer; any earlier attempt's bytes and upload are dropped."""
+        """Take the body of a 2xx JSON answer; any earlier attempt's bytes and upload are
+        dropped. Anything else is read as before (capped, and judged: an error page or a
+        non-JSON body is the API's failure, never data handed out through S3)."""
         self.abort()
-        if not 200 <= status < 300:
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if not 200 <= status < 300 or not (media == JSON or media.endswith("+json")):
             return False
         self._upload = self._owner._upload(self._key, self._deadline, self._part_size, JSON)
         return True
