@@ -130,6 +130,9 @@ def _walk(
     slowest = 0.0
     while target is not None:
         left = budget - collected.size
+        if collected.bodies and left <= 0:  # spent exactly: not even a one-byte page more
+            collected.truncated = "max_bytes"
+            break
         if collected.bodies and deadline.remaining() < max(MIN_PAGE_TIME, 2 * slowest):
             collected.truncated = "deadline"
             break

@@ -293,11 +293,18 @@ def success(kind: Kind, result: ApiResult, request_id: str) -> dict[str, Any]:
     return _proxy(kind, result.status, headers, result.text or "null")
 
 
+# What one character of the API's text may become in Lambda's encoding: ``len`` counts code
+# points, and an astral one is 12 bytes as two \uXXXX escapes (a re-encoded number, ``1E15,``
+# to ``1000000000000000.0, ``, grows less); and room for the envelope (meta, proxy headers).
+_MAX_ESCAPE = 12
+_ENVELOPE = 1024
+
+
 def encoded_size(response: dict[str, Any], result: ApiResult, limit: int) -> int:
     """The size of ``response`` as Lambda encodes it (``json.dumps``: ASCII escapes), measured
-    only when it may be near ``limit``: escaping at most triples a JSON text (an astral character
-    is 4 bytes of UTF-8 and 12 of ``\\uXXXX\\uXXXX``), so a text under a third of it is small."""
-    if len(result.text) < limit // 3:
+    only when it may be near ``limit``: a text of fewer than a twelfth of it (less the
+    envelope) cannot reach it, whatever its characters."""
+    if len(result.text) < (limit - _ENVELOPE) // _MAX_ESCAPE:
         return len(result.text)
     return len(json.dumps(response))
 
