@@ -85,15 +85,23 @@ def deadline() -> Deadline:
     return Deadline(60.0)
 
 
-def chunks(total: int, size: int = 65_536, seed: bytes = b"") -> Iterator[bytes]:
-    """``total`` bytes of varied JSON-ish text in ``size`` chunks, made as they are consumed."""
+def chunks(
+    total: int, size: int = 65_536, seed: bytes = b"", *, framed: bool = True
+) -> Iterator[bytes]:
+    """``total`` bytes of varied JSON-ish text in ``size`` chunks, made as they are consumed,
+    framed as an array (``[`` first, ``]`` last: a spill refuses anything else) unless not
+    ``framed`` (``put`` takes any bytes, and the framing costs copies a memory test would count)."""
     produced = 0
     counter = 0
     while produced < total:
         block = hashlib.sha256(seed + counter.to_bytes(8, "big")).hexdigest().encode()
         piece = (b'{"row": "' + block + b'"},\n') * (size // 76 + 1)
         piece = piece[: min(size, total - produced)]
+        if framed and produced == 0:
+            piece = b"[" + piece[1:]
         produced += len(piece)
+        if framed and produced == total:
+            piece = piece[:-1] + b"]"
         counter += 1
         yield piece
 

@@ -78,7 +78,7 @@ def test_putting_50_mb_in_large_chunks_peaks_under_one_and_a_half_parts(
     delivery, s3 = delivery_and_s3
 
     def pages() -> Iterator[bytes]:
-        yield from chunks(TOTAL, size=1_000_000)  # a page at a time, as a collection streams
+        yield from chunks(TOTAL, size=1_000_000, framed=False)  # a page at a time
 
     peak = traced_peak(lambda: delivery.put(pages(), request_id="req-1", deadline=deadline()))
     assert peak < LIMIT, f"peak {peak} bytes"

@@ -20,6 +20,7 @@ from okta_bridge import config
 from okta_bridge.config import Settings
 from okta_bridge.delivery.s3_api import S3Api
 from okta_bridge.delivery.upload import Upload
+from okta_bridge.errors import UpstreamError
 from okta_bridge.secret.sigv4 import Credentials
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 PART_SIZE = 8 * 1024 * 1024
 JSON = "application/json"
+_SPACE = b" \t\r\n"  # JSON's whitespace (RFC 8259 2)
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9-]")
 _MAX_ID = 64
 
@@ -173,6 +175,13 @@ class Spill:
         # A part must hold the whole threshold, so that nothing is sent below it.
         self._part_size = max(owner._part_size, threshold + 1)
         self._upload: Upload | None = None
+        self._first = self._last = b""  # the body's first and last bytes that are not space
+
+    @property
+    def taken(self) -> bool:
+        """Whether the last answer's body came here (``accepts`` said yes): then the response
+        itself holds none."""
+        return self._upload is not None
 
     @property
     def spilled(self) -> bool:
@@ -193,6 +202,7 @@ class Spill:
         if not 200 <= status < 300 or not (media == JSON or media.endswith("+json")):
             return False
         self._upload = self._owner._upload(self._key, self._deadline, self._part_size, JSON)
+        self._first = self._last = b""
         return True
 
     def write(self, chunk: bytes) -> None:
@@ -201,10 +211,26 @@ class Spill:
         if self._upload is None:
             raise RuntimeError("Spill.write() before accepts()")
         try:
+            self._frame(chunk)
             self._upload.write(chunk)
         except BaseException:
             self.abort()
             raise
+
+    def _frame(self, chunk: bytes) -> None:
+        """A spilled body cannot be parsed whole (that would hold it): it must at least be framed
+        as a JSON document is, ``{...}`` or ``[...]``, so an HTML page labelled JSON (a login
+        redirect's answer, a proxy's error page) never reaches S3 as data."""
+        significant = chunk.strip(_SPACE)
+        if not significant:
+            return
+        if not self._first:
+            self._first = significant[:1]
+            if self._first not in (b"{", b"["):
+                raise UpstreamError(
+                    "UPSTREAM_NOT_JSON", "The API's answer is not JSON (it opens with no { or [)."
+                )
+        self._last = significant[-1:]
 
     def buffered(self) -> bytes:
         """The whole body, when it was not spilled."""
@@ -218,6 +244,11 @@ class Spill:
         upload = self._upload
         if upload is None:
             raise RuntimeError("Spill.finish() before accepts()")
+        if (self._first, self._last) not in ((b"{", b"}"), (b"[", b"]")):
+            self.abort()
+            raise UpstreamError(
+                "UPSTREAM_NOT_JSON", "The API's answer is not JSON (it is not closed as it opened)."
+            )
         if not upload.multipart:
             upload.content_type = content_type
         try:

@@ -171,7 +171,7 @@ class Bridge:
         try:
             done = self.exchange(plan, outgoing, request_id=request_id, deadline=deadline)
             response = done.response
-            if spill is not None and 200 <= response.status < 300:
+            if spill is not None and spill.taken:
                 if spill.spilled:
                     delivered = spill.finish()
                     return delivered_result(
