@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from okta_bridge import metrics
-from okta_bridge.errors import UpstreamError
+from okta_bridge.errors import BridgeError
 from okta_bridge.logs import get_logger
 from okta_bridge.request.api import Outgoing, decode_json, refuse_failure
 from okta_bridge.request.events import ApiResult, Invocation
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 # The least time to start another page with: enough for a quick page and the answer after it.
 MIN_PAGE_TIME = 1.0
+# What a page after the first leaves of the invocation, to answer with the pages already read.
+ANSWER_RESERVE = 0.5
 # Room for what wraps the pages in Lambda's response (meta, proxy headers) within its limit.
 ENVELOPE = 1024
 
@@ -137,15 +139,26 @@ def _walk(
             collected.truncated = "deadline"
             break
         began = time.monotonic()
+        # After the first page, a page that is still arriving when only the reserve is left is
+        # cut there, and the pages already read are the answer.
+        page_deadline = (
+            Deadline(deadline.remaining() - ANSWER_RESERVE) if collected.bodies else deadline
+        )
         try:
             done = bridge.exchange(
-                target, Outgoing(max_answer=max(1, left)), request_id=request_id, deadline=deadline
+                target,
+                Outgoing(max_answer=max(1, left)),
+                request_id=request_id,
+                deadline=page_deadline,
             )
-        except UpstreamError as exc:
+        except BridgeError as exc:
             # A page that would pass the byte budget is not read further: what came before is
             # the answer. (The first page over it is a plain UPSTREAM_TOO_LARGE.)
             if exc.code == "UPSTREAM_TOO_LARGE" and collected.bodies:
                 collected.truncated = "max_bytes"
+                break
+            if exc.code == "UPSTREAM_TIMEOUT" and collected.bodies:
+                collected.truncated = "deadline"
                 break
             raise
         slowest = max(slowest, time.monotonic() - began)
