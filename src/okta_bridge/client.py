@@ -41,6 +41,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 # Pattern sources, compiled on first use (``re`` keeps them): this module is on the bridge's
 # cold import. RFC 9110 5.5 field-value characters, bounded: these go into headers as they are.
 _IDEMPOTENCY_KEY = r"[\x21-\x7e]{1,255}"
+_REQUEST_ID = r"[A-Za-z0-9._:-]{1,128}"
 _HEADER_VALUE = r"[\x21-\x7e](?:[\x20-\x7e]{0,198}[\x21-\x7e])?"
 
 
@@ -151,7 +152,7 @@ class Client:
         minus ``BRIDGE_DEADLINE_MARGIN_MS`` (without one, ``BRIDGE_DEFAULT_DEADLINE_SECONDS``)."""
         deadline = Deadline.from_context(context, self.settings)
         outgoing = _outgoing(method, json, data, content_type, idempotency_key)
-        return self._call(path, _pairs(params), outgoing, _request_id(context), deadline)
+        return self._call(path, _pairs(params), outgoing, request_id_of(context), deadline)
 
     def paginate(
         self,
@@ -174,7 +175,7 @@ class Client:
         if max_pages < 1:
             raise RequestError("BAD_REQUEST", "max_pages must be at least 1.")
         deadline = Deadline.from_context(context, self.settings)
-        request_id = _request_id(context)
+        request_id = request_id_of(context)
         budget = max_bytes if max_bytes is not None else self.settings.max_response_bytes * 10
         walk = Walk(
             lambda p, q: self._plan(p, q, deadline),
@@ -271,6 +272,10 @@ def _pairs(
     return pairs
 
 
-def _request_id(context: Any) -> str:
+def request_id_of(context: Any) -> str:
+    """The invocation's id (Lambda's ``aws_request_id``), or a fresh one when it has none or one
+    that could not travel in a header (``X-Request-ID``, ``Idempotency-Key``) or an S3 key."""
     value = getattr(context, "aws_request_id", None)
-    return value if isinstance(value, str) and value else str(uuid.uuid4())
+    if isinstance(value, str) and re.fullmatch(_REQUEST_ID, value):
+        return value
+    return str(uuid.uuid4())

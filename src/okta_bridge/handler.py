@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 from okta_bridge import config, logs, metrics, tracing
-from okta_bridge.client import Client
+from okta_bridge.client import Client, request_id_of
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, InternalError, RequestError, UpstreamError
 from okta_bridge.request import events
@@ -74,7 +73,7 @@ if config.snapstart():
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Serve one invocation; always returns a response, never raises."""
-    request_id = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
+    request_id = request_id_of(context)
     if events.asks_for_diagnose(event):
         with logs.request_scope(request_id):
             return _diagnose(context, request_id)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from okta_bridge import Client, ConfigError, NetworkError, RequestError, Response, UpstreamError
+from okta_bridge.client import request_id_of
 from okta_bridge.errors import CATALOG
 from okta_bridge.request.pages import json_pointer, next_link
 from okta_bridge_dev.emulators.faults import Fault
@@ -263,3 +264,17 @@ def test_link_and_pointer_parsing() -> None:
     assert json_pointer(document, "/a/b~1c/1/~0d") == "x"
     assert json_pointer(document, "/a/missing") is None
     assert json_pointer(document, "/a/b~1c/7") is None
+
+
+@pytest.mark.parametrize("value", ["req-é", "a b", "x\r\nX-Evil: 1", "", "r" * 200, None, 7])
+def test_a_request_id_that_cannot_travel_in_a_header_is_replaced(value: object) -> None:
+    """The id goes into X-Request-ID, Idempotency-Key and S3 keys: a hostile or odd context's
+    id becomes a fresh UUID instead of an INTERNAL_ERROR (or a header injection)."""
+
+    class Context:
+        aws_request_id = value
+
+    replaced = request_id_of(Context())
+    assert replaced != value
+    assert len(replaced) == 36
+    assert request_id_of(type("C", (), {"aws_request_id": "8f6c-Ab.1:2_x"})()) == "8f6c-Ab.1:2_x"
