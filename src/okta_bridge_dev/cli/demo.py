@@ -1,8 +1,10 @@
 """``make demo`` (``okta-bridge demo``): the real Lambda handler against the local stack, one
-cold call then warm ones.
+cold call then warm ones: reads, a POST search, a GraphQL-like POST, a whole collection and a
+20 MB export that goes to S3 (moto's, over TLS) because Lambda could not return it.
 
 It prints the API's JSON and, per invocation, what each upstream served: Secrets Manager reads,
-Okta token requests, API requests. The contract it checks: 1/1/1 cold, 0/0/1 warm.
+Okta token requests, API requests. The contract it checks: 1/1/1 cold, 0/0/1 warm (a collection:
+one API request per page).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from okta_bridge import handler
+from okta_bridge_dev.emulators.sample_resources import ITEMS
 from okta_bridge_dev.emulators.stack import LocalStack
 
 SECRET_NAME = "prod/okta_api_creds"  # noqa: S105 - the design document's secret name
@@ -40,6 +43,10 @@ class DemoContext:
 # Callers behind API Gateway or a Function URL carry the identity AWS authenticated (IAM auth
 # here); the bridge refuses proxy events without one.
 CALLER_ARN = "arn:aws:sts::123456789012:assumed-role/reporting-app/demo"
+
+PAGE_SIZE = 20
+EXPORT_BYTES = 20_000_000
+ROUTES = "GET /v1/export, POST /v1/search, POST /graphql"
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("direct {}", {}),
@@ -66,7 +73,19 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
             "requestContext": {"stage": "prod", "identity": {"userArn": CALLER_ARN}},
         },
     ),
+    ("direct POST /v1/search", {"method": "POST", "path": "/v1/search", "body": {"q": "item-1"}}),
+    (
+        "direct POST /graphql",
+        {"method": "POST", "path": "/graphql", "body": {"query": "{ items(first: 2) { id } }"}},
+    ),
+    (
+        "direct /v1/items all pages",
+        {"path": "/v1/items", "query": {"page_size": str(PAGE_SIZE)}, "paginate": True},
+    ),
+    ("direct /v1/export -> S3", {"path": "/v1/export", "query": {"bytes": str(EXPORT_BYTES)}}),
 ]
+# API requests per call: one, but a collection's one per page.
+PAGES = -(-len(ITEMS) // PAGE_SIZE)
 
 
 def _counts(stack: LocalStack) -> tuple[int, int, int]:
@@ -82,8 +101,9 @@ def run(kind: str, verbose: bool) -> int:
     print("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
     with LocalStack() as stack:
         secret_id = stack.store_secret(kind, SECRET_NAME)
-        os.environ.update(stack.environment(secret_id))
+        os.environ.update(stack.environment(secret_id, delivery=True))
         os.environ["BRIDGE_ALLOWED_PATHS"] = "/v1/data,/v1/items,/v1/items/*"
+        os.environ["BRIDGE_ALLOWED_ROUTES"] = ROUTES
         os.environ["BRIDGE_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
         os.environ["BRIDGE_METRICS"] = "on" if verbose else "off"  # the table says the counts
         handler.set_bridge(None)
@@ -105,17 +125,30 @@ def run(kind: str, verbose: bool) -> int:
                 print("The API's JSON (first, cold invocation):")
                 print(json.dumps(answer.get("body"), indent=2)[:2000])
                 print()
+            if isinstance(answer.get("body"), dict) and "delivery" in answer["body"]:
+                shown = dict(answer["body"]["delivery"], url="(presigned GET URL)")
+                print(f"{label}: {EXPORT_BYTES:,} bytes, delivered through S3:")
+                print(json.dumps(shown, indent=2) + "\n")
         handler.set_bridge(None)
 
     print(f"{'#':>2}  {'start':5}  {'event':26} {'status':>6}  {'secret':>6} {'token':>5} "
           f"{'api':>3}  {'ms':>7}")  # fmt: skip
     for number, start, label, status, (s, t, a), ms in rows:
         print(f"{number:>2}  {start:5}  {label:26} {status:>6}  {s:>6} {t:>5} {a:>3}  {ms:7.1f}")
+    expected = [COLD, *([WARM] * (len(rows) - 1))]
+    expected[-2] = (0, 0, PAGES)  # the whole collection
     ok = all(status == 200 for _, _, _, status, _, _ in rows)
-    ok = ok and rows[0][4] == COLD and all(row[4] == WARM for row in rows[1:])
+    ok = ok and [row[4] for row in rows] == expected
     print()
     if ok:
-        print("OK: the cold call made 1/1/1 upstream requests, each warm call 0/0/1.")
+        print(
+            "OK: the cold call made 1/1/1 upstream requests, each warm call 0/0/1 "
+            f"(the collection 0/0/{PAGES}: one per page)."
+        )
         return 0
-    print("FAILED: expected 1/1/1 cold and 0/0/1 warm, all with status 200.", file=sys.stderr)
+    print(
+        f"FAILED: expected 1/1/1 cold and 0/0/1 warm (0/0/{PAGES} for the collection), all with "
+        "status 200.",
+        file=sys.stderr,
+    )
     return 1
