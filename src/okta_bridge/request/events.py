@@ -40,7 +40,7 @@ class Invocation:
     query: Query | None = None
     caller: Caller = DIRECT
     method: str = "GET"
-    body: bytes | None = None  # canonical JSON, for a write
+    body: bytes | None = None  # the JSON a write sends (a proxy body as written, ``bodies``)
     paginate: bool = False
     max_pages: int | None = None  # the caller's bound; BRIDGE_MAX_PAGES caps it
     deliver: str = "auto"  # "s3": write the answer to S3 whatever its size
