@@ -33,11 +33,14 @@ def run_flows(stack: LocalStack) -> list[dict[str, Any]]:
 def test_no_secret_material_in_logs_or_responses(
     stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    before = len(stack.okta.issued_tokens)
     answers = run_flows(stack)
     captured = capsys.readouterr()
     text = captured.out + captured.err + json.dumps(answers)
     material = [*stack.all_secret_material(), "wrong-but-still-secret-0001"]
-    assert len(stack.okta.issued_tokens) >= 10
+    # A token per client kind at least, all in the scanned material. (Counted from this test's
+    # own flows: the directory's stack also holds the tokens of the tests that ran before.)
+    assert len(stack.okta.issued_tokens) - before >= 5
     assert material
     leaks = [m[:12] + "..." for m in material if m in text]
     assert leaks == []
