@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from okta_bridge_dev.emulators.kms import KmsServer
+from okta_bridge_dev.emulators.pki import server_context
 from okta_bridge_dev.emulators.stack import LocalStack
 
 MESSAGE = b"header.claims"  # what a client assertion's signature covers
@@ -258,11 +260,15 @@ def test_an_unknown_key_is_not_found(stack: LocalStack, kms: Any) -> None:
         stack.kms.public_key_pem(missing)
 
 
-def test_another_stack_account_does_not_see_the_keys(stack: LocalStack) -> None:
+def test_another_kms_server_does_not_see_the_keys(stack: LocalStack) -> None:
+    """Each server has an AWS account of its own, though moto's state is process-wide."""
     arn = stack.kms.create_signing_key("ECC_NIST_P256")
-    assert stack.kms.account_id != stack.secrets_manager.account_id
-    assert stack.kms.account_id not in (stack.s3.account_id,)
+    other = KmsServer(server_context(stack.server_cert))
     assert f":{stack.kms.account_id}:" in arn
+    assert other.account_id != stack.kms.account_id
+    with pytest.raises(KeyError):
+        other.public_key_pem(arn)
+    stack.kms.public_key_pem(arn)
 
 
 def test_the_certificate_is_verified(stack: LocalStack) -> None:

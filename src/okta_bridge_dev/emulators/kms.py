@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import ssl
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -73,11 +72,6 @@ class KmsServer(MotoTlsServer):
     requests included. ``inject_error`` makes the next ``times`` calls of an action fail with
     AWS's JSON error.
     """
-
-    def __init__(
-        self, ssl_context: ssl.SSLContext, *, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        super().__init__(ssl_context, host=host, port=port)
 
     # -- faults ----------------------------------------------------------------------------
 
