@@ -12,9 +12,11 @@ from __future__ import annotations
 import abc
 import collections
 import http
+import json
 import secrets
 import ssl
 import threading
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
@@ -32,7 +34,7 @@ from okta_bridge_dev.emulators.servers import STOP_TIMEOUT, Lifecycle
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["InjectedError", "MotoTlsServer", "drain", "reason"]
+__all__ = ["InjectedError", "MotoTlsServer", "drain", "json_answer", "reason"]
 
 
 @dataclass
@@ -220,3 +222,17 @@ def reason(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def json_answer(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
+    """An answer in AWS's JSON protocol (``{"__type": ..., "message": ...}`` for an error)."""
+    body = json.dumps(payload).encode()
+    start_response(
+        f"{status} {reason(status)}",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [body]

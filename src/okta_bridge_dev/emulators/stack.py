@@ -1,10 +1,11 @@
-"""The whole local stack: a private CA, Secrets Manager and S3 (moto), an Okta-like server and the
-API.
+"""The whole local stack: a private CA, Secrets Manager, S3 and KMS (moto), an Okta-like server and
+the API.
 
 One Okta client per way the bridge can authenticate is registered with freshly generated credentials
 (``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
 ``environment`` gives the variables that point the bridge (and boto3) at the stack, and with
-``delivery=True`` at the S3 bucket large answers go to (``DELIVERY_BUCKET``). An admin app
+``delivery=True`` at the S3 bucket large answers go to (``DELIVERY_BUCKET``), with ``kms=True`` at
+the KMS that signs client assertions (``stack.kms``). An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
 rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
 stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
@@ -26,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Self, TypeVar
 
+from okta_bridge_dev.emulators.kms import KmsServer
 from okta_bridge_dev.emulators.lambda_service import LambdaHandler, LambdaServer
 from okta_bridge_dev.emulators.okta.server import OktaServer
 from okta_bridge_dev.emulators.pki import LocalCA, ServerCert, server_context
@@ -63,8 +65,8 @@ _MIN_OKTA_SECRET = 8
 class LocalStack(Lifecycle):
     """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
 
-    ``ca``, ``secrets_manager``, ``s3``, ``okta`` and ``api`` exist between ``start()`` and
-    ``stop()``.
+    ``ca``, ``secrets_manager``, ``s3``, ``kms``, ``okta`` and ``api`` exist between ``start()``
+    and ``stop()``.
     The environment of ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT`` are
     absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
     """
@@ -79,6 +81,7 @@ class LocalStack(Lifecycle):
         self._server_cert: ServerCert | None = None
         self._secrets_manager: SecretsManagerServer | None = None
         self._s3: S3Server | None = None
+        self._kms: KmsServer | None = None
         self._okta: OktaServer | None = None
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
@@ -109,6 +112,7 @@ class LocalStack(Lifecycle):
         self._secrets_manager = SecretsManagerServer(context, ca_bundle=ca.ca_pem_path).start()
         self._s3 = S3Server(context).start()
         self._s3.create_bucket(DELIVERY_BUCKET)
+        self._kms = KmsServer(context).start()
         okta = self._okta = OktaServer(context, require_dpop_by_default=False).start()
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
@@ -127,8 +131,8 @@ class LocalStack(Lifecycle):
         """Stop every server (even after a failed start) and remove the temporary directory."""
         with self._lock:
             servers: list[Lifecycle | None] = [self._lambda, *self._extra_apis, self._api]
-            servers += [self._okta, self._secrets_manager, self._s3]
-            self._extra_apis, self._lambda, self._s3 = [], None, None
+            servers += [self._okta, self._secrets_manager, self._s3, self._kms]
+            self._extra_apis, self._lambda, self._s3, self._kms = [], None, None, None
             self._api = self._okta = self._secrets_manager = None
             self._ca = self._server_cert = None
             tempdir, self._tempdir = self._tempdir, None
@@ -159,6 +163,11 @@ class LocalStack(Lifecycle):
     def s3(self) -> S3Server:
         """moto S3 over TLS, with the bucket ``DELIVERY_BUCKET``."""
         return _started(self._s3)
+
+    @property
+    def kms(self) -> KmsServer:
+        """moto KMS over TLS: asymmetric signing keys, Sign and GetPublicKey."""
+        return _started(self._kms)
 
     @property
     def okta(self) -> OktaServer:
@@ -262,9 +271,12 @@ class LocalStack(Lifecycle):
         self.secrets_manager.put_secret(name, self.admin_secret_value())
         return name
 
-    def environment(self, secret_id: str, *, delivery: bool = False) -> dict[str, str]:
+    def environment(
+        self, secret_id: str, *, delivery: bool = False, kms: bool = False
+    ) -> dict[str, str]:
         """Environment variables that point the bridge and boto3 at this stack; ``delivery``
-        adds the S3 bucket (and key) large answers are written to."""
+        adds the S3 bucket (and key) large answers are written to, ``kms`` the KMS endpoint
+        client assertions are signed at."""
         ca_bundle = str(self.ca.ca_pem_path)
         environment = {
             "BRIDGE_SECRET_ID": secret_id,
@@ -281,6 +293,8 @@ class LocalStack(Lifecycle):
             environment["BRIDGE_DELIVERY_BUCKET"] = DELIVERY_BUCKET
             environment["BRIDGE_DELIVERY_KMS_KEY"] = self.s3.kms_key_arn
             environment["AWS_ENDPOINT_URL_S3"] = self.s3.endpoint_url
+        if kms:
+            environment["AWS_ENDPOINT_URL_KMS"] = self.kms.endpoint_url
         return environment
 
     def all_secret_material(self) -> list[str]:
@@ -332,13 +346,12 @@ class LocalStack(Lifecycle):
             if api is not None:
                 api.reset_dpop()
 
-    def _servers(self) -> list[SecretsManagerServer | S3Server | OktaServer | SampleApi]:
+    def _servers(
+        self,
+    ) -> list[SecretsManagerServer | S3Server | KmsServer | OktaServer | SampleApi]:
         with self._lock:
-            return [
-                s
-                for s in (self._secrets_manager, self._s3, self._okta, self._api, *self._extra_apis)
-                if s is not None
-            ]
+            servers = (self._secrets_manager, self._s3, self._kms, self._okta, self._api)
+            return [s for s in (*servers, *self._extra_apis) if s is not None]
 
     def _provisioned(self) -> Provisioner:
         with self._lock:
