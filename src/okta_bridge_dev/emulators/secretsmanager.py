@@ -26,7 +26,7 @@ import boto3
 from botocore.config import Config
 from moto.secretsmanager.models import secretsmanager_backends
 
-from okta_bridge_dev.emulators.moto_tls import InjectedError, MotoTlsServer, drain, reason
+from okta_bridge_dev.emulators.moto_tls import InjectedError, MotoTlsServer, drain, json_answer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -207,7 +207,7 @@ class SecretsManagerServer(MotoTlsServer):
         try:
             arn, token = self.begin_rotation(request["SecretId"], request.get("ClientRequestToken"))
         except KeyError:
-            return _json_answer(
+            return json_answer(
                 start_response,
                 400,
                 {
@@ -217,7 +217,7 @@ class SecretsManagerServer(MotoTlsServer):
             )
         self.run_rotation(arn, token)
         name = self._backend().secrets[request["SecretId"]].name
-        return _json_answer(start_response, 200, {"ARN": arn, "Name": name, "VersionId": token})
+        return json_answer(start_response, 200, {"ARN": arn, "Name": name, "VersionId": token})
 
     def _follow_awscurrent(self) -> None:
         """Make a read without a stage return AWSCURRENT after the label moved, as AWS does.
@@ -258,23 +258,8 @@ class SecretsManagerServer(MotoTlsServer):
                 self._follow_awscurrent()
             return result
         drain(environ)
-        return _json_answer(
+        return json_answer(
             start_response,
             injected.status,
             {"__type": injected.code, "message": injected.message},
         )
-
-
-def _json_answer(
-    start_response: StartResponse, status: int, payload: dict[str, Any]
-) -> list[bytes]:
-    body = json.dumps(payload).encode()
-    start_response(
-        f"{status} {reason(status)}",
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(body))),
-            ("x-amzn-RequestId", str(uuid.uuid4())),
-        ],
-    )
-    return [body]
