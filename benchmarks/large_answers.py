@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import ssl
-import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -28,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from children import run_child
 
 from okta_bridge_dev.emulators.sample_export import export_sha256
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -76,21 +76,7 @@ def environment(stack: LocalStack, code_dir: Path) -> dict[str, str]:
 
 
 def run_case(python: str, env: dict[str, str], name: str, size: int, ca: Path) -> Case:
-    with tempfile.TemporaryFile("w+") as log:
-        done = subprocess.run(  # noqa: S603 - our own child script
-            [python, str(HERE / "large_child.py"), EXPORT, str(size)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        log.seek(0)
-        tail = log.read()[-3000:]
-    if done.returncode != 0:
-        raise RuntimeError(f"{name}: the child failed:\n{tail}")
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    report, tail = run_child(python, HERE / "large_child.py", [EXPORT, str(size)], env, name)
     if report["status"] != 200:
         raise RuntimeError(f"{name}: answered {report}:\n{tail}")
     delivery = report["delivery"]

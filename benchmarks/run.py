@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import large_answers  # benchmarks/ is the script's own directory, on its path
+from children import run_child
 
 from okta_bridge_dev.emulators.extension import SecretsExtension
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
@@ -132,23 +133,9 @@ class Bench:
         self.extension.clear_cache()  # a new sandbox: the extension starts empty too
         before = self.counts()
         env = {**self.env, **impl.env, "PYTHONPATH": os.pathsep.join(map(str, impl.path))}
-        # The child's logs and metrics lines go to a file, as Lambda's go to a pipe its runtime
-        # drains at once; a pipe to this busy parent would stall the child's writes.
-        with tempfile.TemporaryFile("w+") as log:
-            done = subprocess.run(  # noqa: S603 - our own child script
-                [self.python, str(HERE / "child.py"), impl.module, str(calls)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            log.seek(0)
-            tail = log.read()[-3000:]
-        if done.returncode != 0:
-            raise RuntimeError(f"{impl.name} child failed:\n{tail}")
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        report, tail = run_child(
+            self.python, HERE / "child.py", [impl.module, str(calls)], env, impl.name
+        )
         if report["statuses"] != [200]:
             raise RuntimeError(f"{impl.name} answered {report['statuses']}:\n{tail}")
         after = self.counts()
