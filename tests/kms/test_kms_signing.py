@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from okta_bridge.auth.kms_signing import KmsRefused, KmsSigner, jws, raw_ecdsa
+from okta_bridge.auth.jose import compact_jws
+from okta_bridge.auth.kms_signing import KmsRefused, KmsSigner, raw_ecdsa
 from okta_bridge.config import Settings
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge.transport.deadline import Deadline
@@ -47,7 +48,9 @@ def test_an_assertion_signed_in_kms_verifies_with_the_public_key(
 ) -> None:
     key = stack.kms.create_signing_key(SPECS[algorithm])
     header = {"alg": algorithm, "typ": "JWT", "kid": "kms-1"}
-    token = jws(header, claims(), lambda data: signer.sign(key, data, algorithm, Deadline(10)))
+    token = compact_jws(
+        header, claims(), lambda data: signer.sign(key, data, algorithm, Deadline(10))
+    )
     public = stack.kms.public_key_pem(key)
     decoded = jwt.decode(token, public, algorithms=[algorithm], audience=TOKEN_URL)
     assert decoded["iss"] == "client-1"

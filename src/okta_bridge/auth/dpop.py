@@ -18,9 +18,7 @@ tokens are bound to, so a token that leaks (a log, a proxy, a memory dump) is us
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
 import threading
 import time
@@ -29,6 +27,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from okta_bridge.auth import jose
+from okta_bridge.auth.jose import b64url
 from okta_bridge.logs import get_logger
 
 if TYPE_CHECKING:
@@ -42,15 +42,6 @@ METADATA_TIMEOUT = 3.0
 MAX_METADATA = 262_144
 
 log = get_logger("dpop")
-
-
-def b64url(data: bytes) -> str:
-    """Base64url without padding (RFC 7515 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
 def token_hash(token: str) -> str:
@@ -88,8 +79,7 @@ class ProofKey:
             "x": b64url(numbers.x.to_bytes(32, "big")),
             "y": b64url(numbers.y.to_bytes(32, "big")),
         }
-        # RFC 7638 3: the required members only, in lexicographic order, no whitespace.
-        self.thumbprint = b64url(hashlib.sha256(_json(self.jwk)).digest())
+        self.thumbprint = jose.thumbprint(self.jwk)
 
     def __repr__(self) -> str:
         return f"ProofKey(thumbprint={self.thumbprint!r})"
@@ -149,10 +139,9 @@ class Dpop:
             claims["nonce"] = nonce
         if token is not None:
             claims["ath"] = token_hash(token)
-        signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}".encode("ascii")
         with self._lock:
             self.proofs += 1
-        return f"{signing_input.decode('ascii')}.{b64url(key.sign(signing_input))}"
+        return jose.compact_jws(header, claims, key.sign)
 
     def nonce(self, url: str) -> str | None:
         """The latest nonce ``url``'s server gave, if any."""

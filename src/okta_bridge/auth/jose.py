@@ -8,7 +8,10 @@ builds it when a key is made.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -61,3 +64,38 @@ def ec_curve(crv: str) -> EllipticCurve:
 
     curve_class: type[ec.EllipticCurve] = getattr(ec, BY_CRV[crv].curve_class)
     return curve_class()
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding (RFC 7515 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def compact_jws(
+    header: Mapping[str, object], claims: Mapping[str, object], sign: Callable[[bytes], bytes]
+) -> str:
+    """A compact JWS (RFC 7515 7.1) whose signature ``sign`` makes from the signing input: the
+    DPoP proofs (an in-memory key) and the KMS-signed client assertions (``kms:Sign``)."""
+    signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}".encode("ascii")
+    return f"{signing_input.decode('ascii')}.{b64url(sign(signing_input))}"
+
+
+def _json(value: Mapping[str, object]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+# RFC 7638 3.2: the members of each public key type that a thumbprint covers.
+THUMBPRINT_MEMBERS: Mapping[str, tuple[str, ...]] = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+}
+
+
+def thumbprint(jwk: Mapping[str, object]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public RSA or EC JWK, base64url: its required members
+    only, in lexicographic order, as JSON without whitespace. Raises KeyError for another key type
+    and ValueError for a missing member."""
+    values = {name: jwk.get(name) for name in THUMBPRINT_MEMBERS[str(jwk.get("kty"))]}
+    if not all(isinstance(value, str) and value for value in values.values()):
+        raise ValueError("the JWK lacks a required member")
+    return b64url(hashlib.sha256(_json(values)).digest())

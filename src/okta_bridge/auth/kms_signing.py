@@ -109,12 +109,6 @@ class KmsSigner:
         return raw_ecdsa(signature) if algorithm == "ES256" else signature
 
 
-def jws(header: dict[str, str], claims: dict[str, object], sign: Callable[[bytes], bytes]) -> str:
-    """A compact JWS (RFC 7515 7.1) whose signature ``sign`` makes from the signing input."""
-    signing_input = f"{_b64(_json(header))}.{_b64(_json(claims))}".encode("ascii")
-    return f"{signing_input.decode('ascii')}.{_b64(sign(signing_input))}"
-
-
 def raw_ecdsa(der: bytes) -> bytes:
     """A DER ``ECDSA-Sig-Value`` as JOSE's fixed-size ``r || s`` for P-256; strict DER only."""
     if len(der) < 8 or der[0] != 0x30 or der[1] != len(der) - 2:
@@ -155,11 +149,3 @@ def _signature(answer: HttpResponse) -> bytes:
 def _throttled(answer: HttpResponse) -> bool:
     document = answer.json_object() or {}
     return answer.status == 400 and "Throttling" in str(document.get("__type", ""))
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

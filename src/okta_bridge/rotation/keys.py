@@ -38,15 +38,37 @@ def public_members(private_pem: str) -> dict[str, str]:
     return _members(key)
 
 
+def public_jwk(spki_der: bytes) -> dict[str, str]:
+    """The JWK Okta registers for a public key in DER ``SubjectPublicKeyInfo`` form (what
+    ``kms:GetPublicKey`` returns): its members, ``use``, ``alg`` (RS256 for RSA, the curve's ES
+    algorithm for EC) and ``kid`` = its RFC 7638 thumbprint, so that the kid names the key itself
+    and the template, ``make okta-jwk`` and a rotation all derive the same one. Raises ValueError
+    for anything but an RSA (2048+) or EC P-256/384/521 public key."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key  # noqa: PLC0415
+
+    try:
+        key = load_der_public_key(spki_der)
+        members = _members(key)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ValueError("not an RSA or EC (P-256/384/521) public key") from exc
+    if members["kty"] == "RSA" and _bit_length(members["n"]) < MIN_RSA_BITS:
+        raise ValueError(f"an RSA key must have {MIN_RSA_BITS} bits or more")
+    alg = "RS256" if members["kty"] == "RSA" else jose.BY_CRV[members["crv"]].alg
+    return {**members, "use": "sig", "alg": alg, "kid": jose.thumbprint(members)}
+
+
 def _members(key: Any) -> dict[str, str]:
+    """The public members of an RSA or EC key, private or public."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: PLC0415
 
-    if isinstance(key, rsa.RSAPrivateKey):
-        numbers = key.public_key().public_numbers()
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        key = key.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        numbers = key.public_numbers()
         return {"kty": "RSA", "n": _b64int(numbers.n), "e": _b64int(numbers.e)}
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    if not isinstance(key, ec.EllipticCurvePublicKey):
         raise TypeError("RSA or EC keys only")
-    point = key.public_key().public_numbers()
+    point = key.public_numbers()
     curve = jose.BY_NAME[key.curve.name]
     return {
         "kty": "EC",
