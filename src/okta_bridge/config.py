@@ -104,6 +104,7 @@ class AwsSettings:
 
     region: str | None = None
     secrets_endpoint: str | None = None
+    kms_endpoint: str | None = None  # AWS_ENDPOINT_URL_KMS: where kms:Sign goes (local stack)
     ca_bundle: str | None = None
     fips: bool = False
     extension_port: int = 2773
@@ -230,6 +231,12 @@ class Settings:
                 or None,
                 secrets_endpoint=(
                     env.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or env.get("AWS_ENDPOINT_URL") or ""
+                ).strip()
+                or None,
+                # Checked (https) where a KMS key is used: other code in the process may point
+                # these variables elsewhere when the bridge signs nothing in KMS.
+                kms_endpoint=(
+                    env.get("AWS_ENDPOINT_URL_KMS") or env.get("AWS_ENDPOINT_URL") or ""
                 ).strip()
                 or None,
                 ca_bundle=env.get("AWS_CA_BUNDLE", "").strip() or None,

@@ -10,6 +10,7 @@ secret material, so they are safe to log and to return.
     ├── RequestError           stage=request    400/403/405
     ├── SecretError            stage=secret     500/502/503
     ├── TokenError             stage=token      502/503/504
+    ├── SigningError           stage=signing    500/502/503/504
     ├── NetworkError           stage=network    502/504
     ├── TlsError               stage=tls        502
     ├── UpstreamError          stage=upstream   4xx/502/504
@@ -121,6 +122,38 @@ CATALOG: dict[str, Entry] = {
         502, "Check DNS, the security group, the proxy and the firewall towards the token host."
     ),
     "TOKEN_TIMEOUT": Entry(504, "The token host did not answer in time; check the route and NAT."),
+    # private_key_jwt assertions signed in AWS KMS (the secret's kms_key_id): one kms:Sign per
+    # token request.
+    "KMS_ACCESS_DENIED": Entry(
+        500,
+        "Allow kms:Sign on the secret's kms_key_id to the function's role, in the key policy "
+        "(the template's KmsSigningKey does) with kms:SigningAlgorithm matching key_algorithm.",
+    ),
+    "KMS_KEY_DISABLED": Entry(
+        500,
+        "The signing key is disabled or pending deletion: point kms_key_id at the current key "
+        "(a rotation's AWSCURRENT), or enable the key / cancel its deletion.",
+    ),
+    "KMS_KEY_NOT_FOUND": Entry(
+        500, "Check kms_key_id: a key ARN or alias that exists in the function's account/region."
+    ),
+    "KMS_KEY_INVALID": Entry(
+        500,
+        "The key must be an asymmetric SIGN_VERIFY key matching the secret's key_algorithm: "
+        "RSA_2048 (or larger) for RS256, ECC_NIST_P256 for ES256.",
+    ),
+    "KMS_THROTTLED": Entry(
+        503,
+        "KMS throttled kms:Sign: fewer token requests (cold starts, BRIDGE_TOKEN_BUDGET_PER_"
+        "MINUTE), or raise the account's KMS cryptographic request quota.",
+    ),
+    "KMS_UNREACHABLE": Entry(
+        502,
+        "Give the function a route to KMS: an interface VPC endpoint com.amazonaws.<region>.kms "
+        "(private DNS) or a NAT gateway.",
+    ),
+    "KMS_TIMEOUT": Entry(504, "KMS did not answer in time; check the KMS VPC endpoint or NAT."),
+    "KMS_ERROR": Entry(502, "KMS failed to sign; the log names its error type. Retry later."),
     # Diagnose names the hop more finely than a normal invocation can.
     "DNS_UNRESOLVED": Entry(
         502,
@@ -274,6 +307,14 @@ CATALOG: dict[str, Entry] = {
         "The directory (AD/LDAP) masters this password: change it there and store it with make "
         "secret (see the guide).",
     ),
+    "ROTATION_KMS_DENIED": Entry(
+        500,
+        "Allow the rotation role kms:CreateKey and kms:TagResource (with the okta-bridge tags) "
+        "and, in each signing key's policy, key management (the template grants both).",
+    ),
+    "ROTATION_KMS_ERROR": Entry(
+        502, "KMS refused a key operation during rotation; the log names its error type."
+    ),
     "ROTATION_OLD_CREDENTIAL_ACCEPTED": Entry(
         502,
         "Okta still accepts the old credential: deactivate and delete it in the Okta console now.",
@@ -325,6 +366,12 @@ class TokenError(BridgeError):
     """Okta did not issue a usable access token."""
 
     stage = "token"
+
+
+class SigningError(BridgeError):
+    """AWS KMS refused or failed to sign a client assertion (the secret's ``kms_key_id``)."""
+
+    stage = "signing"
 
 
 class NetworkError(BridgeError):

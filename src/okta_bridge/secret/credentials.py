@@ -8,6 +8,7 @@ The design's four keys work as they are (``client_id``, ``client_secret``, ``tok
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,15 @@ from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SecretError
 
 PASSWORD_GRANT_SCOPE = "openid"
+# KMS's KeyId: a key id (UUID, or mrk- for multi-Region keys), a key ARN, "alias/<name>" or an
+# alias ARN; no control characters or spaces ever reach a signed request.
+_KMS_KEY = re.compile(
+    r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?(key/)?(mrk-)?[0-9a-f-]{32,36}|"
+    r"(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/[A-Za-z0-9/_-]{1,250}"
+)
+# The JWS algorithms a KMS key signs client assertions with (``key_algorithm``; RS256 by default,
+# as for Okta's SDKs): RSA_2048+ keys sign RS256, ECC_NIST_P256 keys ES256.
+KMS_ALGORITHMS = ("RS256", "ES256")
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,8 @@ class Credentials:
     client_secret: str | None = field(default=None, repr=False)
     private_key: str | None = field(default=None, repr=False)
     key_id: str | None = None
+    kms_key_id: str | None = None  # a KMS key ARN or alias: assertions are signed by kms:Sign
+    key_algorithm: str = "RS256"  # with kms_key_id: RS256 or ES256
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     client_certificate: str | None = None
@@ -73,6 +85,7 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
     _url(api_endpoint, "api_endpoint")
 
     private_key = _string(data, "private_key")
+    kms_key_id, key_algorithm = _kms_key(data, private_key)
     client_secret = _string(data, "client_secret")
     username = _string(data, "username")
     password = _string(data, "password")
@@ -87,10 +100,13 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
             "SECRET_INVALID",
             "The secret has one of 'client_certificate' and 'client_key' but not both.",
         )
-    auth_method = settings.auth_method or _auth_method(data) or _infer_method(private_key)
-    if auth_method == "private_key_jwt" and private_key is None:
+    auth_method = (
+        settings.auth_method or _auth_method(data) or _infer_method(private_key, kms_key_id)
+    )
+    if auth_method == "private_key_jwt" and private_key is None and kms_key_id is None:
         raise SecretError(
-            "SECRET_INVALID", "private_key_jwt needs the secret key 'private_key' (a PEM)."
+            "SECRET_INVALID",
+            "private_key_jwt needs the secret key 'private_key' (a PEM) or 'kms_key_id'.",
         )
     if auth_method != "private_key_jwt" and client_secret is None:
         raise SecretError("SECRET_INVALID", f"{auth_method} needs the secret key 'client_secret'.")
@@ -108,6 +124,8 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
         client_secret=client_secret,
         private_key=private_key,
         key_id=_string(data, "key_id"),
+        kms_key_id=kms_key_id,
+        key_algorithm=key_algorithm,
         username=username,
         password=password,
         client_certificate=client_certificate,
@@ -174,9 +192,41 @@ def _auth_method(data: dict[str, Any]) -> str | None:
     return value
 
 
-def _infer_method(private_key: str | None) -> str:
+def _infer_method(private_key: str | None, kms_key_id: str | None) -> str:
     # Okta's default for a new app is client_secret_basic; a key means private_key_jwt.
-    return "private_key_jwt" if private_key is not None else "client_secret_basic"
+    keyed = private_key is not None or kms_key_id is not None
+    return "private_key_jwt" if keyed else "client_secret_basic"
+
+
+def _kms_key(data: dict[str, Any], private_key: str | None) -> tuple[str | None, str]:
+    """``kms_key_id`` and ``key_algorithm``; a KMS key needs the kid Okta registered
+    (``key_id``: the app may hold two keys during a rotation) and excludes ``private_key``."""
+    kms_key_id = _string(data, "kms_key_id")
+    algorithm = _string(data, "key_algorithm") or "RS256"
+    if algorithm not in KMS_ALGORITHMS:
+        raise SecretError(
+            "SECRET_INVALID",
+            f"The secret key 'key_algorithm' must be one of {', '.join(KMS_ALGORITHMS)}.",
+        )
+    if kms_key_id is None:
+        return None, algorithm
+    if private_key is not None:
+        raise SecretError(
+            "SECRET_INVALID",
+            "The secret has both 'private_key' and 'kms_key_id': keep the one the app uses.",
+        )
+    if _string(data, "key_id") is None:
+        raise SecretError(
+            "SECRET_INVALID",
+            "'kms_key_id' needs 'key_id': the kid of the key's public JWK registered on the Okta "
+            "app (make okta-jwk prints it).",
+        )
+    if not _KMS_KEY.fullmatch(kms_key_id):
+        raise SecretError(
+            "SECRET_INVALID",
+            "The secret key 'kms_key_id' must be a KMS key ARN, key id, alias name or alias ARN.",
+        )
+    return kms_key_id, algorithm
 
 
 def _scopes(data: dict[str, Any]) -> tuple[str, ...] | None:
