@@ -12,8 +12,8 @@ import pytest
 
 from okta_bridge.auth.jose import compact_jws
 from okta_bridge.auth.kms_signing import KmsSigner, raw_ecdsa
-from okta_bridge.errors import SigningError
 from okta_bridge.config import Settings
+from okta_bridge.errors import SigningError
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.stack import LocalStack
