@@ -111,3 +111,31 @@ def test_form_encoding_of_assertion_is_plain() -> None:
     c = creds("private_key_jwt", private_key=pem(ec.generate_private_key(ec.SECP256R1())))
     body = urllib.parse.urlencode(authenticate(c).form)
     assert "client_assertion=" in body
+
+
+def test_a_kms_key_signs_through_the_signer_given_with_the_same_claims() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())  # stands for the key inside KMS
+    calls: list[bytes] = []
+
+    def sign(credentials: Credentials, signing_input: bytes) -> bytes:
+        calls.append(signing_input)
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import utils
+
+        r, s = utils.decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    kms = creds("private_key_jwt", kms_key_id="alias/k", key_id="kid-9", key_algorithm="ES256")
+    auth = authenticate(kms, now=1_000_000, sign=sign)
+    assertion = auth.form["client_assertion"]
+    assert jwt.get_unverified_header(assertion) == {"alg": "ES256", "typ": "JWT", "kid": "kid-9"}
+    claims = jwt.decode(
+        assertion, key.public_key(), algorithms=["ES256"], audience=TOKEN_URL,
+        options={"verify_exp": False, "verify_iat": False},
+    )  # fmt: skip
+    assert claims["iss"] == claims["sub"] == "0oa-client"
+    assert (claims["iat"], claims["exp"]) == (1_000_000, 1_000_300)
+    assert len(calls) == 1
+    assert authenticate(kms, sign=sign).form["client_assertion"] != assertion  # a new jti
+    with pytest.raises(ValueError, match="needs a signer"):
+        authenticate(kms)

@@ -94,3 +94,63 @@ def test_non_object_secrets_are_refused_without_echo(raw: str) -> None:
         parse_secret(raw, SETTINGS)
     assert err.value.code == "SECRET_INVALID"
     assert "s3cr3t" not in str(err.value)
+
+
+# -- a key held in KMS -----------------------------------------------------------------------
+
+KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KMS = {
+    **{k: v for k, v in DESIGN.items() if k != "client_secret"},
+    "kms_key_id": KEY_ARN,
+    "key_id": "kid-1",
+}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY_ARN,
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "mrk-1234abcd12ab34cd56ef1234567890ab",
+        "alias/okta-bridge-signing",
+        "arn:aws:kms:eu-west-1:111122223333:alias/okta-bridge-signing",
+        "arn:aws-cn:kms:cn-north-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ],
+)
+def test_a_kms_key_makes_private_key_jwt_with_nothing_sensitive(key: str) -> None:
+    creds = parse({**KMS, "kms_key_id": key})
+    assert (creds.auth_method, creds.kms_key_id, creds.key_id) == ("private_key_jwt", key, "kid-1")
+    assert creds.key_algorithm == "RS256"  # as Okta's SDKs sign by default
+    assert creds.private_key is None
+    assert creds.sensitive_values() == ()  # there is no credential in the secret at all
+
+
+def test_es256_is_chosen_by_key_algorithm() -> None:
+    assert parse({**KMS, "key_algorithm": "ES256"}).key_algorithm == "ES256"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"private_key": "-----BEGIN PRIVATE KEY-----"}, "both 'private_key' and 'kms_key_id'"),
+        ({"key_id": None}, "'kms_key_id' needs 'key_id'"),
+        ({"key_algorithm": "PS256"}, "'key_algorithm' must be one of RS256, ES256"),
+        ({"key_algorithm": "none"}, "'key_algorithm'"),
+        ({"kms_key_id": "alias/x\nHost: evil"}, "'kms_key_id' must be a KMS key ARN"),
+        ({"kms_key_id": "arn:aws:kms:eu-west-1:1:key/x"}, "'kms_key_id' must be a KMS key ARN"),
+        ({"kms_key_id": "key/../../etc"}, "'kms_key_id' must be a KMS key ARN"),
+        ({"kms_key_id": 7}, "'kms_key_id' must be a string"),
+    ],
+)
+def test_a_bad_kms_secret_names_the_key_at_fault(change: dict[str, object], named: str) -> None:
+    data = {k: v for k, v in {**KMS, **change}.items() if v is not None}
+    with pytest.raises(SecretError) as refused:
+        parse(data)
+    assert refused.value.code == "SECRET_INVALID"
+    assert named in refused.value.message
+    assert "evil" not in refused.value.message
+
+
+def test_a_kms_key_with_a_secret_method_still_needs_the_client_secret() -> None:
+    with pytest.raises(SecretError, match="client_secret_basic needs the secret key"):
+        parse({**KMS, "auth_method": "client_secret_basic"})

@@ -17,17 +17,12 @@ from okta_bridge.auth.dpop import ALGORITHM
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.logs import REDACTOR
+from okta_bridge.secret.credentials import SECRET_KEYS
 from okta_bridge.transport.message import HttpResponse
 
 # Keys the secret may hold (credentials.parse_secret); other names are shown only when they look
 # like key names, so a value pasted as a key never reaches the report.
-KNOWN_KEYS = frozenset(
-    {
-        "client_id", "client_secret", "token_url", "api_endpoint", "auth_method", "scopes",
-        "private_key", "key_id", "username", "password", "client_certificate", "client_key",
-        "app_id", "okta_secret_id", "dpop",
-    }
-)  # fmt: skip
+KNOWN_KEYS = frozenset(SECRET_KEYS)
 
 _KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
 

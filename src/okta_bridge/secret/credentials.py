@@ -17,6 +17,12 @@ from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SecretError
 
 PASSWORD_GRANT_SCOPE = "openid"
+# Every key the bridge reads from the secret (README, "The secret"); others are stored, ignored.
+SECRET_KEYS = (
+    "client_id", "client_secret", "token_url", "api_endpoint", "auth_method", "private_key",
+    "key_id", "kms_key_id", "key_algorithm", "username", "password", "scopes", "dpop",
+    "client_certificate", "client_key", "app_id", "okta_secret_id",
+)  # fmt: skip
 # KMS's KeyId: a key id (UUID, or mrk- for multi-Region keys), a key ARN, "alias/<name>" or an
 # alias ARN; no control characters or spaces ever reach a signed request.
 _KMS_KEY = re.compile(

@@ -18,7 +18,7 @@ from okta_bridge.auth.client_auth import KEYS
 from okta_bridge.config import Settings
 from okta_bridge.errors import RotationError, SecretError
 from okta_bridge.rotation.admin_secret import parse_admin_secret
-from okta_bridge.secret.credentials import parse_secret
+from okta_bridge.secret.credentials import SECRET_KEYS, parse_secret
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release import stacks
 from okta_bridge_dev.release.aws import Aws, DeployConfig
@@ -32,25 +32,6 @@ __all__ = [
     "validate_admin_secret",
     "validate_secret",
 ]
-
-SECRET_KEYS = (
-    "client_id",
-    "client_secret",
-    "token_url",
-    "api_endpoint",
-    "auth_method",
-    "private_key",
-    "key_id",
-    "username",
-    "password",
-    "scopes",
-    "dpop",
-    "client_certificate",
-    "client_key",
-    "app_id",
-    "okta_secret_id",
-)
-"""The keys the bridge reads (README, "The secret"); others are stored but ignored."""
 
 
 def put_secret(
@@ -196,7 +177,12 @@ def prompt_credentials(console: Console) -> dict[str, Any]:
         "auth_method [client_secret_basic] (client_secret_post, private_key_jwt): ",
         default="client_secret_basic",
     )
-    if method == "private_key_jwt":
+    if method == "private_key_jwt" and ask(
+        "kms_key_id", "kms_key_id (a KMS key ARN or alias; Enter for a PEM file instead): "
+    ):
+        ask("key_id", "key_id (the kid make okta-jwk printed and Okta holds): ")
+        ask("key_algorithm", "key_algorithm [RS256] (ES256 for an ECC_NIST_P256 key): ")
+    elif method == "private_key_jwt":
         key_path = console.ask("private_key: path of the PEM file: ").strip()
         try:
             values["private_key"] = Path(key_path).expanduser().read_text(encoding="utf-8")
