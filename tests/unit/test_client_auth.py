@@ -5,8 +5,8 @@ import urllib.parse
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 from okta_bridge.auth.client_auth import JWT_BEARER, KeyCache, authenticate
 from okta_bridge.errors import SecretError
@@ -119,9 +119,6 @@ def test_a_kms_key_signs_through_the_signer_given_with_the_same_claims() -> None
 
     def sign(credentials: Credentials, signing_input: bytes) -> bytes:
         calls.append(signing_input)
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import utils
-
         r, s = utils.decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
