@@ -59,7 +59,7 @@ def jtis(stack: LocalStack) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("kind", ["jwt-rs256", "password"])
+@pytest.mark.parametrize("kind", ["jwt-rs256", "kms-rs256", "password"])
 def test_the_snapshot_holds_no_secret_token_key_or_connection(
     stack: LocalStack, runtime_hooks: FakeRuntimeHooks, kind: str
 ) -> None:

@@ -69,6 +69,7 @@ RUNTIME_HOOKS = "snapshot_restore_py"
 # Imported by a first call on demand; imported during Init instead so the snapshot holds them.
 PRELOAD = (
     "okta_bridge.secret.sigv4",
+    "okta_bridge.auth.kms_signing",  # a secret naming kms_key_id signs here; no state at import
     "jwt",
     "cryptography.exceptions",
     "cryptography.hazmat.primitives.asymmetric.ec",
