@@ -98,12 +98,27 @@ class KmsServer(MotoTlsServer):
         key = self._backend().create_key(None, "SIGN_VERIFY", spec, description, None)
         return str(key.arn)
 
+    def public_key_der(self, key_id: str) -> bytes:
+        """The key's public key as GetPublicKey returns it (DER SubjectPublicKeyInfo)."""
+        return bytes(self._key(key_id).private_key.public_key())
+
     def public_key_pem(self, key_id: str) -> str:
         """The key's public key (SubjectPublicKeyInfo PEM), what GetPublicKey's DER holds."""
-        der = self._key(key_id).private_key.public_key()
-        public = serialization.load_der_public_key(der)
+        public = serialization.load_der_public_key(self.public_key_der(key_id))
         pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return pem.decode()
+
+    def private_key_pem(self, key_id: str) -> str:
+        """The key's private half as PKCS#8 PEM, which real KMS never lets out: for leak scans
+        (``LocalStack.all_secret_material``) that prove it is nowhere outside KMS."""
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+        private = self._key(key_id).private_key.private_key
+        pem: bytes = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         return pem.decode()
 
