@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy secret rotate-now destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy secret okta-jwk rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ deploy: package layer ## Package the function and the layer, upload, deploy the 
 
 secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json; ADMIN=1: the admin app's)
 	$(BIN)/okta-bridge secret put $(if $(ADMIN),--admin) $(if $(FILE),--file "$(FILE)")
+
+okta-jwk: $(STAMP) ## Print the public JWK of a KMS signing key for the Okta app, and the secret's fields (KEY=<arn|alias>; LOCAL=1: the local stack's)
+	$(BIN)/okta-bridge okta-jwk $(if $(LOCAL),--local) $(if $(KEY),--key-id "$(KEY)") $(if $(REGION),--region "$(REGION)")
 
 rotate-now: $(STAMP) ## Rotate the Okta credentials at once and confirm the old one is refused (LOCAL=1: the local stack)
 	$(BIN)/okta-bridge rotate --now $(if $(LOCAL),--local $(if $(KIND),--kind $(KIND)))

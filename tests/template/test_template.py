@@ -27,6 +27,7 @@ from .conftest import (
     _translated,
     evaluator,
 )
+from .test_kms_signing import KMS_ENDPOINT, KMS_SIGNING
 
 ACCOUNT: Final = "arn:aws:iam::123456789012:root"
 KEY: Final = "<BridgeKey.Arn>"
@@ -90,6 +91,10 @@ CONTRACT_PARAMETERS: Final = {
     "MaxDeliveryBytes": "1000000000",
     "CreateS3Endpoint": "false",
     "S3PrefixListId": "",
+    # issue 16: client assertions signed in KMS (tests/template/test_kms_signing.py)
+    "KmsSigningKeySpec": "none",
+    "KmsKeyDeletionDays": "30",
+    "CreateKmsEndpoint": "false",
 }
 CONTRACT_OUTPUTS: Final = {
     "FunctionArn": "<BridgeFunction.Arn>",
@@ -111,6 +116,7 @@ CONTRACT_OUTPUTS: Final = {
     "DeliveryBucketName": "<DeliveryBucket>",
 }
 OPTIONAL_OUTPUTS: Final = {"FunctionUrl": "<BridgeFunctionUrl.FunctionUrl>"}
+KMS_OUTPUTS: Final = {"KmsSigningKeyArn", "KmsPublicJwk"}  # test_kms_signing.py
 
 # -- which resources each scenario creates -----------------------------------------------------
 
@@ -271,7 +277,7 @@ def test_parameters_are_exactly_the_contract_with_its_defaults(template: dict[st
 
 
 def test_outputs_are_exactly_the_contract(template: dict[str, Json]) -> None:
-    assert set(template["Outputs"]) == set(CONTRACT_OUTPUTS) | set(OPTIONAL_OUTPUTS)
+    assert set(template["Outputs"]) == set(CONTRACT_OUTPUTS) | set(OPTIONAL_OUTPUTS) | KMS_OUTPUTS
     defaults, options = (
         {key: layer_version(value) for key, value in evaluator(name).outputs().items()}
         for name in ("defaults", "options")
@@ -428,7 +434,7 @@ def test_every_optional_resource_is_created_by_some_scenario() -> None:
     conditional = {
         name for name, resource in template["Resources"].items() if "Condition" in resource
     }
-    assert conditional == set().union(*OPTIONAL.values())
+    assert conditional == set().union(*OPTIONAL.values(), KMS_SIGNING, KMS_ENDPOINT)
     assert not conditional & ALWAYS
 
 

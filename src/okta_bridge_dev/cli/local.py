@@ -1,4 +1,5 @@
-"""The commands that run on the local stack: ``demo`` and ``rotate --now --local``.
+"""The commands that run on the local stack: ``demo``, ``rotate --now --local`` and
+``okta-jwk --local``.
 
 The local stack (``okta_bridge_dev.emulators``: moto, werkzeug, the fake Okta) is the dev extra's
 and is not part of the installed package's promise, so it is imported here, inside the functions,
@@ -16,7 +17,13 @@ from okta_bridge_dev.cli.exit_codes import EXIT_OK
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release.errors import UsageError
 
-__all__ = ["LOCAL_STACK_MISSING", "cmd_demo", "cmd_rotate_local", "local_stack_missing"]
+__all__ = [
+    "LOCAL_STACK_MISSING",
+    "cmd_demo",
+    "cmd_okta_jwk_local",
+    "cmd_rotate_local",
+    "local_stack_missing",
+]
 
 LOCAL_STACK_MODULES = (
     "okta_bridge_dev.emulators",
@@ -69,4 +76,35 @@ def cmd_rotate_local(args: argparse.Namespace, console: Console) -> int:
             raise
         raise _missing(exc) from exc
     drill.run_local(args.kind, console)
+    return EXIT_OK
+
+
+def cmd_okta_jwk_local(args: argparse.Namespace, console: Console) -> int:
+    """``okta-bridge okta-jwk --local``: the JWK of a key in the local stack's KMS, by default the
+    key of the kms-rs256 app (the stack is started, read and stopped; nothing is created)."""
+    try:
+        stacks = importlib.import_module("okta_bridge_dev.emulators.stack")  # on demand
+    except ModuleNotFoundError as exc:
+        if not local_stack_missing(exc):
+            raise
+        raise _missing(exc) from exc
+    import boto3  # noqa: PLC0415 - deferred, as in okta_jwk
+
+    from okta_bridge_dev.cli.okta_jwk import print_jwk, signing_jwk  # noqa: PLC0415
+
+    with stacks.LocalStack() as stack:
+        key_id = args.key_id or stack.secret_value("kms-rs256")["kms_key_id"]
+        env = stack.environment("unused")
+        kms = boto3.session.Session().client(
+            "kms",
+            region_name=env["AWS_REGION"],
+            endpoint_url=env["AWS_ENDPOINT_URL_KMS"],
+            verify=env["AWS_CA_BUNDLE"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        try:
+            print_jwk(signing_jwk(kms, key_id), console)
+        finally:
+            kms.close()
     return EXIT_OK

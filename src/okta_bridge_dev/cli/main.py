@@ -25,6 +25,7 @@ from okta_bridge_dev.cli.exit_codes import (
     explain,
 )
 from okta_bridge_dev.cli.function_commands import cmd_diagnose, cmd_invoke
+from okta_bridge_dev.cli.okta_jwk import add_arguments as add_okta_jwk_arguments
 from okta_bridge_dev.cli.options import add_stack_arguments
 from okta_bridge_dev.cli.stack_commands import (
     cmd_deploy,
@@ -101,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         command(
             "deploy",
             "upload the function and layer zips and create or update the stack (make deploy)",
+        )
+    )
+    add_okta_jwk_arguments(
+        command(
+            "okta-jwk",
+            "print the public JWK of a KMS signing key for the Okta app, and the secret's fields",
+            parents=False,
         )
     )
     outputs = command("outputs", "print the stack's outputs, or one of them")
