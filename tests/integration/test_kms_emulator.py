@@ -306,3 +306,28 @@ def test_keys_survive_a_restart_and_kms_is_unreachable_while_stopped(
     finally:
         stack.kms.start()
     assert kms.get_public_key(KeyId=arn)["KeyId"] == arn
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    [
+        "alias/no-such-alias",
+        "arn:aws:kms:us-east-1:123456789012:alias/no-such-alias",
+        "00000000-0000-4000-8000-000000000000",
+    ],
+)
+@pytest.mark.parametrize("action", ["Sign", "GetPublicKey", "DescribeKey", "DisableKey"])
+def test_a_key_that_does_not_exist_is_not_found_as_aws_answers(
+    kms: Any, key_id: str, action: str
+) -> None:
+    calls = {
+        "Sign": lambda: kms.sign(
+            KeyId=key_id, Message=b"0" * 32, MessageType="DIGEST",
+            SigningAlgorithm="ECDSA_SHA_256",
+        ),
+        "GetPublicKey": lambda: kms.get_public_key(KeyId=key_id),
+        "DescribeKey": lambda: kms.describe_key(KeyId=key_id),
+        "DisableKey": lambda: kms.disable_key(KeyId=key_id),
+    }  # fmt: skip
+    with pytest.raises(kms.exceptions.NotFoundException):
+        calls[action]()

@@ -136,7 +136,7 @@ class KmsServer(MotoTlsServer):
         backend = self._backend()
         try:
             found = backend.keys[backend.any_id_to_key_id(key_id)]
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:  # an unknown alias: AttributeError
             raise KeyError(key_id) from exc
         return found
 
@@ -160,6 +160,12 @@ class KmsServer(MotoTlsServer):
         body = _read_body(environ)
         request = _parse(body)
         key = self._request_key(request)
+        if key is None and isinstance(request.get("KeyId"), str):
+            # AWS's answer for a key id, ARN or alias that names no key (moto fails on aliases).
+            message = f"Key '{request['KeyId'][:300]}' does not exist"
+            return json_answer(
+                start_response, 400, {"__type": "NotFoundException", "message": message}
+            )
         if key is not None and action in _KEY_STATE_CHANGES:
             body = json.dumps({**request, "KeyId": key.id}).encode()
         elif key is not None and key.key_state != "Enabled":
