@@ -3,8 +3,9 @@
 The token is cached until a refresh moment before its expiry (a leeway plus jitter, so many
 environments do not refresh at once). Refresh is single flight: concurrent callers wait for the one
 request in progress. If Okta refuses the credentials (``invalid_client``, or ``invalid_grant`` for a
-service account's password) the secret is re-read once (it was probably rotated; see
-``SecretStore.reload``) and the request repeated once. If a refresh fails while the old token is
+service account's password), or KMS the key they name (disabled or deleted by a rotation), the
+secret is re-read once (it was probably rotated; see ``SecretStore.reload``) and the request
+repeated once. If a refresh fails while the old token is
 still valid, the old token keeps serving.
 
 Okta's token rate limit is shared by every app of the org, so an environment spends it sparingly:
@@ -26,7 +27,7 @@ from typing import TypeGuard
 from okta_bridge import metrics
 from okta_bridge.auth.dpop import Dpop
 from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
-from okta_bridge.errors import BridgeError, NetworkError, TokenError
+from okta_bridge.errors import BridgeError, NetworkError, SigningError, TokenError
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.secret.store import SecretStore
@@ -206,10 +207,13 @@ class TokenProvider:
         credentials = self._secrets.fresh(deadline)
         try:
             return self._request(credentials, deadline)
-        except TokenError as exc:
+        except (TokenError, SigningError) as exc:
             if not _credentials_refused(exc, credentials):
                 raise
-            log.warning("Okta refused the credentials; re-reading the secret once")
+            log.warning(
+                "the credentials were refused; re-reading the secret once",
+                extra={"code": exc.code},
+            )
             reread = self._secrets.reload(stale=credentials, deadline=deadline)
             if reread == credentials:
                 raise
@@ -222,12 +226,13 @@ class TokenProvider:
         return token
 
 
-def _credentials_refused(exc: TokenError, credentials: Credentials) -> bool:
+def _credentials_refused(exc: TokenError | SigningError, credentials: Credentials) -> bool:
     """Okta refused the credentials themselves: they were probably rotated.
 
     ``invalid_client`` for the app's secret or key; ``invalid_grant`` for a service account's
-    password (the password grant reports a wrong password that way).
+    password (the password grant reports a wrong password that way); a KMS key that a rotation
+    disabled or deleted (``KMS_KEY_DISABLED``, ``KMS_KEY_NOT_FOUND``) once the new one is current.
     """
-    if exc.code == "TOKEN_REJECTED":
+    if exc.code in ("TOKEN_REJECTED", "KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"):
         return True
     return exc.code == "TOKEN_GRANT_INVALID" and credentials.grant_type == "password"
