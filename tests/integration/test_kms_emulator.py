@@ -289,9 +289,8 @@ def test_the_certificate_is_verified(stack: LocalStack) -> None:
     assert stack.kms.counts["ListKeys"] == 0
 
 
-def test_environment_points_at_kms_only_when_asked(stack: LocalStack) -> None:
-    assert "AWS_ENDPOINT_URL_KMS" not in stack.environment("secret")
-    environment = stack.environment("secret", kms=True)
+def test_environment_points_at_the_stacks_kms(stack: LocalStack) -> None:
+    environment = stack.environment("secret")
     assert environment["AWS_ENDPOINT_URL_KMS"] == stack.kms.endpoint_url
     assert environment["AWS_ENDPOINT_URL_KMS"].startswith("https://127.0.0.1:")
 

@@ -11,8 +11,9 @@ import jwt
 import pytest
 
 from okta_bridge.auth.jose import compact_jws
-from okta_bridge.auth.kms_signing import KmsRefused, KmsSigner, raw_ecdsa
+from okta_bridge.auth.kms_signing import KmsSigner, raw_ecdsa
 from okta_bridge.config import Settings
+from okta_bridge.errors import SigningError
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.stack import LocalStack
@@ -25,7 +26,7 @@ SPECS = {"RS256": "RSA_2048", "ES256": "ECC_NIST_P256"}
 
 @pytest.fixture
 def signer(stack: LocalStack) -> Iterator[KmsSigner]:
-    env = stack.environment("unused", kms=True)
+    env = stack.environment("unused")
     settings = Settings.from_env(env)
     http = HttpClient(settings, retry=RetryPolicy(max_retries=2, base=0.001, cap=0.002))
     creds = (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], None)
@@ -62,17 +63,25 @@ def test_an_assertion_signed_in_kms_verifies_with_the_public_key(
 
 
 @pytest.mark.parametrize(
-    "error", ["AccessDeniedException", "DisabledException", "NotFoundException",
-              "KMSInvalidStateException"],
-)  # fmt: skip
-def test_kms_refusals_carry_their_type_and_are_not_retried(
-    stack: LocalStack, signer: KmsSigner, error: str
+    ("error", "code"),
+    [
+        ("AccessDeniedException", "KMS_ACCESS_DENIED"),
+        ("DisabledException", "KMS_KEY_DISABLED"),
+        ("NotFoundException", "KMS_KEY_NOT_FOUND"),
+        ("KMSInvalidStateException", "KMS_KEY_DISABLED"),
+        ("InvalidKeyUsageException", "KMS_KEY_INVALID"),
+        ("KMSInternalException", "KMS_ERROR"),
+    ],
+)
+def test_kms_refusals_map_to_codes_and_are_not_retried(
+    stack: LocalStack, signer: KmsSigner, error: str, code: str
 ) -> None:
     key = stack.kms.create_signing_key("RSA_2048")
     stack.kms.inject_error("Sign", 400, error, times=3)
-    with pytest.raises(KmsRefused) as refused:
+    with pytest.raises(SigningError) as refused:
         signer.sign(key, b"a.b", "RS256", Deadline(10))
-    assert refused.value.error_type == error
+    assert (refused.value.code, refused.value.stage) == (code, "signing")
+    assert error in refused.value.message
     assert stack.kms.counts["Sign"] == 1
 
 
@@ -86,9 +95,10 @@ def test_throttling_is_retried_within_the_deadline(stack: LocalStack, signer: Km
 def test_a_disabled_key_is_refused(stack: LocalStack, signer: KmsSigner) -> None:
     key = stack.kms.create_signing_key("RSA_2048")
     stack.kms.disable(key)
-    with pytest.raises(KmsRefused) as refused:
+    with pytest.raises(SigningError) as refused:
         signer.sign(key, b"a.b", "RS256", Deadline(10))
-    assert refused.value.error_type == "DisabledException"
+    assert refused.value.code == "KMS_KEY_DISABLED"
+    assert "DisabledException" in refused.value.message
 
 
 def der(r: bytes, s: bytes) -> bytes:

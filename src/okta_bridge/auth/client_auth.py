@@ -1,9 +1,11 @@
 """OAuth 2.0 client authentication: a registry from method name to the parts it adds to a request.
 
 Adding a method is adding one entry to ``METHODS``. ``private_key_jwt`` builds a fresh assertion
-for every attempt (Okta consumes the ``jti`` even when the request fails) and parses the PEM key
-once per environment (an RSA-2048 load costs ~40 ms). PyJWT and cryptography are imported only
-when a key is used, so secret-based clients never pay for them.
+for every attempt (Okta consumes the ``jti`` even when the request fails) and either parses the PEM
+key once per environment (an RSA-2048 load costs ~40 ms) or, for a secret naming ``kms_key_id``,
+has the assertion signed by ``kms:Sign`` (the ``sign`` the token endpoint passes in), so that no
+private key is ever in the process. PyJWT and cryptography are imported only when a PEM key is
+used, so secret-based and KMS-signed clients never pay for them.
 """
 
 from __future__ import annotations
@@ -34,27 +36,33 @@ class ClientAuth:
     form: dict[str, str] = field(default_factory=dict, repr=False)
 
 
-Method = Callable[[Credentials, float], ClientAuth]
+# Signs a JWS signing input with the credentials' KMS key (one kms:Sign); see kms_signing.
+AssertionSigner = Callable[[Credentials, bytes], bytes]
+Method = Callable[[Credentials, float, AssertionSigner | None], ClientAuth]
 
 
-def client_secret_basic(credentials: Credentials, _now: float) -> ClientAuth:
+def client_secret_basic(
+    credentials: Credentials, _now: float, _sign: AssertionSigner | None = None
+) -> ClientAuth:
     """RFC 6749 2.3.1: HTTP Basic with the client id and secret (Okta's default)."""
     pair = f"{credentials.client_id}:{credentials.client_secret or ''}".encode()
     return ClientAuth(headers={"Authorization": "Basic " + base64.b64encode(pair).decode()})
 
 
-def client_secret_post(credentials: Credentials, _now: float) -> ClientAuth:
+def client_secret_post(
+    credentials: Credentials, _now: float, _sign: AssertionSigner | None = None
+) -> ClientAuth:
     """RFC 6749 2.3.1: the client id and secret in the form body."""
     return ClientAuth(
         form={"client_id": credentials.client_id, "client_secret": credentials.client_secret or ""}
     )
 
 
-def private_key_jwt(credentials: Credentials, now: float) -> ClientAuth:
-    """RFC 7523 2.2: a JWT signed with the client's private key, new for every request."""
-    key, algorithm = KEYS.load(credentials.private_key or "")
-    import jwt  # noqa: PLC0415 - deferred with the key: only private_key_jwt clients need it
-
+def private_key_jwt(
+    credentials: Credentials, now: float, sign: AssertionSigner | None = None
+) -> ClientAuth:
+    """RFC 7523 2.2: a JWT signed with the client's private key (in the secret, or in KMS), new
+    for every request."""
     claims = {
         "iss": credentials.client_id,  # RFC 7523 3.1: the client
         "sub": credentials.client_id,  # RFC 7523 3.2: the client, for client authentication
@@ -63,8 +71,13 @@ def private_key_jwt(credentials: Credentials, now: float) -> ClientAuth:
         "exp": int(now) + ASSERTION_LIFETIME,  # RFC 7523 3.4; Okta allows at most 1 hour
         "jti": uuid.uuid4().hex,  # RFC 7523 3.7: single use; from os.urandom, safe after restore
     }
-    headers = {"kid": credentials.key_id} if credentials.key_id else None
-    assertion = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+    if credentials.kms_key_id is not None:
+        if sign is None:
+            raise ValueError("a KMS-signed assertion needs a signer")
+        header = {"alg": credentials.key_algorithm, "typ": "JWT", "kid": credentials.key_id or ""}
+        assertion = jose.compact_jws(header, claims, lambda data: sign(credentials, data))
+    else:
+        assertion = _pem_signed(credentials, claims)
     return ClientAuth(
         form={
             "client_id": credentials.client_id,
@@ -74,6 +87,14 @@ def private_key_jwt(credentials: Credentials, now: float) -> ClientAuth:
     )
 
 
+def _pem_signed(credentials: Credentials, claims: dict[str, object]) -> str:
+    key, algorithm = KEYS.load(credentials.private_key or "")
+    import jwt  # noqa: PLC0415 - deferred with the key: only PEM-keyed clients need it
+
+    headers = {"kid": credentials.key_id} if credentials.key_id else None
+    return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+
+
 METHODS: dict[str, Method] = {
     "client_secret_basic": client_secret_basic,
     "client_secret_post": client_secret_post,
@@ -81,9 +102,13 @@ METHODS: dict[str, Method] = {
 }
 
 
-def authenticate(credentials: Credentials, now: float | None = None) -> ClientAuth:
-    """The client authentication parts for ``credentials``' configured method."""
-    return METHODS[credentials.auth_method](credentials, time.time() if now is None else now)
+def authenticate(
+    credentials: Credentials, now: float | None = None, *, sign: AssertionSigner | None = None
+) -> ClientAuth:
+    """The client authentication parts for ``credentials``' configured method; ``sign`` is how
+    a KMS-held key signs (needed when the secret names ``kms_key_id``)."""
+    method = METHODS[credentials.auth_method]
+    return method(credentials, time.time() if now is None else now, sign)
 
 
 class KeyCache:

@@ -13,9 +13,10 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from okta_bridge import metrics, tracing
-from okta_bridge.auth.client_auth import authenticate
+from okta_bridge.auth.client_auth import AssertionSigner, authenticate
 from okta_bridge.auth.dpop import DPOP, Dpop, ProofSigner
 from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
@@ -28,6 +29,9 @@ from okta_bridge.transport.message import (
     Target,
     retry_after_seconds,
 )
+
+if TYPE_CHECKING:
+    from okta_bridge.auth.kms_signing import KmsSigner
 
 log = get_logger("tokens")
 
@@ -139,6 +143,7 @@ class TokenEndpoint:
         self._on_token = on_token
         self._dpop_mode = dpop_mode
         self.dpop = dpop
+        self._kms: KmsSigner | None = None
         self.requests = 0
         # The last answer Okta gave (its status, rate-limit headers, OAuth error) and how DPoP
         # went (a proof sent, a nonce round, a switch to DPoP), for diagnose.
@@ -185,8 +190,9 @@ class TokenEndpoint:
         def prepare() -> tuple[dict[str, str], bytes]:
             if spend is not None:
                 spend()
-            # A fresh client authentication per attempt: a used jti is never sent again.
-            auth = authenticate(credentials, self._wall_clock())
+            # A fresh client authentication per attempt: a used jti is never sent again (and,
+            # for a key held in KMS, one kms:Sign per attempt).
+            auth = authenticate(credentials, self._wall_clock(), sign=self._kms_sign(deadline))
             return auth.headers, urllib.parse.urlencode({**form, **auth.form}).encode()
 
         self.requests += 1
@@ -242,6 +248,20 @@ class TokenEndpoint:
             },
         )
         return token
+
+    def _kms_sign(self, deadline: Deadline) -> AssertionSigner:
+        """Signs with the credentials' KMS key inside ``deadline``; the KMS client is made on
+        first use, so that clients without a KMS key never import or build it."""
+
+        def sign(credentials: Credentials, signing_input: bytes) -> bytes:
+            if self._kms is None:
+                from okta_bridge.auth.kms_signing import KmsSigner  # noqa: PLC0415
+
+                self._kms = KmsSigner(self._http.settings, self._http)
+            key = credentials.kms_key_id or ""
+            return self._kms.sign(key, signing_input, credentials.key_algorithm, deadline)
+
+        return sign
 
     def _send(
         self,

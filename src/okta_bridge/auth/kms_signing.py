@@ -1,14 +1,13 @@
-"""Client assertions signed inside AWS KMS (issue 16): ``kms:Sign`` on the SHA-256 digest of the
-JWS signing input, so no private key exists in the process, the secret, or a memory dump.
+"""Client assertions signed inside AWS KMS (the secret's ``kms_key_id``): ``kms:Sign`` on the
+SHA-256 digest of the JWS signing input, so no private key exists in the process, the secret, or a
+memory dump, and every signature is a CloudTrail event.
 
 RS256 is ``RSASSA_PKCS1_V1_5_SHA_256`` (KMS returns the PKCS#1 v1.5 signature JOSE uses as it is);
 ES256 is ``ECDSA_SHA_256``, whose DER ``SEQUENCE { r INTEGER, s INTEGER }`` becomes JOSE's raw
 32-byte ``r || s`` (RFC 7518 3.4). The request is KMS's JSON protocol (``TrentService.Sign``),
 signed with SigV4 and sent through the bridge's own HTTP client (verified TLS, deadline, retries of
-throttling), as the secret read is: no boto3 on the hot path.
-
-A building block: ``KmsSigner.sign`` raises ``KmsRefused`` with KMS's error type; mapping those to
-catalog codes and wiring the signer into ``client_auth`` comes with the rest of issue 16.
+throttling), as the secret read is: no boto3 on the hot path (its import alone costs more than a
+cold start's whole budget for this). KMS's refusals become ``SigningError`` codes with hints.
 """
 
 from __future__ import annotations
@@ -21,26 +20,39 @@ from collections.abc import Callable
 
 from okta_bridge import config
 from okta_bridge.config import Settings
-from okta_bridge.errors import TokenError
-from okta_bridge.secret.sigv4 import Credentials, sign_post
+from okta_bridge.errors import ConfigError, SigningError
+from okta_bridge.logs import get_logger
+from okta_bridge.secret.sigv4 import Credentials, service_host, sign_post
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, Target
 
 ALGORITHMS = {"RS256": "RSASSA_PKCS1_V1_5_SHA_256", "ES256": "ECDSA_SHA_256"}
-KMS_TARGET = Target("AWS KMS", "TOKEN_UNREACHABLE", "TOKEN_TIMEOUT", TokenError)
+KMS_TARGET = Target("AWS KMS", "KMS_UNREACHABLE", "KMS_TIMEOUT", SigningError)
 MAX_KMS_ANSWER = 16_384
 _ES256_SIZE = 32  # bytes of r and of s for P-256
 
+# KMS's error types (``__type``) by the code the caller sees; anything else is KMS_ERROR.
+_CODES = {
+    "AccessDeniedException": "KMS_ACCESS_DENIED",
+    "MissingCredentials": "KMS_ACCESS_DENIED",
+    "UnrecognizedClientException": "KMS_ACCESS_DENIED",
+    "InvalidSignatureException": "KMS_ACCESS_DENIED",
+    "ExpiredTokenException": "KMS_ACCESS_DENIED",
+    "DisabledException": "KMS_KEY_DISABLED",
+    "KMSInvalidStateException": "KMS_KEY_DISABLED",
+    "NotFoundException": "KMS_KEY_NOT_FOUND",
+    "InvalidArnException": "KMS_KEY_NOT_FOUND",
+    "InvalidKeyUsageException": "KMS_KEY_INVALID",
+    "ValidationException": "KMS_KEY_INVALID",
+    "UnsupportedOperationException": "KMS_KEY_INVALID",
+    "IncorrectKeyException": "KMS_KEY_INVALID",
+    "ThrottlingException": "KMS_THROTTLED",
+    "LimitExceededException": "KMS_THROTTLED",
+}
+_THROTTLING = frozenset(t for t, code in _CODES.items() if code == "KMS_THROTTLED")
 
-class KmsRefused(Exception):
-    """KMS answered with an error: ``error_type`` is its ``__type`` (``AccessDeniedException``,
-    ``DisabledException``, ``KMSInvalidStateException``, ``NotFoundException``...)."""
-
-    def __init__(self, error_type: str, status: int) -> None:
-        super().__init__(f"KMS refused Sign: {error_type} (HTTP {status})")
-        self.error_type = error_type
-        self.status = status
+log = get_logger("kms")
 
 
 class KmsSigner:
@@ -57,15 +69,21 @@ class KmsSigner:
     ) -> None:
         region = settings.aws.region
         if not region:
-            raise ValueError("KMS signing needs the function's region (AWS_REGION)")
+            raise ConfigError("AWS_REGION", "is required to sign with KMS (Lambda sets it)")
         self._region = region
-        self._url = (endpoint or f"https://kms.{region}.amazonaws.com").rstrip("/") + "/"
+        url = endpoint or settings.aws.kms_endpoint
+        if url is not None:
+            config.validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
+        else:
+            url = f"https://{service_host('kms', region, fips=settings.aws.fips)}"
+        self._url = url.rstrip("/") + "/"
         self._http = http
         self._credentials = credentials
         self._clock = clock
 
     def sign(self, key_id: str, signing_input: bytes, algorithm: str, deadline: Deadline) -> bytes:
-        """The JOSE signature of ``signing_input`` (``header.payload``) for ``algorithm``."""
+        """The JOSE signature of ``signing_input`` (``header.payload``) for ``algorithm``; raises
+        ``SigningError`` (or a network/TLS error naming KMS) when there is none."""
         kms_algorithm = ALGORITHMS[algorithm]
         digest = hashlib.sha256(signing_input).digest()
         body = json.dumps(
@@ -80,7 +98,7 @@ class KmsSigner:
         def prepare() -> tuple[dict[str, str], bytes]:
             credentials = self._credentials()
             if credentials is None:
-                raise KmsRefused("MissingCredentials", 0)
+                raise _refused("MissingCredentials", key_id)
             headers = {
                 "Content-Type": "application/x-amz-json-1.1",
                 "X-Amz-Target": "TrentService.Sign",
@@ -105,8 +123,13 @@ class KmsSigner:
             max_bytes=MAX_KMS_ANSWER,
             retry_when=_throttled,
         )
-        signature = _signature(answer)
-        return raw_ecdsa(signature) if algorithm == "ES256" else signature
+        signature = _signature(answer, key_id)
+        if algorithm != "ES256":
+            return signature
+        try:
+            return raw_ecdsa(signature)
+        except ValueError:
+            raise SigningError("KMS_ERROR", "KMS returned a malformed ECDSA signature.") from None
 
 
 def raw_ecdsa(der: bytes) -> bytes:
@@ -135,17 +158,40 @@ def _der_integer(data: bytes) -> tuple[int, bytes]:
     return number, data[2 + length :]
 
 
-def _signature(answer: HttpResponse) -> bytes:
+def _signature(answer: HttpResponse, key_id: str) -> bytes:
     document = answer.json_object() or {}
     if answer.status != 200:
-        error_type = str(document.get("__type", "")).rsplit("#", 1)[-1] or "UnknownError"
-        raise KmsRefused(error_type[:80], answer.status)
+        error = _error_type(document) or f"HTTP {answer.status}"
+        # KMS's own message names principals and policies: for the log, not for the caller.
+        log.warning(
+            "kms:Sign refused",
+            extra={
+                "error_type": error,
+                "status": answer.status,
+                "kms_message": str(document.get("message", document.get("Message", "")))[:300],
+            },
+        )
+        raise _refused(error, key_id)
     value = document.get("Signature")
-    if not isinstance(value, str):
-        raise KmsRefused("NoSignature", answer.status)
-    return base64.b64decode(value, validate=True)
+    try:
+        signature = base64.b64decode(value if isinstance(value, str) else "", validate=True)
+    except ValueError:
+        signature = b""
+    if not signature:
+        raise SigningError("KMS_ERROR", "KMS answered Sign without a signature.")
+    return signature
+
+
+def _refused(error_type: str, key_id: str) -> SigningError:
+    code = _CODES.get(error_type, "KMS_ERROR")
+    return SigningError(code, f"KMS refused kms:Sign with the key {key_id[:300]}: {error_type}.")
+
+
+def _error_type(document: dict[str, object]) -> str:
+    """KMS's ``__type`` without its namespace (``...#AccessDeniedException``), bounded."""
+    raw = str(document.get("__type", "")).rsplit("#", 1)[-1]
+    return "".join(c for c in raw if c.isalnum())[:80]
 
 
 def _throttled(answer: HttpResponse) -> bool:
-    document = answer.json_object() or {}
-    return answer.status == 400 and "Throttling" in str(document.get("__type", ""))
+    return answer.status == 400 and _error_type(answer.json_object() or {}) in _THROTTLING

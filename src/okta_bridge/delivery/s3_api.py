@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from okta_bridge.config import Settings
 from okta_bridge.errors import DeliveryError
-from okta_bridge.secret.sigv4 import Credentials, presign, sign
+from okta_bridge.secret.sigv4 import Credentials, presign, service_host, sign
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -75,8 +75,7 @@ class S3Api:
         if endpoint is not None:
             return f"{endpoint.rstrip('/')}/{self.bucket}/{path}"
         region = self._region()
-        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-        host = f"{'s3-fips' if self._settings.aws.fips else 's3'}.{region}.{suffix}"
+        host = service_host("s3", region, fips=self._settings.aws.fips)
         if "." in self.bucket:
             return f"https://{host}/{self.bucket}/{path}"
         return f"https://{self.bucket}.{host}/{path}"

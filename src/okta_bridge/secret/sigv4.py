@@ -139,6 +139,13 @@ def presign(
     )
 
 
+def service_host(service: str, region: str, *, fips: bool) -> str:
+    """An AWS service's regional host (``kms.eu-west-1.amazonaws.com``; the ``-fips`` host when
+    ``AWS_USE_FIPS_ENDPOINT`` is true; ``.com.cn`` in the China regions)."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"{service}{'-fips' if fips else ''}.{region}.{suffix}"
+
+
 def _stamp(now: float | None) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
 

@@ -27,7 +27,7 @@ from okta_bridge import config
 from okta_bridge.config import Settings
 from okta_bridge.errors import SecretError
 from okta_bridge.logs import get_logger
-from okta_bridge.secret.sigv4 import sign_post
+from okta_bridge.secret.sigv4 import service_host, sign_post
 from okta_bridge.secret.store import CURRENT, BotoSecretSource, SecretSource, SecretValue, aws_error
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
@@ -209,9 +209,7 @@ def _signing_possible(settings: Settings) -> bool:
 
 
 def _endpoint(region: str, *, fips: bool) -> str:
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    service = "secretsmanager-fips" if fips else "secretsmanager"
-    return f"https://{service}.{region}.{suffix}/"
+    return f"https://{service_host('secretsmanager', region, fips=fips)}/"
 
 
 def _throttled(response: HttpResponse) -> bool:

@@ -119,6 +119,11 @@ class HttpClient:
         self._sleep = sleep
         self._wall_clock = wall_clock
 
+    @property
+    def settings(self) -> Settings:
+        """The settings this client was made with (another AWS client on it needs the region)."""
+        return self._settings
+
     def request(
         self,
         method: str,

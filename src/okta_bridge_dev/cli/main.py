@@ -41,7 +41,7 @@ from okta_bridge_dev.release.wheels import ARCHITECTURES
 
 __all__ = ["build_parser", "main"]
 
-KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")
+KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "kms-rs256", "kms-es256", "password")
 STACK_KEEPS_GOING = "interrupted (a stack operation already started keeps going)"
 
 Handler = Callable[[argparse.Namespace, Console], int]

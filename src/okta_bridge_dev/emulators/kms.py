@@ -98,10 +98,13 @@ class KmsServer(MotoTlsServer):
         key = self._backend().create_key(None, "SIGN_VERIFY", spec, description, None)
         return str(key.arn)
 
+    def public_key_der(self, key_id: str) -> bytes:
+        """The key's public key as GetPublicKey returns it (DER SubjectPublicKeyInfo)."""
+        return bytes(self._key(key_id).private_key.public_key())
+
     def public_key_pem(self, key_id: str) -> str:
         """The key's public key (SubjectPublicKeyInfo PEM), what GetPublicKey's DER holds."""
-        der = self._key(key_id).private_key.public_key()
-        public = serialization.load_der_public_key(der)
+        public = serialization.load_der_public_key(self.public_key_der(key_id))
         pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )

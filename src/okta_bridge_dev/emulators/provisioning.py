@@ -1,9 +1,10 @@
 """The local stack's Okta apps: one per way the bridge authenticates, and the admin app.
 
 Each app gets freshly generated credentials (a 40-character secret like Okta's, an RSA-2048 or
-EC P-256 key pair, a password user); ``secret_value`` renders one as the JSON secret the bridge
-reads and ``admin_secret_value`` the admin app's as rotation reads it. Every generated value is
-handed to ``remember`` so leak scans know it.
+EC P-256 key pair, a key in the stack's KMS whose public JWK the app holds, a password user);
+``secret_value`` renders one as the JSON secret the bridge reads and ``admin_secret_value`` the
+admin app's as rotation reads it. Every generated value is handed to ``remember`` so leak scans
+know it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, replace
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_bridge.rotation import keys
+from okta_bridge_dev.emulators.kms import KmsServer
 from okta_bridge_dev.emulators.okta.server import OktaServer, public_jwk
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "AUTH_METHODS",
     "CLIENT_IDS",
     "KINDS",
+    "KMS_KINDS",
     "PASSWORD_USER",
     "Credential",
     "Provisioner",
@@ -32,7 +36,7 @@ __all__ = [
     "pem_fragments",
 ]
 
-KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "password")
+KINDS = ("basic", "post", "jwt-rs256", "jwt-es256", "kms-rs256", "kms-es256", "password")
 CLIENT_IDS = {kind: f"bridge-{kind}" for kind in KINDS}
 PASSWORD_USER = "svc-okta-bridge"  # noqa: S105 - a user name, not a password
 API_SCOPE = "api.access"
@@ -43,8 +47,12 @@ AUTH_METHODS = {
     "post": "client_secret_post",
     "jwt-rs256": "private_key_jwt",
     "jwt-es256": "private_key_jwt",
+    "kms-rs256": "private_key_jwt",
+    "kms-es256": "private_key_jwt",
     "password": "client_secret_basic",
 }
+# The KMS key spec and JWS algorithm of each KMS-signed kind.
+KMS_KINDS = {"kms-rs256": ("RSA_2048", "RS256"), "kms-es256": ("ECC_NIST_P256", "ES256")}
 _MIN_PEM_LINE = 40
 
 
@@ -58,6 +66,8 @@ class Credential:
     private_key_pem: str | None = None
     key_id: str | None = None
     password: str | None = None
+    kms_key_id: str | None = None  # KMS-signed kinds: the key's ARN in the stack's KMS
+    key_algorithm: str | None = None
 
 
 def private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
@@ -83,8 +93,9 @@ def check_kind(kind: str) -> None:
 class Provisioner:
     """Registers the stack's apps with ``okta`` and keeps what it generated for them."""
 
-    def __init__(self, okta: OktaServer, remember: Callable[..., None]) -> None:
+    def __init__(self, okta: OktaServer, kms: KmsServer, remember: Callable[..., None]) -> None:
         self._okta = okta
+        self._kms = kms
         self._remember = remember
         self._lock = threading.Lock()
         self._credentials: dict[str, Credential] = {}
@@ -134,6 +145,10 @@ class Provisioner:
         if credential.private_key_pem is not None and credential.key_id is not None:
             value["private_key"] = credential.private_key_pem
             value["key_id"] = credential.key_id
+        if credential.kms_key_id is not None and credential.key_id is not None:
+            value["kms_key_id"] = credential.kms_key_id
+            value["key_id"] = credential.key_id
+            value["key_algorithm"] = credential.key_algorithm or "RS256"
         if credential.client_secret is not None:
             value["client_secret"] = credential.client_secret
         if credential.password is not None:
@@ -161,6 +176,12 @@ class Provisioner:
             credential.private_key_pem = private_pem(key)
             jwks.append(public_jwk(key, kid=credential.key_id, alg=alg))
             self._remember(*pem_fragments(credential.private_key_pem))
+        elif kind in KMS_KINDS:
+            spec, credential.key_algorithm = KMS_KINDS[kind]
+            credential.kms_key_id = self._kms.create_signing_key(spec, f"okta-bridge {kind}")
+            jwk = keys.public_jwk(self._kms.public_key_der(credential.kms_key_id))
+            credential.key_id = jwk["kid"]
+            jwks.append(jwk)
         else:
             credential.client_secret = secrets.token_urlsafe(30)  # 40 characters, like Okta's
             self._remember(credential.client_secret)

@@ -3,9 +3,9 @@ the API.
 
 One Okta client per way the bridge can authenticate is registered with freshly generated credentials
 (``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
-``environment`` gives the variables that point the bridge (and boto3) at the stack, and with
-``delivery=True`` at the S3 bucket large answers go to (``DELIVERY_BUCKET``), with ``kms=True`` at
-the KMS that signs client assertions (``stack.kms``). An admin app
+``environment`` gives the variables that point the bridge (and boto3) at the stack (the KMS that
+signs the kms kinds' client assertions, ``stack.kms``, included), and with ``delivery=True`` at the
+S3 bucket large answers go to (``DELIVERY_BUCKET``). An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
 rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
 stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
@@ -117,7 +117,7 @@ class LocalStack(Lifecycle):
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
         ).start()
-        self._provisioner = Provisioner(okta, self._remember)
+        self._provisioner = Provisioner(okta, self._kms, self._remember)
         self._provisioner.register_all()
 
     def _make_directory(self) -> Path:
@@ -271,17 +271,16 @@ class LocalStack(Lifecycle):
         self.secrets_manager.put_secret(name, self.admin_secret_value())
         return name
 
-    def environment(
-        self, secret_id: str, *, delivery: bool = False, kms: bool = False
-    ) -> dict[str, str]:
-        """Environment variables that point the bridge and boto3 at this stack; ``delivery``
-        adds the S3 bucket (and key) large answers are written to, ``kms`` the KMS endpoint
-        client assertions are signed at."""
+    def environment(self, secret_id: str, *, delivery: bool = False) -> dict[str, str]:
+        """Environment variables that point the bridge and boto3 at this stack (the KMS that
+        signs the kms kinds' client assertions included); ``delivery`` adds the S3 bucket (and
+        key) large answers are written to."""
         ca_bundle = str(self.ca.ca_pem_path)
         environment = {
             "BRIDGE_SECRET_ID": secret_id,
             "BRIDGE_CA_BUNDLE": ca_bundle,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.secrets_manager.endpoint_url,
+            "AWS_ENDPOINT_URL_KMS": self.kms.endpoint_url,
             "AWS_CA_BUNDLE": ca_bundle,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
@@ -293,8 +292,6 @@ class LocalStack(Lifecycle):
             environment["BRIDGE_DELIVERY_BUCKET"] = DELIVERY_BUCKET
             environment["BRIDGE_DELIVERY_KMS_KEY"] = self.s3.kms_key_arn
             environment["AWS_ENDPOINT_URL_S3"] = self.s3.endpoint_url
-        if kms:
-            environment["AWS_ENDPOINT_URL_KMS"] = self.kms.endpoint_url
         return environment
 
     def all_secret_material(self) -> list[str]:
