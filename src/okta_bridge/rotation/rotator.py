@@ -51,7 +51,7 @@ from okta_bridge.transport.deadline import Deadline
 # Okta's answers when the credentials themselves are refused: the old one is dead.
 _REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
 # KMS's answers when the old key can no longer sign at all: it is dead too.
-_KEY_UNUSABLE = frozenset({"KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"})
+KEY_UNUSABLE = frozenset({"KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"})
 
 log = get_logger("rotation")
 
@@ -226,7 +226,7 @@ class Rotator:
             log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
             return
         except SigningError as exc:
-            if exc.code in _KEY_UNUSABLE:
+            if exc.code in KEY_UNUSABLE:
                 # A re-run after the old KMS key was disabled: nothing can sign with it any more.
                 log.info("the old KMS key can no longer sign", extra={"code": exc.code})
                 return
