@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from okta_bridge.auth.dpop import DPOP
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL
 from okta_bridge_dev.emulators.stack import LocalStack
 
 
@@ -18,6 +20,15 @@ def _fresh_dpop_state() -> Iterator[None]:
     DPOP.clear()
     yield
     DPOP.clear()
+
+
+@pytest.fixture(autouse=True)
+def _function_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function's AWS credentials, as Lambda always puts them in its environment (the
+    bridge signs kms:Sign with them; moto takes any): set unless a test set its own."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        if not os.environ.get(name):
+            monkeypatch.setenv(name, DUMMY_CREDENTIAL)
 
 
 def stack_fixture() -> Callable[..., Any]:

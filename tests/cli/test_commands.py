@@ -152,11 +152,13 @@ def test_rotate_now_local_exits_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.usefixtures("restore_environ")
-def test_demo_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = run("demo", "--auth", "jwt-es256")
+@pytest.mark.parametrize("auth", ["jwt-es256", "kms"])
+def test_demo_exits_0(capsys: pytest.CaptureFixture[str], auth: str) -> None:
+    code, _ = run("demo", "--auth", auth)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "OK: the cold call made 1/1/1 upstream requests, each warm call 0/0/1 (the" in out
+    assert ("kms:Sign calls: 1 (one per token request" in out) == (auth == "kms")
 
 
 # -- the installed console script -------------------------------------------------------------

@@ -22,6 +22,7 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from okta_bridge.rotation.keys import public_jwk
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
@@ -105,8 +106,11 @@ def client_assertion(stack: LocalStack, kind: str, **claims: Any) -> str:
     }
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
-    algorithm = "RS256" if kind == "jwt-rs256" else "ES256"
-    return jwt.encode(payload, value["private_key"], algorithm, headers={"kid": value["key_id"]})
+    if kind.startswith("kms-"):  # the key inside the stack's KMS, which only a test may read
+        private, algorithm = stack.kms.private_key_pem(value["kms_key_id"]), value["key_algorithm"]
+    else:
+        private, algorithm = value["private_key"], "RS256" if kind == "jwt-rs256" else "ES256"
+    return jwt.encode(payload, private, algorithm, headers={"kid": value["key_id"]})
 
 
 def token_request(
@@ -120,7 +124,7 @@ def token_request(
         headers["Authorization"] = basic(value["client_id"], value["client_secret"])
     if kind == "post":
         fields |= {"client_id": value["client_id"], "client_secret": value["client_secret"]}
-    if kind.startswith("jwt-"):
+    if kind.startswith(("jwt-", "kms-")):
         fields |= {
             "client_assertion_type": CLIENT_ASSERTION_TYPE,
             "client_assertion": client_assertion(stack, kind),
@@ -920,6 +924,13 @@ def test_secret_values_follow_the_design_format(stack: LocalStack, kind: str) ->
         assert value["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
         assert value["key_id"]
         assert "client_secret" not in value
+    elif kind.startswith("kms-"):
+        assert value["auth_method"] == "private_key_jwt"
+        assert stack.kms.key_state(value["kms_key_id"]) == "Enabled"
+        assert value["key_id"] == public_jwk(stack.kms.public_key_der(value["kms_key_id"]))["kid"]
+        assert value["key_algorithm"] == kind[-5:].upper()
+        assert "private_key" not in value
+        assert "client_secret" not in value
     else:
         assert len(value["client_secret"]) == 40
     if kind == "password":
@@ -929,7 +940,10 @@ def test_secret_values_follow_the_design_format(stack: LocalStack, kind: str) ->
         )
         assert value["password"] in stack.all_secret_material()
     material = stack.all_secret_material()
-    assert value.get("client_secret", value.get("private_key")) in material
+    if kind.startswith("kms-"):  # nothing secret in the secret; the key inside KMS is listed
+        assert stack.kms.private_key_pem(value["kms_key_id"]) in material
+    else:
+        assert value.get("client_secret", value.get("private_key")) in material
     with pytest.raises(ValueError, match="kind"):
         stack.secret_value("nope")
 

@@ -3,10 +3,8 @@ connection; each restore serves at once and draws its own jitter and assertion i
 
 from __future__ import annotations
 
-import gc
 import importlib
 import random
-import types
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,16 +23,7 @@ from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.snapstart.conftest import FakeRuntimeHooks, make_rig
-
-# Followed no further: code and modules reach the whole process (the stack's own secrets too).
-_OPAQUE = (
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.CodeType,
-    types.FrameType,
-    type,
-)
+from tests.support.reachable import reachable_text
 
 
 class Context:
@@ -50,27 +39,6 @@ def invoke(bridge: Bridge | None = None) -> dict[str, Any]:
     if bridge is not None:
         handler.set_bridge(bridge)
     return handler.lambda_handler({}, Context())
-
-
-def reachable_text(root: object) -> list[str]:
-    """Every str and bytes value reachable from ``root`` through object references."""
-    seen: set[int] = set()
-    todo: list[object] = [root]
-    texts: list[str] = []
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, str):
-            texts.append(obj)
-        elif isinstance(obj, bytes | bytearray):
-            texts.append(bytes(obj).decode("latin-1"))
-        elif isinstance(obj, types.MethodType):
-            todo.append(obj.__self__)
-        elif not isinstance(obj, _OPAQUE):
-            todo.extend(gc.get_referents(obj))
-    return texts
 
 
 def secrets_in(bridge: Bridge, stack: LocalStack) -> list[str]:

@@ -76,7 +76,7 @@ class KmsSigner:
             config.validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
         else:
             url = f"https://{service_host('kms', region, fips=settings.aws.fips)}"
-        self._url = url.rstrip("/") + "/"
+        self.url = url.rstrip("/") + "/"
         self._http = http
         self._credentials = credentials
         self._clock = clock
@@ -104,7 +104,7 @@ class KmsSigner:
                 "X-Amz-Target": "TrentService.Sign",
             }
             signed = sign_post(
-                self._url,
+                self.url,
                 headers,
                 body,
                 credentials=credentials,
@@ -116,7 +116,7 @@ class KmsSigner:
 
         answer = self._http.request(
             "POST",
-            self._url,
+            self.url,
             target=KMS_TARGET,
             deadline=deadline,
             prepare=prepare,

@@ -71,6 +71,8 @@ class Diagnosis:
         # No retries: diagnose reports what one attempt meets, and keeps within the deadline.
         http = HttpClient(self.settings, retry=RetryPolicy(max_retries=0))
         try:
+            if credentials.kms_key_id is not None:
+                self._kms_host(credentials, http)
             token = self._token_host(credentials, http)
             self._api_host(credentials, http, token)
             self._delivery(http)
@@ -117,6 +119,30 @@ class Diagnosis:
             self.walk.skip("token_host", ("token",), self._blocked("token_host"))
             return None
         return self.walk.step("token_host", "token", lambda f: self._token(credentials, http, f))
+
+    def _kms_host(self, credentials: Credentials, http: HttpClient) -> None:
+        """DNS, TCP and TLS towards KMS, then one kms:Sign with the secret's key: whether the
+        role may sign, and with the algorithm the secret names (the token hop signs again)."""
+        from okta_bridge.auth.kms_signing import KMS_TARGET, KmsSigner  # noqa: PLC0415
+
+        try:
+            signer = KmsSigner(self.settings, http)
+        except BridgeError as exc:  # no region, or an endpoint that is not https
+            self.walk.fail("kms_host", "sign", exc, {}, 0.0)
+            return
+        if not self._network("kms_host", signer.url, KMS_TARGET, None):
+            self.walk.skip("kms_host", ("sign",), self._blocked("kms_host"))
+            return
+
+        def sign(facts: dict[str, Any]) -> None:
+            facts.update(kms_key_id=credentials.kms_key_id, key_algorithm=credentials.key_algorithm)
+            facts["kid"] = credentials.key_id
+            budget = self._slice(self.settings.connect_timeout + self.settings.read_timeout)
+            key = credentials.kms_key_id or ""
+            signature = signer.sign(key, b"okta-bridge diagnose", credentials.key_algorithm, budget)
+            facts["signature_bytes"] = len(signature)
+
+        self.walk.step("kms_host", "sign", sign)
 
     def _api_host(
         self, credentials: Credentials, http: HttpClient, token: AccessToken | None

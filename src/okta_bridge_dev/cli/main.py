@@ -217,7 +217,10 @@ def _rotate_now(args: argparse.Namespace, console: Console) -> int:
 
 def _demo(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
-        "--auth", default="basic", choices=KINDS, help="Okta client authentication to show"
+        "--auth",
+        default="basic",
+        choices=(*KINDS, "kms"),
+        help="Okta client authentication to show (kms: kms-rs256, the key inside KMS)",
     )
     sub.add_argument("--verbose", action="store_true", help="show the bridge's JSON logs")
     sub.set_defaults(run=local.cmd_demo)

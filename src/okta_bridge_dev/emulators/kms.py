@@ -110,6 +110,18 @@ class KmsServer(MotoTlsServer):
         )
         return pem.decode()
 
+    def private_key_pem(self, key_id: str) -> str:
+        """The key's private half as PKCS#8 PEM, which real KMS never lets out: for leak scans
+        (``LocalStack.all_secret_material``) that prove it is nowhere outside KMS."""
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+        private = self._key(key_id).private_key.private_key
+        pem: bytes = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return pem.decode()
+
     def disable(self, key_id: str) -> None:
         """Disable the key, as DisableKey does: Sign then fails with ``DisabledException``."""
         key = self._key(key_id)

@@ -179,6 +179,7 @@ class Provisioner:
         elif kind in KMS_KINDS:
             spec, credential.key_algorithm = KMS_KINDS[kind]
             credential.kms_key_id = self._kms.create_signing_key(spec, f"okta-bridge {kind}")
+            self._remember(*pem_fragments(self._kms.private_key_pem(credential.kms_key_id)))
             jwk = keys.public_jwk(self._kms.public_key_der(credential.kms_key_id))
             credential.key_id = jwk["kid"]
             jwks.append(jwk)
