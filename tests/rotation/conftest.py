@@ -124,12 +124,10 @@ def kms_client(settings: Settings) -> Any:
 
 
 @pytest.fixture
-def make_kit(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``make_kit(kind)``: fresh Okta credentials for ``kind`` in a new secret, rotation on."""
+def make_kit(stack: LocalStack) -> Any:
+    """``make_kit(kind)``: fresh Okta credentials for ``kind`` in a new secret, rotation on
+    (the bridge's kms:Sign takes AWS credentials from the environment: tests/conftest.py)."""
     admin_id = stack.store_admin_secret()
-    # The bridge's kms:Sign takes the function's credentials from the environment, as in Lambda.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DUMMY_CREDENTIAL)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DUMMY_CREDENTIAL)
 
     def make(kind: str = "basic", kms_settings: KmsRotationSettings | None = None) -> Kit:
         name = f"rotation/{kind}/{next(_names)}"

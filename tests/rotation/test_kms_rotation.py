@@ -337,3 +337,21 @@ def test_lambda_handler_rotates_a_kms_signed_app_from_the_environment(
     assert kit.stages()[token] == ["AWSCURRENT"]
     assert kit.stages()[old_version] == ["AWSPREVIOUS"]
     assert_retired(kit, old.kms_key_id or "", days=8)
+
+
+def test_a_rotation_after_the_current_key_was_disabled_by_hand(make_kit: Any) -> None:
+    """The leak runbook: disable the key at once (the bridge stops signing), then rotate."""
+    kit: Kit = make_kit("kms-es256")
+    harness = kit.harness()
+    assert harness.invoke({})["statusCode"] == 200
+    old_version, old = current_version(kit), kit.version("AWSCURRENT")
+    kit.stack.kms.disable(old.kms_key_id or "")
+    harness.bridge.tokens.clear()
+    assert harness.invoke({})["statusCode"] == 500  # KMS_KEY_DISABLED, until the rotation
+    token = kit.rotate()
+    assert kit.stages()[token] == ["AWSCURRENT"]
+    assert kit.stages()[old_version] == ["AWSPREVIOUS"]
+    new = kit.version("AWSCURRENT")
+    assert okta_keys(kit) == [(new.key_id, "ACTIVE")]
+    assert_retired(kit, old.kms_key_id or "")
+    assert harness.invoke({})["statusCode"] == 200  # re-reads the secret, signs with the new key

@@ -265,7 +265,9 @@ class KmsKeyStrategy(_AppCredentialStrategy):
         app = current.okta_app_id
         holder_key = self._kms.describe(current.kms_key_id or "")
         listed = self._admin.list_keys(app, deadline)
-        holder = _jwk_match(self._kms.public_jwk(holder_key.arn), listed)
+        # By kid first: the current key may be disabled already (the leak runbook disables it,
+        # then rotates), and KMS gives no public key for a disabled key.
+        holder = self._okta_key(current, listed)
         if holder is None:
             raise RotationError(
                 "ROTATION_OKTA_ERROR",
