@@ -19,14 +19,16 @@ import pytest
 from okta_bridge import handler
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
-from okta_bridge.errors import TokenError
+from okta_bridge.errors import BridgeError
 from okta_bridge.logs import configure
 from okta_bridge.rotation.handler import build_rotator
+from okta_bridge.rotation.kms_keys import KmsKeys, KmsRotationSettings, make_kms_client
 from okta_bridge.rotation.rotator import Rotator
 from okta_bridge.rotation.versions import STEPS, RotationRequest
 from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.conftest import stack_fixture
 from tests.integration.conftest import Harness, make_harness
@@ -34,6 +36,7 @@ from tests.integration.conftest import Harness, make_harness
 stack = stack_fixture()  # this directory's own local stack
 
 _names = itertools.count(1)
+DELETION_DAYS = 9  # not KMS's default 30: the tests see that the setting is used
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +61,7 @@ class Kit:
     settings: Settings
     rotator: Rotator
     sm: Any
+    kms: Any  # a boto3 KMS client on the stack's KMS, to look at the keys
     arn: str = ""
     endpoint: TokenEndpoint = field(init=False)
 
@@ -97,10 +101,11 @@ class Kit:
         return dict(json.loads(text["SecretString"]))
 
     def token_outcome(self, credentials: Credentials) -> str:
-        """``ok`` or the bridge's error code for a token request with ``credentials``."""
+        """``ok`` or the bridge's error code for a token request with ``credentials`` (a KMS
+        key that can no longer sign gives a ``KMS_*`` code)."""
         try:
             self.endpoint.request(credentials, Deadline(10.0))
-        except TokenError as exc:
+        except BridgeError as exc:
             return exc.code
         return "ok"
 
@@ -111,18 +116,28 @@ class Kit:
         )
 
 
+def kms_client(settings: Settings) -> Any:
+    """A boto3 KMS client on the stack's KMS (no retries: tests count calls)."""
+    return make_kms_client(
+        settings.aws, max_attempts=1, access_key=DUMMY_CREDENTIAL, secret_key=DUMMY_CREDENTIAL
+    )
+
+
 @pytest.fixture
 def make_kit(stack: LocalStack) -> Any:
-    """``make_kit(kind)``: fresh Okta credentials for ``kind`` in a new secret, rotation on."""
+    """``make_kit(kind)``: fresh Okta credentials for ``kind`` in a new secret, rotation on
+    (the bridge's kms:Sign takes AWS credentials from the environment: tests/conftest.py)."""
     admin_id = stack.store_admin_secret()
 
-    def make(kind: str = "basic") -> Kit:
+    def make(kind: str = "basic", kms_settings: KmsRotationSettings | None = None) -> Kit:
         name = f"rotation/{kind}/{next(_names)}"
         stack.rotate_client_secret(kind, name)
         stack.secrets_manager.enable_rotation(name)
         settings = Settings.from_env(stack.environment(name))
         sm = stack.secrets_manager.client(stack.ca.ca_pem_path, max_attempts=1)
-        rotator = build_rotator(settings, admin_id, client=sm, http=HttpClient(settings))
-        return Kit(stack, kind, name, admin_id, settings, rotator, sm)
+        kms = kms_client(settings)
+        keys = KmsKeys(kms, kms_settings or KmsRotationSettings(deletion_days=DELETION_DAYS))
+        rotator = build_rotator(settings, admin_id, client=sm, http=HttpClient(settings), kms=keys)
+        return Kit(stack, kind, name, admin_id, settings, rotator, sm, kms)
 
     return make

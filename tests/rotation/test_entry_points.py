@@ -171,11 +171,13 @@ def test_confirm_says_so_when_the_old_credential_still_works(make_kit: Any) -> N
     assert exit_codes.explain(caught.value)[1] == exit_codes.EXIT_FAILED
 
 
-def test_make_rotate_now_local_runs_end_to_end() -> None:
+@pytest.mark.parametrize("kind", ["basic", "kms-rs256"])
+def test_make_rotate_now_local_runs_end_to_end(kind: str) -> None:
     """What ``make rotate-now LOCAL=1`` runs, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_"))}
+    command = [Path(sys.executable).parent / "okta-bridge", "rotate", "--now", "--local"]
     result = subprocess.run(  # noqa: S603 - the project's own console script
-        [Path(sys.executable).parent / "okta-bridge", "rotate", "--now", "--local"],
+        [*command, "--kind", kind],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -184,7 +186,11 @@ def test_make_rotate_now_local_runs_end_to_end() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "confirmed: Okta refuses the old credential" in result.stdout
+    confirmed = {
+        "basic": "confirmed: Okta refuses the old credential",
+        "kms-rs256": "confirmed: the old KMS key can no longer sign (KMS_KEY_DISABLED)",
+    }[kind]
+    assert confirmed in result.stdout
     assert ", 0 failed" in result.stdout
     assert "bridge after its token expired: HTTP 200" in result.stdout
 

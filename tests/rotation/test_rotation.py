@@ -24,6 +24,7 @@ from tests.rotation.conftest import Kit
 
 SECRET_KINDS = ("basic", "post")
 KEY_KINDS = ("jwt-rs256", "jwt-es256")
+KMS_KINDS = ("kms-rs256", "kms-es256")  # issue 16: keys in KMS, see test_kms_rotation
 ALL_KINDS = (*SECRET_KINDS, *KEY_KINDS, "password")
 
 
@@ -39,14 +40,15 @@ def assert_rotated(kit: Kit, token: str, old_version: str) -> None:
         held = okta.client_secrets(kit.client_id)
         assert [(s.id, s.status) for s in held] == [(new.okta_secret_id, "ACTIVE")]
         assert held[0].value == new.client_secret
-    elif kit.kind in KEY_KINDS:
+    elif kit.kind in (*KEY_KINDS, *KMS_KINDS):
         held_keys = okta.client_keys(kit.client_id)
         assert [(k.kid, k.status) for k in held_keys] == [(new.key_id, "ACTIVE")]
     else:
         assert okta.user_password(PASSWORD_USER) == new.password
     assert kit.token_outcome(new) == "ok"
-    refused = "TOKEN_GRANT_INVALID" if kit.kind == "password" else "TOKEN_REJECTED"
-    assert kit.token_outcome(old) == refused
+    # A retired KMS key cannot even sign (test_kms_rotation shows Okta refuses its kid too).
+    refused = {"password": "TOKEN_GRANT_INVALID", **dict.fromkeys(KMS_KINDS, "KMS_KEY_DISABLED")}
+    assert kit.token_outcome(old) == refused.get(kit.kind, "TOKEN_REJECTED")
 
 
 def current_version(kit: Kit) -> str:
@@ -116,7 +118,7 @@ def _okta_state(kit: Kit) -> Any:
     okta = kit.stack.okta
     if kit.kind in SECRET_KINDS:
         return [(s.id, s.status) for s in okta.client_secrets(kit.client_id)]
-    if kit.kind in KEY_KINDS:
+    if kit.kind in (*KEY_KINDS, *KMS_KINDS):
         return [(k.id, k.kid, k.status) for k in okta.client_keys(kit.client_id)]
     return okta.user_password(PASSWORD_USER)
 
@@ -149,7 +151,7 @@ def _fail_step(kit: Kit, step: str) -> None:
         )
 
 
-@pytest.mark.parametrize("kind", ["basic", "jwt-rs256", "password"])
+@pytest.mark.parametrize("kind", ["basic", "jwt-rs256", "kms-rs256", "password"])
 @pytest.mark.parametrize("failing", STEPS)
 def test_a_failure_in_any_step_then_a_retry_ends_right(
     make_kit: Any, kind: str, failing: str
@@ -297,7 +299,7 @@ class Traffic:
                     self.failures.append(answer["body"])
 
 
-@pytest.mark.parametrize("kind", ["basic", "jwt-es256", "password"])
+@pytest.mark.parametrize("kind", ["basic", "jwt-es256", "kms-rs256", "password"])
 def test_the_bridge_never_fails_during_a_rotation(make_kit: Any, kind: str) -> None:
     kit: Kit = make_kit(kind)
     harness = kit.harness()
@@ -334,7 +336,7 @@ def _credential_used(request: Any) -> str:
 def _credential_of(credentials: Any) -> str:
     if credentials.username:
         return str(credentials.password)
-    if credentials.private_key:
+    if credentials.private_key or credentials.kms_key_id:
         return str(credentials.key_id)
     return str(credentials.client_secret)
 

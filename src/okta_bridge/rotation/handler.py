@@ -23,6 +23,7 @@ from okta_bridge.errors import (
 )
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.rotation.admin_secret import parse_admin_secret
+from okta_bridge.rotation.kms_keys import KmsKeys, KmsRotationSettings, make_kms_client
 from okta_bridge.rotation.okta_admin import OktaAdmin
 from okta_bridge.rotation.rotator import Rotator
 from okta_bridge.rotation.versions import RotationRequest, SecretVersions
@@ -44,8 +45,11 @@ def build_rotator(
     *,
     client: SecretsManagerClient | None = None,
     http: HttpClient | None = None,
+    kms: KmsKeys | None = None,
+    kms_settings: KmsRotationSettings | None = None,
 ) -> Rotator:
-    """Wire a rotator from configuration; ``client``/``http`` for tests and the local stack."""
+    """Wire a rotator from configuration; ``client``/``http``/``kms`` for tests and the local
+    stack. The KMS client is made only for a KMS-signed app's secret."""
     sm = client or make_client(settings)
     http = http or HttpClient(settings)
     endpoint = TokenEndpoint(
@@ -66,7 +70,13 @@ def build_rotator(
         REDACTOR.pin(credentials.sensitive_values())
         return OktaAdmin(credentials, http, endpoint)
 
-    return Rotator(settings, SecretVersions(sm, settings.secret_id), endpoint, admin)
+    def kms_keys() -> KmsKeys:
+        if kms is not None:
+            return kms
+        client = make_kms_client(settings.aws, max_attempts=settings.max_retries + 1)
+        return KmsKeys(client, kms_settings or KmsRotationSettings())
+
+    return Rotator(settings, SecretVersions(sm, settings.secret_id), endpoint, admin, kms_keys)
 
 
 def admin_secret_id(env: Mapping[str, str]) -> str:
@@ -88,7 +98,10 @@ def lambda_handler(event: Any, context: Any) -> None:
             settings = Settings.from_env()
             logs.configure(settings.log_level)
             request = RotationRequest.parse(event)
-            rotator = build_rotator(settings, admin_secret_id(os.environ))
+            kms_settings = KmsRotationSettings.from_env(os.environ)
+            rotator = build_rotator(
+                settings, admin_secret_id(os.environ), kms_settings=kms_settings
+            )
             rotator.run(request, Deadline.from_context(context, settings))
         except BridgeError as exc:
             log.error(  # noqa: TRY400 - the message is the report; no traceback in the log

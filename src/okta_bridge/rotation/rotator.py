@@ -8,12 +8,12 @@ what is already done and does only the rest:
   Okta *inactive*, and store it as the AWSPENDING version (with Okta's id for it);
 - ``setSecret``: activate it in Okta (or change the password), so old and new both work;
 - ``testSecret``: get a token with the pending credential, exactly as the bridge would;
-- ``finishSecret``: promote it to AWSCURRENT, then deactivate and delete the old credential in Okta
-  and confirm that Okta refuses it.
+- ``finishSecret``: promote it to AWSCURRENT, then deactivate and delete the old credential in Okta,
+  confirm that Okta refuses it, and only then destroy what is left of it (a KMS key).
 
 Warm bridges keep their cached token; when Okta refuses the old credential they re-read the secret
 (``SecretStore.reload``). The strategies differ only in what "a credential" is: a client secret,
-a key pair, or a service account's password.
+a key pair, a KMS key, or a service account's password.
 """
 
 from __future__ import annotations
@@ -27,16 +27,19 @@ from okta_bridge.errors import (
     NetworkError,
     RotationError,
     SecretError,
+    SigningError,
     TlsError,
     TokenError,
 )
 from okta_bridge.logs import REDACTOR, get_logger
+from okta_bridge.rotation.kms_keys import KmsKeys
 from okta_bridge.rotation.okta_admin import (
     OktaAdmin,
 )
 from okta_bridge.rotation.strategies import (
     ClientSecretStrategy,
     KeyStrategy,
+    KmsKeyStrategy,
     PasswordStrategy,
     Strategy,
 )
@@ -47,6 +50,8 @@ from okta_bridge.transport.deadline import Deadline
 
 # Okta's answers when the credentials themselves are refused: the old one is dead.
 _REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
+# KMS's answers when the old key can no longer sign at all: it is dead too.
+KEY_UNUSABLE = frozenset({"KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"})
 
 log = get_logger("rotation")
 
@@ -60,12 +65,15 @@ class Rotator:
         versions: SecretVersions,
         endpoint: TokenEndpoint,
         admin: Callable[[], OktaAdmin],
+        kms: Callable[[], KmsKeys] | None = None,
     ) -> None:
         self._settings = settings
         self._versions = versions
         self._endpoint = endpoint
         self._admin_factory = admin
         self._admin: OktaAdmin | None = None
+        self._kms_factory = kms
+        self._kms: KmsKeys | None = None
 
     def run(self, request: RotationRequest, deadline: Deadline) -> None:
         """AWS's guards, then the step; a ``BridgeError`` makes Secrets Manager retry."""
@@ -119,7 +127,7 @@ class Rotator:
         text = self._require(self._versions.text(stage=CURRENT), CURRENT)
         current = self._parse(text)
         ours = self._older_versions(description, exclude={request.token})
-        changes = self._strategy(current).create(current, ours, deadline)
+        changes = self._strategy(current, request, description).create(current, ours, deadline)
         data = json.loads(text)
         data.update(changes)
         pending_text = json.dumps(data)
@@ -130,7 +138,7 @@ class Rotator:
     def _set(self, request: RotationRequest, description: Description, deadline: Deadline) -> None:
         current = self._parse(self._require(self._versions.text(stage=CURRENT), CURRENT))
         pending = self._pending(request)
-        self._strategy(pending).activate(current, pending, deadline)
+        self._strategy(pending, request, description).activate(current, pending, deadline)
 
     def _test(self, request: RotationRequest, description: Description, deadline: Deadline) -> None:
         text = self._versions.text(version_id=request.token, stage=PENDING)
@@ -197,8 +205,11 @@ class Rotator:
         old_text = self._versions.text(version_id=old_version) if old_version else None
         if old_text is not None and old_version != request.token:
             old = self._parse(old_text)
-            self._strategy(new).retire(old, new, deadline)
+            strategy = self._strategy(new, request, description)
+            strategy.retire(old, new, deadline)
             self._confirm_refused(old, deadline)
+            # Only now: the check above signs with a KMS key, which must still work for it.
+            strategy.dispose(old, new)
         if PENDING in description.stages.get(request.token, ()):
             self._versions.drop_pending(request.token)
 
@@ -211,6 +222,13 @@ class Rotator:
         except TokenError as exc:
             if exc.code in _REFUSED:
                 log.info("Okta refuses the old credential", extra={"code": exc.code})
+                return
+            log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
+            return
+        except SigningError as exc:
+            if exc.code in KEY_UNUSABLE:
+                # A re-run after the old KMS key was disabled: nothing can sign with it any more.
+                log.info("the old KMS key can no longer sign", extra={"code": exc.code})
                 return
             log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
             return
@@ -229,11 +247,21 @@ class Rotator:
             return False
         return True
 
-    def _strategy(self, credentials: Credentials) -> Strategy:
+    def _strategy(
+        self, credentials: Credentials, request: RotationRequest, description: Description
+    ) -> Strategy:
         if self._admin is None:
             self._admin = self._admin_factory()
         if credentials.grant_type == "password":
             return PasswordStrategy(self._admin, self._probe)
+        if credentials.kms_key_id:
+            if self._kms is None:
+                if self._kms_factory is None:
+                    raise RotationError(
+                        "ROTATION_KMS_ERROR", "This rotation function was built without KMS."
+                    )
+                self._kms = self._kms_factory()
+            return KmsKeyStrategy(self._admin, self._kms, description.arn, request.token)
         if credentials.auth_method == "private_key_jwt":
             return KeyStrategy(self._admin)
         return ClientSecretStrategy(self._admin)

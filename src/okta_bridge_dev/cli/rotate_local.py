@@ -9,18 +9,23 @@ this import fails.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from okta_bridge import handler
 from okta_bridge.config import Settings
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.rotation.handler import build_rotator
+from okta_bridge.rotation.kms_keys import KmsKeys, KmsRotationSettings, make_kms_client
 from okta_bridge.rotation.versions import RotationRequest
 from okta_bridge.secret.store import BotoSecretSource
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.console import Console
+from okta_bridge_dev.emulators.secretsmanager import DUMMY_CREDENTIAL
 from okta_bridge_dev.emulators.stack import LocalStack
 from okta_bridge_dev.release.errors import RotationFailed
 from okta_bridge_dev.release.rotate_now import rotate_now
@@ -77,13 +82,19 @@ def run_local(kind: str, console: Console) -> None:
     during the rotation.
     """
     console.say("Starting the local stack (private CA, Secrets Manager, Okta-like server, API)...")
-    with LocalStack() as stack:
+    with LocalStack() as stack, _local_aws_credentials():
         secret_id = stack.store_secret(kind, LOCAL_SECRET)
         admin_id = stack.store_admin_secret()
         # The bridge's per-invocation metrics lines would bury the progress report here.
         settings = replace(Settings.from_env(stack.environment(secret_id)), metrics=False)
         sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
-        rotator = build_rotator(settings, admin_id, client=sm)
+        kms = make_kms_client(
+            settings.aws, access_key=DUMMY_CREDENTIAL, secret_key=DUMMY_CREDENTIAL
+        )
+        # KMS-signed kinds: the old key is disabled and its deletion scheduled (7 days, KMS's
+        # shortest waiting period: nothing is kept of a local stack anyway).
+        keys = KmsKeys(kms, KmsRotationSettings(deletion_days=7))
+        rotator = build_rotator(settings, admin_id, client=sm, kms=keys)
         stack.secrets_manager.attach_rotation(
             lambda event: rotator.run(RotationRequest.parse(event), Deadline(60.0))
         )
@@ -122,3 +133,20 @@ def run_local(kind: str, console: Console) -> None:
             raise RotationFailed(f"the bridge failed {len(traffic.failed)} invocation(s)")
         if answer.get("statusCode") != 200:
             raise RotationFailed(f"the bridge answered HTTP {answer.get('statusCode')}")
+
+
+@contextmanager
+def _local_aws_credentials() -> Iterator[None]:
+    """The stack's dummy AWS credentials in the environment while it runs: the bridge's
+    ``kms:Sign`` (KMS-signed kinds) takes the function's credentials from there, as in Lambda."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, DUMMY_CREDENTIAL))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
