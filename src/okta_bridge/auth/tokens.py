@@ -210,10 +210,12 @@ class TokenProvider:
         except (TokenError, SigningError) as exc:
             if not _credentials_refused(exc, credentials):
                 raise
-            log.warning(
-                "the credentials were refused; re-reading the secret once",
-                extra={"code": exc.code},
-            )
+            if isinstance(exc, SigningError):
+                log.warning(
+                    "KMS refused the key; re-reading the secret once", extra={"code": exc.code}
+                )
+            else:
+                log.warning("Okta refused the credentials; re-reading the secret once")
             reread = self._secrets.reload(stale=credentials, deadline=deadline)
             if reread == credentials:
                 raise

@@ -33,13 +33,13 @@ from okta_bridge.errors import (
 )
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.rotation.kms_keys import KmsKeys
+from okta_bridge.rotation.kms_strategy import KmsKeyStrategy
 from okta_bridge.rotation.okta_admin import (
     OktaAdmin,
 )
 from okta_bridge.rotation.strategies import (
     ClientSecretStrategy,
     KeyStrategy,
-    KmsKeyStrategy,
     PasswordStrategy,
     Strategy,
 )
