@@ -160,7 +160,8 @@ class TokenEndpoint:
         """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason.
 
         ``spend`` is called before every attempt (retries included) and may refuse it by
-        raising: the environment's token budget counts what reaches Okta, not what was meant.
+        raising: the environment's token budget counts attempts, not what was meant (an attempt
+        whose kms:Sign failed counts too, so the budget also bounds KMS calls in an outage).
         """
         metrics.token_request()
         attributes = {

@@ -25,12 +25,14 @@ from okta_bridge.logs import get_logger
 from okta_bridge.secret.sigv4 import Credentials, service_host, sign_post
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
-from okta_bridge.transport.message import HttpResponse, Target
+from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
 
 ALGORITHMS = {"RS256": "RSASSA_PKCS1_V1_5_SHA_256", "ES256": "ECDSA_SHA_256"}
 KMS_TARGET = Target("AWS KMS", "KMS_UNREACHABLE", "KMS_TIMEOUT", SigningError)
 MAX_KMS_ANSWER = 16_384
 _ES256_SIZE = 32  # bytes of r and of s for P-256
+# An RS256 signature is as long as the modulus: KMS's RSA_2048, RSA_3072 and RSA_4096 keys.
+RSA_SIGNATURE_BYTES = frozenset({256, 384, 512})
 
 # KMS's error types (``__type``) by the code the caller sees; anything else is KMS_ERROR.
 _CODES = {
@@ -51,6 +53,8 @@ _CODES = {
     "LimitExceededException": "KMS_THROTTLED",
 }
 _THROTTLING = frozenset(t for t, code in _CODES.items() if code == "KMS_THROTTLED")
+# KMS's server faults (HTTP 500), which AWS's SDKs retry: worth another attempt in the deadline.
+_SERVER_FAULTS = frozenset({"KMSInternalException", "DependencyTimeoutException"})
 
 log = get_logger("kms")
 
@@ -114,17 +118,26 @@ class KmsSigner:
             )
             return signed, body
 
-        answer = self._http.request(
-            "POST",
-            self.url,
-            target=KMS_TARGET,
-            deadline=deadline,
-            prepare=prepare,
-            max_bytes=MAX_KMS_ANSWER,
-            retry_when=_throttled,
-        )
-        signature = _signature(answer, key_id)
-        if algorithm != "ES256":
+        try:
+            answer = self._http.request(
+                "POST",
+                self.url,
+                target=KMS_TARGET,
+                deadline=deadline,
+                prepare=prepare,
+                max_bytes=MAX_KMS_ANSWER,
+                retry_when=_transient,
+            )
+        except ResponseTooLarge:
+            raise SigningError(
+                "KMS_ERROR", f"KMS's answer to Sign was over {MAX_KMS_ANSWER} bytes."
+            ) from None
+        signature = _signature(answer, key_id, self._credentials())
+        if algorithm == "RS256":
+            if len(signature) not in RSA_SIGNATURE_BYTES:
+                raise SigningError(
+                    "KMS_ERROR", f"KMS returned a {len(signature)}-byte RSA signature."
+                )
             return signature
         try:
             return raw_ecdsa(signature)
@@ -158,18 +171,19 @@ def _der_integer(data: bytes) -> tuple[int, bytes]:
     return number, data[2 + length :]
 
 
-def _signature(answer: HttpResponse, key_id: str) -> bytes:
+def _signature(answer: HttpResponse, key_id: str, credentials: Credentials | None) -> bytes:
     document = answer.json_object() or {}
     if answer.status != 200:
         error = _error_type(document) or f"HTTP {answer.status}"
-        # KMS's own message names principals and policies: for the log, not for the caller.
+        # KMS's own message names principals and policies: for the log, not for the caller;
+        # scrubbed of the function's credentials, should anything in between echo the request.
+        message = str(document.get("message", document.get("Message", "")))[:300]
+        for value in credentials or ():
+            if value:
+                message = message.replace(value, "[REDACTED]")
         log.warning(
             "kms:Sign refused",
-            extra={
-                "error_type": error,
-                "status": answer.status,
-                "kms_message": str(document.get("message", document.get("Message", "")))[:300],
-            },
+            extra={"error_type": error, "status": answer.status, "kms_message": message},
         )
         raise _refused(error, key_id)
     value = document.get("Signature")
@@ -193,5 +207,9 @@ def _error_type(document: dict[str, object]) -> str:
     return "".join(c for c in raw if c.isalnum())[:80]
 
 
-def _throttled(answer: HttpResponse) -> bool:
-    return answer.status == 400 and _error_type(answer.json_object() or {}) in _THROTTLING
+def _transient(answer: HttpResponse) -> bool:
+    """Throttling (HTTP 400) and KMS's own server faults (HTTP 500) are tried again."""
+    error = _error_type(answer.json_object() or {})
+    return (answer.status == 400 and error in _THROTTLING) or (
+        answer.status == 500 and error in _SERVER_FAULTS
+    )
