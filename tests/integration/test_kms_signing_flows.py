@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from okta_bridge.auth.client_auth import KEYS
 from okta_bridge.auth.dpop import Dpop
+from okta_bridge.auth.jwk import public_jwk
 from okta_bridge.errors import CATALOG
-from okta_bridge.rotation.keys import public_jwk
 from okta_bridge_dev.emulators.pki import server_context
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 from tests.integration.conftest import Harness, make_harness

@@ -22,7 +22,7 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from okta_bridge.rotation.keys import public_jwk
+from okta_bridge.auth.jwk import public_jwk
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.okta.server import CLIENT_ASSERTION_TYPE
 from okta_bridge_dev.emulators.pki import LocalCA, server_context

@@ -70,7 +70,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> None:
 def answer(event: Mapping[str, Any], public_key: Callable[[str], bytes]) -> dict[str, Any]:
     """CloudFormation's answer to ``event``: SUCCESS with ``Data {Jwk, Kid}``, or FAILED with a
     reason. ``public_key`` reads the key's DER public key (only for Create and Update)."""
-    from okta_bridge.rotation.keys import public_jwk  # noqa: PLC0415 - cryptography, on demand
+    from okta_bridge.auth.jwk import public_jwk  # noqa: PLC0415 - cryptography, on demand
 
     body: dict[str, Any] = {
         "StackId": event.get("StackId"),

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from okta_bridge.auth.jwk import public_jwk
 from okta_bridge.config import AwsSettings
 from okta_bridge.errors import ConfigError, RotationError
 from okta_bridge.logs import get_logger
-from okta_bridge.rotation.keys import public_jwk
 
 DELETION_DAYS = "BRIDGE_KMS_DELETION_DAYS"
 SIGNER_ROLE = "BRIDGE_KMS_SIGNER_ROLE_ARN"

@@ -78,7 +78,7 @@ def signing_jwk(kms: Any, key_id: str) -> tuple[dict[str, str], str]:
     """
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
-    from okta_bridge.rotation.keys import public_jwk  # noqa: PLC0415 - cryptography, on demand
+    from okta_bridge.auth.jwk import public_jwk  # noqa: PLC0415 - cryptography, on demand
 
     try:
         found = kms.get_public_key(KeyId=key_id)

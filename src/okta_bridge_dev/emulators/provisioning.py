@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from okta_bridge.rotation import keys
+from okta_bridge.auth.jwk import public_jwk as kms_public_jwk
 from okta_bridge_dev.emulators.kms import KmsServer
 from okta_bridge_dev.emulators.okta.server import OktaServer, public_jwk
 
@@ -180,7 +180,7 @@ class Provisioner:
             spec, credential.key_algorithm = KMS_KINDS[kind]
             credential.kms_key_id = self._kms.create_signing_key(spec, f"okta-bridge {kind}")
             self._remember(*pem_fragments(self._kms.private_key_pem(credential.kms_key_id)))
-            jwk = keys.public_jwk(self._kms.public_key_der(credential.kms_key_id))
+            jwk = kms_public_jwk(self._kms.public_key_der(credential.kms_key_id))
             credential.key_id = jwk["kid"]
             jwks.append(jwk)
         else:
