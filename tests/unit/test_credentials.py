@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from okta_bridge.config import Settings
+from okta_bridge.config import AwsSettings, Settings
 from okta_bridge.errors import SecretError
 from okta_bridge.secret.credentials import parse_secret
 
@@ -154,3 +154,14 @@ def test_a_bad_kms_secret_names_the_key_at_fault(change: dict[str, object], name
 def test_a_kms_key_with_a_secret_method_still_needs_the_client_secret() -> None:
     with pytest.raises(SecretError, match="client_secret_basic needs the secret key"):
         parse({**KMS, "auth_method": "client_secret_basic"})
+
+
+def test_a_key_in_another_region_is_refused_before_any_call() -> None:
+    settings = Settings(secret_id="x", aws=AwsSettings(region="us-east-1"))
+    with pytest.raises(SecretError, match="names a key in eu-west-1, but the function runs in"):
+        parse_secret(json.dumps(KMS), settings)
+    assert parse_secret(
+        json.dumps(KMS), Settings(secret_id="x", aws=AwsSettings(region="eu-west-1"))
+    )
+    alias = {**KMS, "kms_key_id": "alias/anywhere"}  # an alias has no region: KMS resolves it
+    assert parse_secret(json.dumps(alias), settings).kms_key_id == "alias/anywhere"

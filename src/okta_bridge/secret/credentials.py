@@ -91,7 +91,7 @@ def parse_secret(raw: str, settings: Settings, *, version_id: str | None = None)
     _url(api_endpoint, "api_endpoint")
 
     private_key = _string(data, "private_key")
-    kms_key_id, key_algorithm = _kms_key(data, private_key)
+    kms_key_id, key_algorithm = _kms_key(data, private_key, settings.aws.region)
     client_secret = _string(data, "client_secret")
     username = _string(data, "username")
     password = _string(data, "password")
@@ -204,9 +204,12 @@ def _infer_method(private_key: str | None, kms_key_id: str | None) -> str:
     return "private_key_jwt" if keyed else "client_secret_basic"
 
 
-def _kms_key(data: dict[str, Any], private_key: str | None) -> tuple[str | None, str]:
+def _kms_key(
+    data: dict[str, Any], private_key: str | None, region: str | None
+) -> tuple[str | None, str]:
     """``kms_key_id`` and ``key_algorithm``; a KMS key needs the kid Okta registered
-    (``key_id``: the app may hold two keys during a rotation) and excludes ``private_key``."""
+    (``key_id``: the app may hold two keys during a rotation), excludes ``private_key``, and is
+    in the function's region (the bridge signs at that region's KMS)."""
     kms_key_id = _string(data, "kms_key_id")
     algorithm = _string(data, "key_algorithm") or "RS256"
     if algorithm not in KMS_ALGORITHMS:
@@ -231,6 +234,13 @@ def _kms_key(data: dict[str, Any], private_key: str | None) -> tuple[str | None,
         raise SecretError(
             "SECRET_INVALID",
             "The secret key 'kms_key_id' must be a KMS key ARN, key id, alias name or alias ARN.",
+        )
+    key_region = kms_key_id.split(":")[3] if kms_key_id.startswith("arn:") else None
+    if region and key_region and key_region != region:
+        raise SecretError(
+            "SECRET_INVALID",
+            f"'kms_key_id' names a key in {key_region}, but the function runs in {region}: use "
+            "a key (or a multi-Region replica) in the function's region.",
         )
     return kms_key_id, algorithm
 
