@@ -255,16 +255,22 @@ def test_the_new_key_policy_names_the_roles_and_the_stack_tag_is_carried(
         kit.kms.get_key_policy(KeyId=new.kms_key_id, PolicyName="default")["Policy"]
     )
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    assert set(by_sid) == {"AccountAdministration", "BridgeSigns", "RotationManages"}
-    assert by_sid["BridgeSigns"]["Principal"] == {"AWS": signer}
-    assert by_sid["BridgeSigns"]["Action"] == "kms:Sign"
-    assert by_sid["BridgeSigns"]["Condition"] == {
-        "StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256"}
+    assert set(by_sid) == {
+        "AccountAdministration", "BridgeSigns", "RotationManages", "RotationSigns"
+    }  # fmt: skip
+    signing = {
+        "StringEquals": {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "DIGEST"}
     }
+    for sid, principal in (("BridgeSigns", signer), ("RotationSigns", admin)):
+        assert by_sid[sid]["Principal"] == {"AWS": principal}
+        assert (by_sid[sid]["Action"], by_sid[sid]["Condition"]) == ("kms:Sign", signing)
     assert by_sid["RotationManages"]["Principal"] == {"AWS": admin}
+    assert "kms:Sign" not in by_sid["RotationManages"]["Action"]
     root = by_sid["AccountAdministration"]
     assert root["Principal"]["AWS"].endswith(":root")
-    assert not [a for a in root["Action"] if a in ("kms:Sign", "kms:*")]
+    # Nobody signs through IAM: no Sign, no wildcard that holds it, no grant that could give it.
+    assert not [a for a in root["Action"] if a in ("kms:Sign", "kms:*", "kms:Create*")]
+    assert "kms:CreateGrant" not in root["Action"]
     assert_retired(kit, old.kms_key_id or "", days=7)
 
 

@@ -531,3 +531,12 @@ def test_behind_the_relay_the_functions_reach_the_kms_endpoint_directly(
         variables = props(name, function)["Environment"]["Variables"]
         assert variables["HTTPS_PROXY"].endswith(":3128")
         assert variables["NO_PROXY"] == no_proxy
+
+
+def test_a_rotated_key_is_administered_as_the_stacks_key_is() -> None:
+    """The rotation writes each new key's policy itself (rotation/kms_keys.py): the account's
+    administration is the same list as KmsSigningKey's, so no rotated key grants more."""
+    from okta_bridge.rotation import kms_keys  # noqa: PLC0415 - only this test needs it
+
+    administer = key_statements("rsa")["AccountAndAdminsAdministerTheKey"]
+    assert sorted(as_list(administer["Action"])) == sorted(kms_keys._ADMINISTRATION)

@@ -40,23 +40,24 @@ KEY_SPECS = {"RS256": ("RSA_2048", "RSA_3072", "RSA_4096"), "ES256": ("ECC_NIST_
 
 ENABLED, DISABLED, PENDING_DELETION = "Enabled", "Disabled", "PendingDeletion"
 
-# What the account root may do on a key whose policy also names the roles: everything but Sign
-# (AWS's "key administrators" list), so that nobody signs through an IAM policy by accident.
+# What the account root may do on a key whose policy also names the roles: administration, as the
+# template's KmsSigningKey allows it, never kms:Sign nor kms:CreateGrant (a grant would be a way to
+# sign around the policy), so that nobody signs through an IAM policy.
 _ADMINISTRATION = [
-    "kms:Create*",
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
     "kms:Describe*",
-    "kms:Enable*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Update*",
-    "kms:Revoke*",
-    "kms:Disable*",
+    "kms:DisableKey",
+    "kms:EnableKey",
     "kms:Get*",
-    "kms:Delete*",
+    "kms:List*",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
     "kms:TagResource",
     "kms:UntagResource",
-    "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
 ]
 # The rotation role's part: what this module calls on a key, and PutKeyPolicy, which KMS's policy
 # lockout safety check requires the creator to keep.
@@ -296,19 +297,21 @@ class KmsKeys:
     def _policy(self, current: KmsKey, signing_algorithm: str) -> dict[str, Any]:
         root = f"arn:{current.partition}:iam::{current.account}:root"
         signer, admin = self._settings.signer_role_arn, self._settings.admin_role_arn
+        # As the template's KmsSigningKey: the key's one algorithm, on a digest only.
+        signing = {
+            "StringEquals": {"kms:SigningAlgorithm": signing_algorithm, "kms:MessageType": "DIGEST"}
+        }
         if signer is None or admin is None:
             # KMS's default key policy: IAM policies decide (the local stack has no roles).
             statements = [_statement("DefaultAccountAccess", root, "kms:*")]
         else:
             statements = [
                 _statement("AccountAdministration", root, _ADMINISTRATION),
-                _statement(
-                    "BridgeSigns",
-                    signer,
-                    "kms:Sign",
-                    {"StringEquals": {"kms:SigningAlgorithm": signing_algorithm}},
-                ),
+                _statement("BridgeSigns", signer, "kms:Sign", signing),
                 _statement("RotationManages", admin, _ROTATION_ACTIONS),
+                # testSecret signs with the new key, finishSecret with the old one to confirm
+                # Okta refuses its kid: the rotation role signs as the bridge does.
+                _statement("RotationSigns", admin, "kms:Sign", signing),
             ]
         return {"Version": "2012-10-17", "Statement": statements}
 
