@@ -28,15 +28,7 @@ ALGORITHMS = {"RSA_2048": "RSASSA_PKCS1_V1_5_SHA_256", "ECC_NIST_P256": "ECDSA_S
 @pytest.fixture
 def kms(stack: LocalStack) -> Iterator[Any]:
     """A boto3 KMS client that verifies the stack's certificate, without retries."""
-    client = boto3.session.Session().client(
-        "kms",
-        region_name="us-east-1",
-        endpoint_url=stack.kms.endpoint_url,
-        verify=str(stack.ca.ca_pem_path),
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=10),
-    )
+    client = stack.kms.client(stack.ca.ca_pem_path, max_attempts=1)
     yield client
     client.close()
 

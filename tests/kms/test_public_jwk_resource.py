@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -236,13 +235,7 @@ def test_a_key_that_is_not_for_signing_answers_failed(
     stack: LocalStack, aws: None, receiver: Receiver
 ) -> None:
     """GetPublicKey works for an RSA ENCRYPT_DECRYPT key too: its JWK would be useless to Okta."""
-    env = stack.environment("unused")
-    kms = boto3.session.Session().client(
-        "kms",
-        region_name=env["AWS_REGION"],
-        endpoint_url=env["AWS_ENDPOINT_URL_KMS"],
-        verify=env["AWS_CA_BUNDLE"],
-    )
+    kms = stack.kms.client(stack.ca.ca_pem_path)
     key = kms.create_key(KeyUsage="ENCRYPT_DECRYPT", KeySpec="RSA_2048")["KeyMetadata"]["Arn"]
     kms.close()
     public_jwk.lambda_handler(event("Create", receiver.url, key), Context())

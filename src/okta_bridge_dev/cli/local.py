@@ -88,21 +88,11 @@ def cmd_okta_jwk_local(args: argparse.Namespace, console: Console) -> int:
         if not local_stack_missing(exc):
             raise
         raise _missing(exc) from exc
-    import boto3  # noqa: PLC0415 - deferred, as in okta_jwk
-
     from okta_bridge_dev.cli.okta_jwk import print_jwk, signing_jwk  # noqa: PLC0415
 
     with stacks.LocalStack() as stack:
         key_id = args.key_id or stack.secret_value("kms-rs256")["kms_key_id"]
-        env = stack.environment("unused")
-        kms = boto3.session.Session().client(
-            "kms",
-            region_name=env["AWS_REGION"],
-            endpoint_url=env["AWS_ENDPOINT_URL_KMS"],
-            verify=env["AWS_CA_BUNDLE"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        kms = stack.kms.client(stack.ca.ca_pem_path)
         try:
             print_jwk(signing_jwk(kms, key_id), console)
         finally:

@@ -30,6 +30,8 @@ from moto.kms.models import kms_backends
 from okta_bridge_dev.emulators.moto_tls import InjectedError, MotoTlsServer, drain, json_answer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = ["KEY_SPECS", "KmsServer", "kms_action"]
@@ -88,6 +90,10 @@ class KmsServer(MotoTlsServer):
         ``KMSInvalidStateException``, ``NotFoundException``... all status 400 in AWS)."""
         text = message if message is not None else _MESSAGES.get(code, "Injected by the test.")
         self._inject(InjectedError(action, code, text, status, times))
+
+    def client(self, ca_bundle: Path, *, max_attempts: int | None = None) -> Any:
+        """A boto3 KMS client for this server (``boto_client``)."""
+        return self.boto_client("kms", ca_bundle, max_attempts=max_attempts)
 
     # -- keys, managed without going through HTTP (not counted) ------------------------------
 

@@ -32,9 +32,22 @@ from okta_bridge_dev.emulators.connections import IDLE_TIMEOUT, ConnectionTracke
 from okta_bridge_dev.emulators.servers import STOP_TIMEOUT, Lifecycle
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["InjectedError", "MotoTlsServer", "drain", "json_answer", "reason"]
+__all__ = [
+    "MOTO_CREDENTIAL",
+    "MOTO_REGION",
+    "InjectedError",
+    "MotoTlsServer",
+    "drain",
+    "json_answer",
+    "reason",
+]
+
+MOTO_REGION = "us-east-1"
+MOTO_CREDENTIAL = "testing"  # moto accepts any credentials
 
 
 @dataclass
@@ -160,6 +173,32 @@ class MotoTlsServer(Lifecycle):
     def endpoint_url(self) -> str:
         """What ``AWS_ENDPOINT_URL_<SERVICE>`` / ``endpoint_url`` should be."""
         return f"https://{self._host}:{self.port}"
+
+    def boto_client(self, service: str, ca_bundle: Path, *, max_attempts: int | None = None) -> Any:
+        """A boto3 client of ``service`` for this server that verifies TLS against ``ca_bundle``,
+        with moto's dummy credentials.
+
+        ``max_attempts`` None keeps botocore's retry defaults (as the bridge gets them); 1 turns
+        retries off for tests that count requests. The caller closes the client.
+        """
+        import boto3  # noqa: PLC0415 - the emulators' clients only
+        from botocore.config import Config  # noqa: PLC0415
+
+        retries: Any = (
+            {"mode": "standard", "total_max_attempts": max_attempts}
+            if max_attempts is not None
+            else None
+        )
+        session: Any = boto3.session.Session()  # any service name: the typed overloads take one
+        return session.client(
+            service,
+            region_name=MOTO_REGION,
+            endpoint_url=self.endpoint_url,
+            verify=str(ca_bundle),
+            aws_access_key_id=MOTO_CREDENTIAL,
+            aws_secret_access_key=MOTO_CREDENTIAL,
+            config=Config(retries=retries, connect_timeout=5, read_timeout=10),
+        )
 
     # -- faults and counters ---------------------------------------------------------------
 

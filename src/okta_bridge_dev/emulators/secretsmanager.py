@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from moto.secretsmanager.models import secretsmanager_backends
 
-from okta_bridge_dev.emulators.moto_tls import InjectedError, MotoTlsServer, drain, json_answer
+from okta_bridge_dev.emulators.moto_tls import (
+    MOTO_CREDENTIAL,
+    MOTO_REGION,
+    InjectedError,
+    MotoTlsServer,
+    drain,
+    json_answer,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -34,8 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REGION", "RotationRun", "SecretsManagerServer"]
 
-REGION = "us-east-1"
-DUMMY_CREDENTIAL = "testing"  # moto accepts any credentials
+REGION = MOTO_REGION
+DUMMY_CREDENTIAL = MOTO_CREDENTIAL
 
 
 ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -108,28 +113,11 @@ class SecretsManagerServer(MotoTlsServer):
     # -- clients ---------------------------------------------------------------------------
 
     def client(self, ca_bundle: Path, *, max_attempts: int | None = None) -> SecretsManagerClient:
-        """A boto3 client for this server that verifies TLS against ``ca_bundle``.
-
-        ``max_attempts`` None keeps botocore's retry defaults (as the bridge gets them); 1 turns
-        retries off for tests that count requests. The caller closes the client.
-        """
-        return boto3.session.Session().client(
-            "secretsmanager",
-            region_name=REGION,
-            endpoint_url=self.endpoint_url,
-            verify=str(ca_bundle),
-            aws_access_key_id=DUMMY_CREDENTIAL,
-            aws_secret_access_key=DUMMY_CREDENTIAL,
-            config=Config(
-                retries=(
-                    {"mode": "standard", "total_max_attempts": max_attempts}
-                    if max_attempts is not None
-                    else None
-                ),
-                connect_timeout=5,
-                read_timeout=10,
-            ),
+        """A boto3 client for this server (``boto_client``)."""
+        client: SecretsManagerClient = self.boto_client(
+            "secretsmanager", ca_bundle, max_attempts=max_attempts
         )
+        return client
 
     def put_secret(self, name: str, value: dict[str, Any]) -> str:
         """Create or update the JSON secret ``name`` over HTTPS (counted); return its ARN."""
