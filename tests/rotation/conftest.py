@@ -73,6 +73,11 @@ class Kit:
     def client_id(self) -> str:
         return CLIENT_IDS[self.kind]
 
+    def lambda_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The rotation function's environment on this stack (its secret), as Lambda sets it."""
+        for name, value in self.stack.environment(self.secret_id).items():
+            monkeypatch.setenv(name, value)
+
     def begin(self) -> str:
         """Stage AWSPENDING on a new empty version, as RotateSecret does; its id."""
         _, token = self.stack.secrets_manager.begin_rotation(self.secret_id)

@@ -33,8 +33,7 @@ def test_lambda_handler_runs_each_step_from_the_environment(
     make_kit: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit: Kit = make_kit("jwt-es256")
-    for name, value in kit.stack.environment(kit.secret_id).items():
-        monkeypatch.setenv(name, value)
+    kit.lambda_environment(monkeypatch)
     monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, kit.admin_id)
     old = kit.version("AWSCURRENT")
     token = kit.begin()
@@ -49,8 +48,7 @@ def test_lambda_handler_raises_a_coded_error_and_logs_it_once(
     make_kit: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kit: Kit = make_kit("basic")
-    for name, value in kit.stack.environment(kit.secret_id).items():
-        monkeypatch.setenv(name, value)
+    kit.lambda_environment(monkeypatch)
     monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, "no/such/admin-secret")
     event = {"Step": "createSecret", "SecretId": kit.arn, "ClientRequestToken": kit.begin()}
     with pytest.raises(BridgeError) as caught:
@@ -67,8 +65,7 @@ def test_lambda_handler_names_a_missing_admin_variable(
     make_kit: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit: Kit = make_kit("basic")
-    for name, value in kit.stack.environment(kit.secret_id).items():
-        monkeypatch.setenv(name, value)
+    kit.lambda_environment(monkeypatch)
     monkeypatch.delenv(rotation_entry.ADMIN_SECRET_ID, raising=False)
     event = {"Step": "createSecret", "SecretId": kit.arn, "ClientRequestToken": "t"}
     with pytest.raises(ConfigError) as caught:

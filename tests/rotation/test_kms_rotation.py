@@ -315,8 +315,7 @@ def test_lambda_handler_refuses_a_bad_deletion_window_before_any_change(
     make_kit: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit: Kit = make_kit("kms-rs256")
-    for name, value in kit.stack.environment(kit.secret_id).items():
-        monkeypatch.setenv(name, value)
+    kit.lambda_environment(monkeypatch)
     monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, kit.admin_id)
     monkeypatch.setenv(DELETION_DAYS, "3")
     kit.stack.kms.reset_counts()
@@ -331,8 +330,7 @@ def test_lambda_handler_rotates_a_kms_signed_app_from_the_environment(
     make_kit: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit: Kit = make_kit("kms-es256")
-    for name, value in kit.stack.environment(kit.secret_id).items():
-        monkeypatch.setenv(name, value)
+    kit.lambda_environment(monkeypatch)
     monkeypatch.setenv(rotation_entry.ADMIN_SECRET_ID, kit.admin_id)
     monkeypatch.setenv(DELETION_DAYS, "8")
     old_version, old = current_version(kit), kit.version("AWSCURRENT")

@@ -219,21 +219,16 @@ class Rotator:
         """Okta must now refuse the old credential; anything else is reported, not guessed."""
         try:
             self._endpoint.request(old, deadline)
-        except TokenError as exc:
+        except (TokenError, SigningError, NetworkError, TlsError) as exc:
             if exc.code in _REFUSED:
                 log.info("Okta refuses the old credential", extra={"code": exc.code})
-                return
-            log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
-            return
-        except SigningError as exc:
-            if exc.code in KEY_UNUSABLE:
+            elif exc.code in KEY_UNUSABLE:
                 # A re-run after the old KMS key was disabled: nothing can sign with it any more.
                 log.info("the old KMS key can no longer sign", extra={"code": exc.code})
-                return
-            log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
-            return
-        except (NetworkError, TlsError) as exc:
-            log.warning("could not confirm the old credential is refused", extra={"code": exc.code})
+            else:
+                log.warning(
+                    "could not confirm the old credential is refused", extra={"code": exc.code}
+                )
             return
         raise RotationError(
             "ROTATION_OLD_CREDENTIAL_ACCEPTED",
