@@ -7,7 +7,7 @@ invocation answers, ``FAILED`` with a one-line reason (never a traceback) on any
 before the function's own deadline: KMS gets the time left minus what the answer needs. Delete
 does nothing and needs no KMS: the key is a resource of its own.
 
-The JWK is ``okta_bridge.rotation.keys.public_jwk`` of ``kms:GetPublicKey``'s DER, the same one
+The JWK is ``okta_bridge.auth.jwk.public_jwk`` of ``kms:GetPublicKey``'s DER, the same one
 ``make okta-jwk`` prints and a rotation registers. boto3 (in the Lambda runtime and the zip) is
 imported here, on the first call, never by the bridge.
 """

@@ -2,7 +2,7 @@
 to paste into the Okta app (General > Client Credentials > Public keys > Add key), and the fields
 the credentials secret then needs.
 
-The JWK is ``okta_bridge.rotation.keys.public_jwk`` of ``kms:GetPublicKey``'s DER: its ``kid`` is
+The JWK is ``okta_bridge.auth.jwk.public_jwk`` of ``kms:GetPublicKey``'s DER: its ``kid`` is
 the key's RFC 7638 thumbprint, as in the template's ``KmsPublicJwk`` output and in a rotation. The
 JWK goes to standard output alone (``> jwk.json`` keeps it clean), everything else to standard
 error. Nothing is created. ``--local`` reads the local stack's KMS (``cli.local``).
