@@ -58,6 +58,17 @@ def test_get_twice_reads_the_secret_once_mints_one_token_and_calls_the_api_twice
     assert json.loads(first.content) == first.json()
 
 
+@pytest.mark.parametrize("kind", ["kms-rs256", "kms-es256"])
+def test_a_client_whose_key_is_in_kms_signs_one_assertion_and_reads_the_api(
+    stack: LocalStack, client_for: Callable[..., Client], kind: str
+) -> None:
+    client = client_for(kind)
+    for _ in range(3):
+        assert client.get("/v1/data", context=LambdaContext()).status == 200
+    assert upstream(stack) == (1, 1, 3)
+    assert stack.kms.counts["Sign"] == 1  # one kms:Sign for the one token request
+
+
 def test_paginate_reads_every_page_once_in_order_and_stops_at_the_last(
     stack: LocalStack, client_for: Callable[..., Client]
 ) -> None:
