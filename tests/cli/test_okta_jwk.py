@@ -190,9 +190,10 @@ def test_local_prints_the_jwk_of_the_kms_rs256_app(kms_env: dict[str, str]) -> N
 
 
 def make(*arguments: str) -> str:
-    """``make ARGUMENTS`` in the repository (make from PATH, as the README says); its output."""
+    """``make ARGUMENTS`` in the repository (make from PATH, as the README says); its output,
+    without make's "Entering directory" lines (under ``make test`` this make is a nested one)."""
     done = subprocess.run(  # noqa: S603
-        ["make", *arguments],  # noqa: S607
+        ["make", "--no-print-directory", *arguments],  # noqa: S607
         cwd=REPO,
         capture_output=True,
         text=True,
