@@ -58,9 +58,18 @@ audit: $(TOOLS_STAMP) ## pip-audit of the locked runtime and dev dependencies (n
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements.lock
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements-dev.lock
 
-validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml and the examples' templates: no errors, no warnings
-	$(BIN)/cfn-lint template.yaml examples/*/template.yaml
-	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f examples/scheduled-export/template.yaml -f examples/enrich-api/template.yaml
+# template.yaml again with the KMS signing key on (KmsSigningKeySpec's default set to each spec),
+# so that the linters see the key, its policy, the custom resource and their grants too.
+KMS_VARIANTS := build/validate/template-kms-RSA_2048.yaml build/validate/template-kms-ECC_NIST_P256.yaml
+
+validate: $(STAMP) $(TOOLS_STAMP) ## cfn-lint and checkov on template.yaml (also with the KMS signing key on) and the examples' templates: no errors, no warnings
+	@mkdir -p build/validate
+	@for spec in RSA_2048 ECC_NIST_P256; do \
+	  sed '/^  KmsSigningKeySpec:/,/Default:/ s/Default: none/Default: '"$$spec"'/' template.yaml > build/validate/template-kms-$$spec.yaml; \
+	  grep -q "Default: $$spec" build/validate/template-kms-$$spec.yaml || { echo "KmsSigningKeySpec's default not found"; exit 1; }; \
+	done
+	$(BIN)/cfn-lint template.yaml $(KMS_VARIANTS) examples/*/template.yaml
+	$(TOOLS)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml $(foreach f,$(KMS_VARIANTS),-f $(f)) -f examples/scheduled-export/template.yaml -f examples/enrich-api/template.yaml
 
 unit: $(STAMP) ## pytest: unit and integration tests, with coverage of okta_bridge
 	$(BIN)/pytest --cov=okta_bridge --cov-report=term-missing:skip-covered --cov-fail-under=90
