@@ -118,7 +118,7 @@ def cold_run(python: str, env: dict[str, str], kind: str, stack: LocalStack, col
 
 def proof_jwk(stack: LocalStack, key_id: str) -> dict[str, str]:
     """The public JWK a proof signed by the KMS key would carry (DPoP's members only)."""
-    from okta_bridge.rotation.keys import public_jwk  # noqa: PLC0415 - the parent's venv
+    from okta_bridge.auth.jwk import public_jwk  # noqa: PLC0415 - the parent's venv
 
     jwk = public_jwk(stack.kms.public_key_der(key_id))
     return {name: jwk[name] for name in ("kty", "crv", "x", "y")}
