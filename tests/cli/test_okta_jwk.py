@@ -206,8 +206,9 @@ def make(*arguments: str) -> str:
 def test_make_okta_jwk_passes_the_key_and_is_listed_in_help() -> None:
     dry = make("-n", "okta-jwk", "KEY=alias/okta-bridge-okta-signing", "REGION=eu-west-1")
     command = dry.strip().splitlines()[-1]
-    assert command.split() == [
-        ".venv/bin/okta-bridge", "okta-jwk",
-        "--key-id", '"alias/okta-bridge-okta-signing"', "--region", '"eu-west-1"',
+    program, *arguments = command.split()
+    assert program.endswith("/bin/okta-bridge")  # .venv's, or .venv-313's under make test-313
+    assert arguments == [
+        "okta-jwk", "--key-id", '"alias/okta-bridge-okta-signing"', "--region", '"eu-west-1"',
     ]  # fmt: skip
     assert "make okta-jwk" in make("help")
