@@ -11,7 +11,6 @@ import os
 import re
 import ssl
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +93,8 @@ class ProxySettings:
         """Whether a request to ``host`` goes through the proxy (``NO_PROXY`` as curl reads it)."""
         if not self.https_proxy:
             return False
+        import urllib.request  # noqa: PLC0415 - ~15 ms at import: only when a proxy is set
+
         bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
         return not bypass(host, {"no": self.no_proxy})
 
