@@ -373,6 +373,9 @@ class SigningError(BridgeError):
 
     stage = "signing"
 
+    # The key the secret names can no longer sign at all (a rotation disabled or deleted it).
+    KEY_UNUSABLE: ClassVar[frozenset[str]] = frozenset({"KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"})
+
 
 class NetworkError(BridgeError):
     """A host could not be reached: DNS, TCP, proxy, or no answer before the deadline."""

@@ -235,6 +235,6 @@ def _credentials_refused(exc: TokenError | SigningError, credentials: Credential
     password (the password grant reports a wrong password that way); a KMS key that a rotation
     disabled or deleted (``KMS_KEY_DISABLED``, ``KMS_KEY_NOT_FOUND``) once the new one is current.
     """
-    if exc.code in ("TOKEN_REJECTED", "KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"):
+    if exc.code == "TOKEN_REJECTED" or exc.code in SigningError.KEY_UNUSABLE:
         return True
     return exc.code == "TOKEN_GRANT_INVALID" and credentials.grant_type == "password"

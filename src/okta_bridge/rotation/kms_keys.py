@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from okta_bridge.auth.jwk import public_jwk
+from okta_bridge.auth.kms_signing import ALGORITHMS
 from okta_bridge.config import AwsSettings
 from okta_bridge.errors import ConfigError, RotationError
 from okta_bridge.logs import get_logger
@@ -35,7 +36,6 @@ TAG_APP = "okta-bridge:app"
 TAG_STACK = "okta-bridge:stack"
 """Carried over from the current key: the rotation role may create only keys with this tag."""
 
-SIGNING_ALGORITHMS = {"RS256": "RSASSA_PKCS1_V1_5_SHA_256", "ES256": "ECDSA_SHA_256"}
 KEY_SPECS = {"RS256": ("RSA_2048", "RSA_3072", "RSA_4096"), "ES256": ("ECC_NIST_P256",)}
 
 ENABLED, DISABLED, PENDING_DELETION = "Enabled", "Disabled", "PendingDeletion"
@@ -254,7 +254,7 @@ class KmsKeys:
                 f"The current key {current.arn} is {current.key_spec}, which does not sign "
                 f"{algorithm}; fix the secret's key_algorithm or kms_key_id first.",
             )
-        policy = json.dumps(self._policy(current, SIGNING_ALGORITHMS[algorithm]))
+        policy = json.dumps(self._policy(current, ALGORITHMS[algorithm]))
         answer = self._call(
             "CreateKey",
             current.arn,

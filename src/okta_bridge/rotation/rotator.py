@@ -50,8 +50,6 @@ from okta_bridge.transport.deadline import Deadline
 
 # Okta's answers when the credentials themselves are refused: the old one is dead.
 _REFUSED = frozenset({"TOKEN_REJECTED", "TOKEN_GRANT_INVALID"})
-# KMS's answers when the old key can no longer sign at all: it is dead too.
-KEY_UNUSABLE = frozenset({"KMS_KEY_DISABLED", "KMS_KEY_NOT_FOUND"})
 
 log = get_logger("rotation")
 
@@ -222,7 +220,7 @@ class Rotator:
         except (TokenError, SigningError, NetworkError, TlsError) as exc:
             if exc.code in _REFUSED:
                 log.info("Okta refuses the old credential", extra={"code": exc.code})
-            elif exc.code in KEY_UNUSABLE:
+            elif exc.code in SigningError.KEY_UNUSABLE:
                 # A re-run after the old KMS key was disabled: nothing can sign with it any more.
                 log.info("the old KMS key can no longer sign", extra={"code": exc.code})
             else:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, SigningError, TokenError
-from okta_bridge.rotation.rotator import KEY_UNUSABLE
 from okta_bridge.secret.credentials import parse_secret
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
@@ -130,7 +129,7 @@ def confirm_old_refused(
             return
         raise RotationFailed(f"could not confirm from here: {exc}") from exc
     except SigningError as exc:
-        if exc.code in KEY_UNUSABLE:
+        if exc.code in SigningError.KEY_UNUSABLE:
             # A KMS-signed app: finishSecret disabled the old key once Okta refused its kid.
             console.say(
                 f"confirmed: the old KMS key can no longer sign ({exc.code}); the rotation "
