@@ -16,16 +16,17 @@ import binascii
 import contextlib
 import hashlib
 import os
-import shutil
 import ssl
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from urllib3.connection import HTTPSConnection
 
 from okta_bridge.errors import SecretError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SPKI_DIGEST_BYTES = 32
 
@@ -110,6 +111,12 @@ def load_client_certificate(context: ssl.SSLContext, policy: TlsPolicy) -> None:
 
 @contextlib.contextmanager
 def _private_directory() -> Iterator[Path]:
+    # Only an mTLS client (a client key in the secret) writes files: shutil, tempfile and pathlib
+    # are imported here rather than on every cold start (~4 ms).
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
     directory = Path(tempfile.mkdtemp(prefix="okta-bridge-"))  # created 0700
     try:
         yield directory
