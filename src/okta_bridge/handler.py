@@ -4,7 +4,9 @@ lives here.
 The bridge is built at the first invocation, not at import, so a configuration error is answered
 as a ``config`` error (with the variable named) rather than crashing the runtime's Init phase, and
 so importing this module stays cheap. The caller never sees a stack trace. With SnapStart the
-bridge is built during Init instead, holding no secret (see ``okta_bridge.ops.snapstart``).
+bridge is built during Init instead, holding no secret (see ``okta_bridge.ops.snapstart``). What
+Init does start, before anything else is imported, is parsing the system CA store on a thread
+(``okta_bridge.transport.trust``), so that it overlaps the imports.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import threading
 import time
 from typing import Any
 
-from okta_bridge import config, logs, metrics, tracing
-from okta_bridge.client import Client, request_id_of
-from okta_bridge.config import Settings
-from okta_bridge.errors import BridgeError, InternalError, RequestError, UpstreamError
-from okta_bridge.request import events
-from okta_bridge.request.bridge import Bridge
-from okta_bridge.request.events import ApiResult
-from okta_bridge.transport.deadline import Deadline
+from okta_bridge.transport import trust
+
+# First thing in Init: the system CA store parses on a thread while the imports below load.
+trust.prepare()
+
+from okta_bridge import config, logs, metrics, tracing  # noqa: E402
+from okta_bridge.client import Client, request_id_of  # noqa: E402
+from okta_bridge.config import Settings  # noqa: E402
+from okta_bridge.errors import BridgeError, InternalError, RequestError, UpstreamError  # noqa: E402
+from okta_bridge.request import events  # noqa: E402
+from okta_bridge.request.bridge import Bridge  # noqa: E402
+from okta_bridge.request.events import ApiResult  # noqa: E402
+from okta_bridge.transport.deadline import Deadline  # noqa: E402
 
 log = logs.get_logger("handler")
 

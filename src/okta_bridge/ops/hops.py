@@ -26,10 +26,10 @@ from okta_bridge.request.policy import Endpoint, QueryPolicy, policy_for
 from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.secret.sources import source_for
 from okta_bridge.secret.store import SecretSource
+from okta_bridge.transport import trust
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge.transport.deadline import Deadline, elapsed_ms
 from okta_bridge.transport.message import HttpResponse, Target
-from okta_bridge.transport.pool import build_ssl_context
 from okta_bridge.transport.tls import TlsPolicy, load_client_certificate
 
 
@@ -214,7 +214,7 @@ class Diagnosis:
         if route.via_proxy:
             read = self._slice(settings.read_timeout).remaining()
             facts["tunnel"] = probes.tunnel(sock, route, kind, read)
-        context = build_ssl_context(settings.ca_bundle)
+        context = trust.context(settings.ca_bundle)
         if policy is not None and policy.client_certificate is not None:
             load_client_certificate(context, policy)
             facts["client_certificate"] = True

@@ -2,7 +2,7 @@
 
 The bridge's HTTP client does all three inside one call, so a failure there says *that* the host
 could not be reached; these probes say *where*. They follow the bridge's rules: the same trust
-(``transport.build_ssl_context``), the same proxy choice (when ``HTTPS_PROXY`` applies, DNS and TCP
+(``transport.trust.context``), the same proxy choice (when ``HTTPS_PROXY`` applies, DNS and TCP
 test the proxy and TLS runs through a CONNECT tunnel), verification never off, and every wait
 bounded by the caller's timeout. Each probe fills a ``facts`` dict as it learns things, so a
 failed probe still reports what it saw, and raises a ``BridgeError`` with a catalog code.

@@ -9,13 +9,13 @@ import ssl
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import urllib3
 
 from okta_bridge.config import Settings
 from okta_bridge.logs import get_logger
+from okta_bridge.transport import trust
 from okta_bridge.transport.deadline import Deadline, WatchedPool, pinned_pool
 from okta_bridge.transport.tls import TlsPolicy, load_client_certificate
 
@@ -26,28 +26,6 @@ USER_AGENT = "okta-bridge/0.1"
 _TICKET_QUIET = 0.02
 
 log = get_logger("transport")
-
-
-def build_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
-    """Verified TLS 1.2+: the system store, plus the enterprise CA bundle when given."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ssl.get_default_verify_paths().cafile is None and context.cert_store_stats()["x509_ca"] == 0:
-        _load_fallback_roots(context)
-    if ca_bundle is not None:
-        context.load_verify_locations(cafile=str(ca_bundle))
-    return context
-
-
-def _load_fallback_roots(context: ssl.SSLContext) -> None:
-    # Some minimal images have no system store; botocore ships Mozilla's roots.
-    try:
-        import botocore  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - boto3 is a dependency
-        return
-    bundle = Path(botocore.__file__).parent / "cacert.pem"
-    if bundle.is_file():  # pragma: no branch
-        context.load_verify_locations(cafile=str(bundle))
 
 
 def settle(sock: Any, timeout: float) -> None:
@@ -91,7 +69,7 @@ class Pools:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._context = build_ssl_context(settings.ca_bundle)
+        self._context = trust.context(settings.ca_bundle)
         self._lock = threading.Lock()
         self._managers: dict[tuple[TlsPolicy | None, bool], urllib3.PoolManager] = {}
 
@@ -108,7 +86,7 @@ class Pools:
     def _build(self, tls: TlsPolicy | None, proxied: bool) -> urllib3.PoolManager:
         context = self._context
         if tls is not None:
-            context = build_ssl_context(self._settings.ca_bundle)
+            context = trust.context(self._settings.ca_bundle)
             load_client_certificate(context, tls)
         args: dict[str, Any] = {
             "ssl_context": context,
