@@ -101,8 +101,9 @@ def test_the_layer_holds_the_library_and_its_dependencies_under_python(layers: L
     assert {name.split("/", 1)[0] for name in names} == {"python"}
     for name in ("__init__.py", "client.py", "handler.py", "py.typed"):
         assert f"python/okta_bridge/{name}" in names
-    for top in ("jwt", "cryptography", "urllib3"):
+    for top in ("cryptography", "urllib3"):
         assert f"python/{top}/__init__.py" in names
+    assert "python/jwt/__init__.py" not in names  # PyJWT is a dev dependency only (issue 18)
     assert any(n.startswith("python/cryptography/") and n.endswith(".so") for n in names)
 
 
@@ -252,7 +253,7 @@ def test_a_function_using_only_the_layer_runs_against_the_local_stack(
     function.write_text(HANDLERS[handler])
     bootstrap = tmp_path / "bootstrap.py"
     bootstrap.write_text(BOOTSTRAP)
-    # private_key_jwt: the client assertion is signed with the layer's jwt and cryptography (its
+    # private_key_jwt: the client assertion is signed with the layer's cryptography (its
     # native library, built for this host), not only its urllib3.
     secret_id = stack.store_secret("jwt-es256", f"layer/{handler}/{source}")
     env = {
@@ -285,8 +286,9 @@ def test_a_function_using_only_the_layer_runs_against_the_local_stack(
     # The path was the stdlib, the layer and the runtime's boto3, nothing else.
     assert child["path"] == [*child["stdlib"], str(opt / "python"), str(runtime)]
     assert all(not p.endswith("site-packages") for p in child["stdlib"])
-    for name in ("okta_bridge", "jwt", "cryptography", "urllib3"):
+    for name in ("okta_bridge", "cryptography", "urllib3"):
         assert child["origin"][name].startswith(str(opt / "python")), (name, child["origin"])
+    assert "jwt" not in child["origin"]  # the layer has no PyJWT, and signing needs none
     if source == "sdk":
         for name in ("boto3", "botocore"):
             assert child["origin"][name].startswith(str(runtime)), (name, child["origin"])

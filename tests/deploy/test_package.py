@@ -37,7 +37,6 @@ def test_the_real_lock_ships_only_what_boto3_does_not_bring() -> None:
         "cffi",
         "cryptography",
         "pycparser",
-        "pyjwt",
         "urllib3",
     }
     assert {e.name for e in left_out} == {

@@ -52,7 +52,10 @@ def test_post_puts_id_and_secret_in_the_form() -> None:
     ("key", "alg"),
     [
         (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
+        (rsa.generate_private_key(public_exponent=65537, key_size=3072), "RS256"),
         (ec.generate_private_key(ec.SECP256R1()), "ES256"),
+        (ec.generate_private_key(ec.SECP384R1()), "ES384"),
+        (ec.generate_private_key(ec.SECP521R1()), "ES512"),
     ],
 )
 def test_private_key_jwt_claims_follow_rfc7523_and_okta(

@@ -4,8 +4,10 @@ Adding a method is adding one entry to ``METHODS``. ``private_key_jwt`` builds a
 for every attempt (Okta consumes the ``jti`` even when the request fails) and either parses the PEM
 key once per environment (an RSA-2048 load costs ~40 ms) or, for a secret naming ``kms_key_id``,
 has the assertion signed by ``kms:Sign`` (the ``sign`` the token endpoint passes in), so that no
-private key is ever in the process. PyJWT and cryptography are imported only when a PEM key is
-used, so secret-based and KMS-signed clients never pay for them.
+private key is ever in the process. The JWS envelope is ``jose``'s (a few lines over base64url);
+the signature is cryptography's, imported only when a PEM key is used, so secret-based and
+KMS-signed clients never pay for it. PyJWT is not used here: it imports every algorithm it knows
+and ``urllib.request`` for its JWKS client (~98 ms measured on a cold start).
 """
 
 from __future__ import annotations
@@ -89,10 +91,10 @@ def private_key_jwt(
 
 def _pem_signed(credentials: Credentials, claims: dict[str, object]) -> str:
     key, algorithm = KEYS.load(credentials.private_key or "")
-    import jwt  # noqa: PLC0415 - deferred with the key: only PEM-keyed clients need it
-
-    headers = {"kid": credentials.key_id} if credentials.key_id else None
-    return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+    header = {"alg": algorithm, "typ": "JWT"}
+    if credentials.key_id:
+        header["kid"] = credentials.key_id
+    return jose.compact_jws(header, claims, lambda data: jose.signature(key, algorithm, data))
 
 
 METHODS: dict[str, Method] = {

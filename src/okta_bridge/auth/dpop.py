@@ -86,12 +86,7 @@ class ProofKey:
 
     def sign(self, signing_input: bytes) -> bytes:
         """ES256: ECDSA P-256 SHA-256, as JOSE's 64-byte ``r||s`` (RFC 7518 3.4)."""
-        from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
-        from cryptography.hazmat.primitives.asymmetric import ec, utils  # noqa: PLC0415
-
-        der = self._private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
-        r, s = utils.decode_dss_signature(der)
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return jose.signature(self._private, ALGORITHM, signing_input)
 
 
 class Dpop:

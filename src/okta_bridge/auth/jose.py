@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
@@ -78,6 +78,27 @@ def compact_jws(
     DPoP proofs (an in-memory key) and the KMS-signed client assertions (``kms:Sign``)."""
     signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}".encode("ascii")
     return f"{signing_input.decode('ascii')}.{b64url(sign(signing_input))}"
+
+
+def signature(key: Any, alg: str, signing_input: bytes) -> bytes:
+    """The JWS signature of ``signing_input`` by an in-memory cryptography private key:
+    RSASSA-PKCS1-v1_5 for RS256/384/512 (RFC 7518 3.3), ECDSA for ES256/384/512 as the fixed-size
+    ``r || s`` JOSE wants instead of DER (RFC 7518 3.4). Raises KeyError for another ``alg``. The
+    signing is cryptography's; only the encoding is done here."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - only keyed clients
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils  # noqa: PLC0415
+
+    size = 0 if alg in RSA_ALGORITHMS else BY_ALG[alg].size
+    digests: dict[str, hashes.HashAlgorithm] = {
+        "256": hashes.SHA256(),
+        "384": hashes.SHA384(),
+        "512": hashes.SHA512(),
+    }
+    digest = digests[alg[2:]]
+    if not size:
+        return bytes(key.sign(signing_input, padding.PKCS1v15(), digest))
+    r, s = utils.decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest)))
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
 def _json(value: Mapping[str, object]) -> bytes:
