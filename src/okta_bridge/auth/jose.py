@@ -9,13 +9,15 @@ builds it when a key is made.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
+    from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurve
+    from cryptography.hazmat.primitives.hashes import HashAlgorithm
 
 
 class Curve(NamedTuple):
@@ -86,7 +88,7 @@ def signature(key: Any, alg: str, signing_input: bytes) -> bytes:
     ``r || s`` JOSE wants instead of DER (RFC 7518 3.4). Raises KeyError for another ``alg``. The
     signing is cryptography's; only the encoding is done here."""
     from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - only keyed clients
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import utils  # noqa: PLC0415
 
     size = 0 if alg in RSA_ALGORITHMS else BY_ALG[alg].size
     digests: dict[str, hashes.HashAlgorithm] = {
@@ -96,9 +98,38 @@ def signature(key: Any, alg: str, signing_input: bytes) -> bytes:
     }
     digest = digests[alg[2:]]
     if not size:
+        from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+
         return bytes(key.sign(signing_input, padding.PKCS1v15(), digest))
-    r, s = utils.decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest)))
+    r, s = utils.decode_dss_signature(key.sign(signing_input, ecdsa_class()(digest)))
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+@functools.cache
+def ecdsa_class() -> type[ECDSA]:
+    """cryptography's ``ECDSA`` signature algorithm, less one import.
+
+    ``ec.ECDSA.__init__`` imports cryptography's whole OpenSSL backend module (ciphers, RSA,
+    padding: ~8 ms, measured on python3.13) only to check whether RFC 6979 deterministic signing
+    is supported, which is never asked for here. This subclass holds the same two values and
+    answers the same two properties (what the signing code reads) without that import; the
+    signature is still made by cryptography, and the tests verify it with PyJWT.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+    class Ecdsa(ec.ECDSA):
+        def __init__(self, algorithm: HashAlgorithm) -> None:  # no super(): see above
+            self._digest = algorithm
+
+        @property
+        def algorithm(self) -> HashAlgorithm:
+            return self._digest
+
+        @property
+        def deterministic_signing(self) -> bool:
+            return False
+
+    return Ecdsa
 
 
 def _json(value: Mapping[str, object]) -> bytes:
