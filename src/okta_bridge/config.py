@@ -12,8 +12,8 @@ import re
 import ssl
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from okta_bridge.errors import ConfigError, RequestError
 from okta_bridge.request.callers import CallerRoute, parse_routes
@@ -82,8 +82,7 @@ _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
-@dataclass(frozen=True)
-class ProxySettings:
+class ProxySettings(NamedTuple):
     """Standard proxy variables, read here so the transport never touches the environment."""
 
     https_proxy: str | None = None
@@ -99,8 +98,7 @@ class ProxySettings:
         return not bypass(host, {"no": self.no_proxy})
 
 
-@dataclass(frozen=True)
-class AwsSettings:
+class AwsSettings(NamedTuple):
     """Where Secrets Manager is, as boto3 would find it (Lambda sets AWS_REGION)."""
 
     region: str | None = None
@@ -111,8 +109,7 @@ class AwsSettings:
     extension_port: int = 2773
 
 
-@dataclass(frozen=True)
-class DeliverySettings:
+class DeliverySettings(NamedTuple):
     """Where answers too large for Lambda's 6 MB response go (S3), and how they are handed out.
     ``bucket`` is None when large answers are refused (``UPSTREAM_TOO_LARGE``) instead."""
 
@@ -129,8 +126,14 @@ class DeliverySettings:
         return self.bucket is not None
 
 
-@dataclass(frozen=True)
-class Settings:
+# The bridge's records are named tuples, not dataclasses: they are defined on every cold start,
+# and ``@dataclass`` generates and execs each class's methods (~1 ms a class here) and pulls in
+# ``inspect`` (ast, dis, tokenize: ~11 ms) that nothing else on that path needs. A named tuple
+# costs a fraction and needs only ``collections``. Records that are mutated (``Recorder``,
+# ``RetryPolicy``) or hold secrets (``Credentials``, ``AccessToken``, ``ClientAuth``,
+# ``TlsPolicy``: a tuple would give its values to whatever iterates or serialises it) are plain
+# ``__slots__`` classes instead. ``replace()`` is ``_replace()``; a record is also a tuple.
+class Settings(NamedTuple):
     """Everything the bridge needs that is not secret. Secret values live in ``Credentials``."""
 
     secret_id: str

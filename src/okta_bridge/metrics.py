@@ -29,7 +29,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from okta_bridge.config import Settings
@@ -68,23 +67,81 @@ log = get_logger("metrics")
 _write_lock = threading.Lock()
 
 
-@dataclass
 class Recorder:
-    """What one invocation did, filled in by the parts as they work."""
+    """What one invocation did, filled in by the parts as they work. (Mutable, so a
+    ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
 
-    request_id: str
-    secret_reads: int = 0
-    token_requests: int = 0
-    retries: int = 0
-    upstream_requests: int = 0
-    upstream_status: int | None = None
-    upstream_ms: float | None = None
-    token_seconds_to_expiry: float | None = None
-    token_error: BaseException | None = None
-    pages: int = 0
-    truncations: int = 0
-    deliveries: int = 0
-    delivered_bytes: int = 0
+    __slots__ = (
+        "delivered_bytes",
+        "deliveries",
+        "pages",
+        "request_id",
+        "retries",
+        "secret_reads",
+        "token_error",
+        "token_requests",
+        "token_seconds_to_expiry",
+        "truncations",
+        "upstream_ms",
+        "upstream_requests",
+        "upstream_status",
+    )
+    _FIELDS = (
+        "request_id",
+        "secret_reads",
+        "token_requests",
+        "retries",
+        "upstream_requests",
+        "upstream_status",
+        "upstream_ms",
+        "token_seconds_to_expiry",
+        "token_error",
+        "pages",
+        "truncations",
+        "deliveries",
+        "delivered_bytes",
+    )  # in the order repr shows them
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass was
+        self,
+        request_id: str,
+        secret_reads: int = 0,
+        token_requests: int = 0,
+        retries: int = 0,
+        upstream_requests: int = 0,
+        upstream_status: int | None = None,
+        upstream_ms: float | None = None,
+        token_seconds_to_expiry: float | None = None,
+        token_error: BaseException | None = None,
+        pages: int = 0,
+        truncations: int = 0,
+        deliveries: int = 0,
+        delivered_bytes: int = 0,
+    ) -> None:
+        self.request_id = request_id
+        self.secret_reads = secret_reads
+        self.token_requests = token_requests
+        self.retries = retries
+        self.upstream_requests = upstream_requests
+        self.upstream_status = upstream_status
+        self.upstream_ms = upstream_ms
+        self.token_seconds_to_expiry = token_seconds_to_expiry
+        self.token_error = token_error
+        self.pages = pages
+        self.truncations = truncations
+        self.deliveries = deliveries
+        self.delivered_bytes = delivered_bytes
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"Recorder({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Recorder):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment] # mutable and compared by value, as before
 
     def values(self, error: BridgeError | None) -> dict[str, float]:
         """The metric values, in ``METRICS`` order; latency and expiry only when measured."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -65,7 +64,7 @@ def run_diagnose(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Diagnose
         if store:
             stack.secrets_manager.put_secret(name, secret or stack.secret_value(kind))
         environment = stack.environment(name, delivery=delivery)
-        settings = replace(Settings.from_env(environment), **overrides)
+        settings = Settings.from_env(environment)._replace(**overrides)
         client = stack.secrets_manager.client(stack.ca.ca_pem_path, max_attempts=1)
         try:
             source = BotoSecretSource(settings, client=client)

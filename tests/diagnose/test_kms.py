@@ -4,7 +4,6 @@ kms:Sign, reported before the token hop (which signs again), each failure with i
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -75,4 +74,4 @@ def test_an_http_kms_endpoint_is_refused_as_configuration(
 
 
 def _aws(stack: LocalStack, kms_endpoint: str) -> AwsSettings:
-    return replace(Settings.from_env(stack.environment("x")).aws, kms_endpoint=kms_endpoint)
+    return Settings.from_env(stack.environment("x")).aws._replace(kms_endpoint=kms_endpoint)

@@ -16,7 +16,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -238,7 +238,7 @@ class FaultKit:
         # boto3.client() (the bridge's make_client) uses the default session; it reads this
         # case's environment when the client is created.
         self._monkeypatch.setattr(boto3, "DEFAULT_SESSION", self.boto_session)
-        settings = replace(Settings.from_env(env), **overrides)
+        settings = Settings.from_env(env)._replace(**overrides)
         http = HttpClient(
             settings,
             retry=RetryPolicy(max_retries=settings.max_retries, rng=random.Random(1)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -85,7 +85,7 @@ def make_harness(
     name = stack.store_secret(kind, secret_name) if store or secret_name is None else secret_name
     stack.reset_counts()
     env = stack.environment(name)
-    settings = replace(Settings.from_env(env), **overrides)
+    settings = Settings.from_env(env)._replace(**overrides)
     sleeps: list[float] = []
     http = HttpClient(
         settings,

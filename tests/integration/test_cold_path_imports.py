@@ -23,7 +23,7 @@ stack = stack_fixture()  # this module's own local stack
 
 # Never on the cold path of any client.
 NEVER = (
-    "jwt",  # PyJWT (~98 ms): the JWS envelope is okta_bridge.auth.jose's, the signature cryptography's
+    "jwt",  # PyJWT (~98 ms): okta_bridge.auth.jose makes the JWS, cryptography signs
     "urllib.request",  # NO_PROXY matching, only when a proxy is set (~15 ms)
     "importlib.metadata",  # urllib3's HTTP/2 opt-in checks h2's version with it (~8 ms): deferred
     "inspect",  # only dataclasses needed it (~11 ms, with ast, dis and tokenize)

@@ -5,7 +5,6 @@ No private key exists in the bridge: the objects reachable from it hold none."""
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import ssl
 from typing import Any
@@ -209,7 +208,7 @@ def test_kms_that_never_answers_is_kms_timeout_within_the_deadline(stack: LocalS
 def _with_kms_endpoint(stack: LocalStack, url: str) -> Harness:
     harness = make_harness(stack, "kms-rs256")
     settings = harness.bridge.settings
-    aws = dataclasses.replace(settings.aws, kms_endpoint=url)
+    aws = settings.aws._replace(kms_endpoint=url)
     return make_harness(stack, "kms-rs256", aws=aws)
 
 

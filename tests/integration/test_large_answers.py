@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,7 +40,7 @@ def _aws_credentials(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None
 def delivering(stack: LocalStack, **delivery: Any) -> Harness:
     settings = Settings.from_env(stack.environment("unused", delivery=True))
     return make_harness(
-        stack, allowed_routes=ROUTES, delivery=replace(settings.delivery, **delivery)
+        stack, allowed_routes=ROUTES, delivery=settings.delivery._replace(**delivery)
     )
 
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +153,7 @@ def extension_bridge(
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(extension.port),
         }
     )
-    settings = replace(settings, **overrides)
+    settings = settings._replace(**overrides)
     http = HttpClient(settings)
     direct = SignedHttpSource(settings, http)
     source = ExtensionSource(

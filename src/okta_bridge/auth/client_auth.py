@@ -18,8 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from okta_bridge.auth import jose
 from okta_bridge.errors import SecretError
@@ -30,12 +29,31 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300
 
 
-@dataclass(frozen=True)
 class ClientAuth:
-    """Headers and form fields that authenticate the client on one token request."""
+    """Headers and form fields that authenticate the client on one token request. Both carry
+    the client's secret or assertion: a ``__slots__`` class whose repr shows neither, not a
+    named tuple (see ``secret.credentials``); a fresh dict each when not given."""
 
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    form: dict[str, str] = field(default_factory=dict, repr=False)
+    __slots__ = ("form", "headers")
+
+    headers: Final[dict[str, str]]
+    form: Final[dict[str, str]]
+
+    def __init__(
+        self, headers: dict[str, str] | None = None, form: dict[str, str] | None = None
+    ) -> None:
+        self.headers = {} if headers is None else headers
+        self.form = {} if form is None else form
+
+    def __repr__(self) -> str:
+        return "ClientAuth()"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClientAuth):
+            return NotImplemented
+        return (self.headers, self.form) == (other.headers, other.form)
+
+    __hash__ = None  # type: ignore[assignment] # holds dicts: unhashable, as before
 
 
 # Signs a JWS signing input with the credentials' KMS key (one kms:Sign); see kms_signing.

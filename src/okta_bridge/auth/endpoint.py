@@ -12,8 +12,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from okta_bridge import metrics, tracing
 from okta_bridge.auth.client_auth import AssertionSigner, authenticate
@@ -90,18 +89,56 @@ def _definite(response: HttpResponse) -> bool:
     )
 
 
-@dataclass(frozen=True)
 class AccessToken:
     """A bearer token and the monotonic times at which it was issued, should be refreshed and
-    must no longer be used."""
+    must no longer be used. A ``__slots__`` class whose repr leaves the token out, not a named
+    tuple (see ``secret.credentials``)."""
 
-    value: str = field(repr=False)
-    expires_at: float
-    refresh_at: float
-    lifetime: float
-    scopes: tuple[str, ...] = ()
-    scheme: str = "Bearer"  # "DPoP" for a token bound to the environment's DPoP key
-    bound_to: str | None = None  # that key's thumbprint
+    __slots__ = ("bound_to", "expires_at", "lifetime", "refresh_at", "scheme", "scopes", "value")
+
+    value: Final[str]  # never in repr
+    expires_at: Final[float]
+    refresh_at: Final[float]
+    lifetime: Final[float]
+    scopes: Final[tuple[str, ...]]
+    scheme: Final[str]  # "DPoP" for a token bound to the environment's DPoP key
+    bound_to: Final[str | None]  # that key's thumbprint
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass was
+        self,
+        value: str,
+        expires_at: float,
+        refresh_at: float,
+        lifetime: float,
+        scopes: tuple[str, ...] = (),
+        scheme: str = "Bearer",
+        bound_to: str | None = None,
+    ) -> None:
+        self.value = value
+        self.expires_at = expires_at
+        self.refresh_at = refresh_at
+        self.lifetime = lifetime
+        self.scopes = scopes
+        self.scheme = scheme
+        self.bound_to = bound_to
+
+    def __repr__(self) -> str:
+        return (
+            f"AccessToken(expires_at={self.expires_at!r}, refresh_at={self.refresh_at!r}, "
+            f"lifetime={self.lifetime!r}, scopes={self.scopes!r}, scheme={self.scheme!r}, "
+            f"bound_to={self.bound_to!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AccessToken):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
 
     @property
     def issued_at(self) -> float:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from okta_bridge import metrics
 from okta_bridge.auth.tokens import TokenProvider
@@ -44,8 +43,7 @@ if TYPE_CHECKING:
     from okta_bridge.delivery.s3 import Delivered, S3Delivery
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Where one invocation reads, the check a redirect must pass (the same rules), and whether
     its route sends an ``Idempotency-Key``."""
 
@@ -180,7 +178,7 @@ class Bridge:
                         attempts=done.attempts,
                         elapsed_ms=done.elapsed_ms,
                     )
-                response = replace(response, body=spill.buffered())
+                response = response._replace(body=spill.buffered())
         except BaseException:
             if spill is not None:
                 spill.abort()

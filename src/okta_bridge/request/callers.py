@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from okta_bridge.errors import RequestError
 
@@ -32,8 +31,7 @@ ROUTE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _ASSUMED_ROLE = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+")
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     """``via`` the door used; ``identity`` what AWS authenticated (None: nobody, or direct)."""
 
     via: Literal["direct", "proxy"]
@@ -91,8 +89,7 @@ def _text(value: object) -> str | None:
     return value.strip()[:2048] if isinstance(value, str) and value.strip() else None
 
 
-@dataclass(frozen=True)
-class CallerRoute:
+class CallerRoute(NamedTuple):
     """One rule: callers whose identity matches ``principal`` (``*`` and ``?`` wildcards, as in
     IAM) may use ``paths`` (within the global routes): ``/pattern`` to GET, ``METHOD /pattern``
     for another method."""

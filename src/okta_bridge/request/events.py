@@ -15,8 +15,7 @@ import json
 import math
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from okta_bridge.errors import BridgeError, RequestError
 from okta_bridge.logs import REDACTOR
@@ -30,8 +29,7 @@ DELIVER_CHOICES = ("auto", "s3")
 _JSON_TYPES = ("application/json",)
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     """What the caller asked for: ``path``/``query`` are ``None`` for the default endpoint;
     ``caller`` is who AWS says sent it (proxy events) or ``DIRECT``."""
 
@@ -53,8 +51,7 @@ class Invocation:
         )
 
 
-@dataclass(frozen=True)
-class ApiResult:
+class ApiResult(NamedTuple):
     """The internal API's answer, parsed and raw."""
 
     status: int

@@ -34,7 +34,6 @@ import re
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -67,8 +66,7 @@ class Route(NamedTuple):
     idempotency_key: bool = False
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """The configured API: its origin, and the default endpoint's path and query."""
 
     origin: str

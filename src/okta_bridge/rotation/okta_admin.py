@@ -16,7 +16,6 @@ is deleted before one more try.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import urllib.parse
@@ -224,7 +223,7 @@ class OktaAdmin:
             and not token.bound_elsewhere(self._endpoint.dpop)
         ):
             return token
-        admin = dataclasses.replace(self._admin, scopes=(scope,))
+        admin = self._admin._replace(scopes=(scope,))
         try:
             token = self._endpoint.request(admin, deadline)
         except TokenError as exc:

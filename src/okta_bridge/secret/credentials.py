@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from okta_bridge import config
 from okta_bridge.config import Settings
@@ -34,28 +33,129 @@ _KMS_KEY = re.compile(
 KMS_ALGORITHMS = ("RS256", "ES256")
 
 
-@dataclass(frozen=True)
 class Credentials:
-    """Okta client credentials plus the endpoints they are for."""
+    """Okta client credentials plus the endpoints they are for.
 
-    client_id: str
-    token_url: str
-    api_endpoint: str
-    auth_method: str
-    scopes: tuple[str, ...]
-    client_secret: str | None = field(default=None, repr=False)
-    private_key: str | None = field(default=None, repr=False)
-    key_id: str | None = None
-    kms_key_id: str | None = None  # a KMS key ARN or alias: assertions are signed by kms:Sign
-    key_algorithm: str = "RS256"  # with kms_key_id: RS256 or ES256
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    client_certificate: str | None = None
-    client_key: str | None = field(default=None, repr=False)
-    version_id: str | None = None
-    app_id: str = ""
-    okta_secret_id: str | None = None
-    dpop: bool | None = None  # the secret's own choice (``"dpop": true``), else the setting's
+    A ``__slots__`` class, not a named tuple like the bridge's other records (``config.Settings``
+    says why those are tuples): a tuple of these fields would hand its secrets to anything that
+    iterates, indexes or serialises tuples (``json.dumps``, the redactor's walk over a log entry,
+    ``%`` formatting), past the repr that leaves them out. Immutable (``Final``), compared and
+    hashed by value; ``_replace`` as on a named tuple."""
+
+    __slots__ = (
+        "api_endpoint",
+        "app_id",
+        "auth_method",
+        "client_certificate",
+        "client_id",
+        "client_key",
+        "client_secret",
+        "dpop",
+        "key_algorithm",
+        "key_id",
+        "kms_key_id",
+        "okta_secret_id",
+        "password",
+        "private_key",
+        "scopes",
+        "token_url",
+        "username",
+        "version_id",
+    )
+    _SHOWN = (
+        "client_id",
+        "token_url",
+        "api_endpoint",
+        "auth_method",
+        "scopes",
+        "key_id",
+        "kms_key_id",
+        "key_algorithm",
+        "username",
+        "client_certificate",
+        "version_id",
+        "app_id",
+        "okta_secret_id",
+        "dpop",
+    )  # repr: every field but the secrets
+
+    client_id: Final[str]
+    token_url: Final[str]
+    api_endpoint: Final[str]
+    auth_method: Final[str]
+    scopes: Final[tuple[str, ...]]
+    client_secret: Final[str | None]  # never in repr
+    private_key: Final[str | None]  # never in repr
+    key_id: Final[str | None]
+    kms_key_id: Final[str | None]  # a KMS key ARN or alias: assertions are signed by kms:Sign
+    key_algorithm: Final[str]  # with kms_key_id: RS256 or ES256
+    username: Final[str | None]
+    password: Final[str | None]  # never in repr
+    client_certificate: Final[str | None]
+    client_key: Final[str | None]  # never in repr
+    version_id: Final[str | None]
+    app_id: Final[str]
+    okta_secret_id: Final[str | None]
+    dpop: Final[bool | None]  # the secret's own choice (``"dpop": true``), else the setting's
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass was
+        self,
+        client_id: str,
+        token_url: str,
+        api_endpoint: str,
+        auth_method: str,
+        scopes: tuple[str, ...],
+        client_secret: str | None = None,
+        private_key: str | None = None,
+        key_id: str | None = None,
+        kms_key_id: str | None = None,
+        key_algorithm: str = "RS256",
+        username: str | None = None,
+        password: str | None = None,
+        client_certificate: str | None = None,
+        client_key: str | None = None,
+        version_id: str | None = None,
+        app_id: str = "",
+        okta_secret_id: str | None = None,
+        dpop: bool | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.token_url = token_url
+        self.api_endpoint = api_endpoint
+        self.auth_method = auth_method
+        self.scopes = scopes
+        self.client_secret = client_secret
+        self.private_key = private_key
+        self.key_id = key_id
+        self.kms_key_id = kms_key_id
+        self.key_algorithm = key_algorithm
+        self.username = username
+        self.password = password
+        self.client_certificate = client_certificate
+        self.client_key = client_key
+        self.version_id = version_id
+        self.app_id = app_id
+        self.okta_secret_id = okta_secret_id
+        self.dpop = dpop
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._SHOWN)
+        return f"Credentials({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, name) for name in self.__slots__))
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def _replace(self, **changes: Any) -> Credentials:
+        """A copy with ``changes`` (field names as keywords)."""
+        return Credentials(**{**self._values(), **changes})
 
     @property
     def okta_app_id(self) -> str:

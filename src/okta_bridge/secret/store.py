@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from okta_bridge import metrics, tracing
 from okta_bridge.config import Settings
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 log = get_logger("secrets")
 
 
-@dataclass(frozen=True)
-class SecretValue:
+class SecretValue(NamedTuple):
     """What a source returns: the secret string and the version it came from."""
 
     text: str

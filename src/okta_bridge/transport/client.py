@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import urllib3
 
@@ -69,8 +69,7 @@ _MIN_ATTEMPT = 0.05
 log = get_logger("transport")
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     """What stays the same across the attempts and redirects of one request."""
 
     target: Target
@@ -83,14 +82,37 @@ class _Call:
     sink: BodySink | None = None
 
 
-@dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded by attempts and the deadline."""
+    """Exponential backoff with full jitter, bounded by attempts and the deadline. (Mutable, so
+    a ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
 
-    max_retries: int = 2
-    base: float = 0.1
-    cap: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
+    __slots__ = ("base", "cap", "max_retries", "rng")
+
+    def __init__(
+        self,
+        max_retries: int = 2,
+        base: float = 0.1,
+        cap: float = 2.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.max_retries = max_retries
+        self.base = base
+        self.cap = cap
+        self.rng = random.Random() if rng is None else rng  # noqa: S311 - jitter, not security
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(max_retries={self.max_retries!r}, base={self.base!r}, "
+            f"cap={self.cap!r}, rng={self.rng!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RetryPolicy):
+            return NotImplemented
+        mine = (self.max_retries, self.base, self.cap, self.rng)
+        return mine == (other.max_retries, other.base, other.cap, other.rng)
+
+    __hash__ = None  # type: ignore[assignment] # mutable and compared by value, as before
 
     def backoff(self, retry: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**retry)] (AWS architecture blog)."""

@@ -10,16 +10,14 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from okta_bridge.errors import BridgeError, NetworkError
 
 MAX_RETRY_AFTER = 86_400.0
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Who is being called, for error codes and messages that name the right hop."""
 
     label: str
@@ -28,8 +26,7 @@ class Target:
     error_class: type[BridgeError] = NetworkError
 
 
-@dataclass(frozen=True)
-class HttpResponse:
+class HttpResponse(NamedTuple):
     """A fully read response."""
 
     status: int

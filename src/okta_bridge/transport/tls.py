@@ -18,8 +18,7 @@ import hashlib
 import os
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from urllib3.connection import HTTPSConnection
 
@@ -35,13 +34,40 @@ class PinMismatchError(ssl.SSLError):
     """The server's public key matches none of the configured pins."""
 
 
-@dataclass(frozen=True)
 class TlsPolicy:
-    """What the API host's connections must satisfy beyond normal verification."""
+    """What the API host's connections must satisfy beyond normal verification. It holds a
+    private key, so a ``__slots__`` class, not a named tuple (see ``secret.credentials``); a pool
+    key (``transport.pool``), so compared and hashed by value."""
 
-    pins: frozenset[bytes] = frozenset()
-    client_certificate: str | None = None
-    client_key: str | None = field(default=None, repr=False)
+    __slots__ = ("client_certificate", "client_key", "pins")
+
+    pins: Final[frozenset[bytes]]
+    client_certificate: Final[str | None]
+    client_key: Final[str | None]  # never in repr
+
+    def __init__(
+        self,
+        pins: frozenset[bytes] = frozenset(),
+        client_certificate: str | None = None,
+        client_key: str | None = None,
+    ) -> None:
+        self.pins = pins
+        self.client_certificate = client_certificate
+        self.client_key = client_key
+
+    def __repr__(self) -> str:
+        return f"TlsPolicy(pins={self.pins!r}, client_certificate={self.client_certificate!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TlsPolicy):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[frozenset[bytes], str | None, str | None]:
+        return (self.pins, self.client_certificate, self.client_key)
 
     @property
     def plain(self) -> bool:

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from okta_bridge import handler
 from okta_bridge.config import Settings
@@ -86,7 +86,7 @@ def run_local(kind: str, console: Console) -> None:
         secret_id = stack.store_secret(kind, LOCAL_SECRET)
         admin_id = stack.store_admin_secret()
         # The bridge's per-invocation metrics lines would bury the progress report here.
-        settings = replace(Settings.from_env(stack.environment(secret_id)), metrics=False)
+        settings = Settings.from_env(stack.environment(secret_id))._replace(metrics=False)
         sm = stack.secrets_manager.client(stack.ca.ca_pem_path)
         kms = make_kms_client(
             settings.aws, access_key=DUMMY_CREDENTIAL, secret_key=DUMMY_CREDENTIAL
