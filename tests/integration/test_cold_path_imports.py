@@ -43,6 +43,8 @@ NEVER = (
 # Loaded only by the clients that use them.
 KEYS_ONLY = ("cryptography",)  # a PEM key in the secret, or DPoP proofs
 KMS_ONLY = ("okta_bridge.auth.kms_signing",)  # a secret naming kms_key_id
+# cryptography's serialization package (its SSH key module) loads these when a PEM is parsed.
+PEM_ONLY = ("inspect", "dataclasses")
 
 CHILD = r"""
 import json, sys
@@ -105,8 +107,8 @@ def _secret(stack: LocalStack, kind: str) -> str:
     [
         ("basic", ()),
         ("post", ()),
-        ("jwt-rs256", KEYS_ONLY),
-        ("jwt-es256", KEYS_ONLY),
+        ("jwt-rs256", KEYS_ONLY + PEM_ONLY),
+        ("jwt-es256", KEYS_ONLY + PEM_ONLY),
         ("kms-es256", KMS_ONLY),
         ("dpop", KEYS_ONLY),
     ],
