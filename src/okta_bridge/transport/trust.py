@@ -13,11 +13,11 @@ parsed store is part of the snapshot (public data, unlike the secret and tokens 
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import ssl
     from pathlib import Path
 
 # How long the first pool waits for the Init thread's store before parsing one itself: the parse
@@ -35,6 +35,8 @@ def prepare() -> None:
     with _lock:
         if _thread is not None:
             return
+        # ssl is imported above, by this thread: importing it is Python code, holding the GIL,
+        # which would only slow the imports it is meant to run beside.
         _thread = threading.Thread(target=_prepare, name="trust-store", daemon=True)
         _thread.start()
 
@@ -70,8 +72,6 @@ def context(ca_bundle: Path | None) -> ssl.SSLContext:
 def system_context() -> ssl.SSLContext:
     """Verified TLS 1.2+ trusting the system store (or, on an image without one, Mozilla's roots
     as botocore ships them)."""
-    import ssl  # noqa: PLC0415 - in the Init thread, so that the handler's import goes on meanwhile
-
     built = ssl.create_default_context()
     built.minimum_version = ssl.TLSVersion.TLSv1_2
     if ssl.get_default_verify_paths().cafile is None and built.cert_store_stats()["x509_ca"] == 0:
