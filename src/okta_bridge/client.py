@@ -17,10 +17,8 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import re
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from okta_bridge import config, logs
 from okta_bridge.config import Settings
@@ -31,6 +29,9 @@ from okta_bridge.request.callers import DIRECT
 from okta_bridge.request.events import Invocation
 from okta_bridge.request.pages import Walk
 from okta_bridge.transport.deadline import Deadline
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["Client", "Response"]
 
@@ -278,4 +279,6 @@ def request_id_of(context: Any) -> str:
     value = getattr(context, "aws_request_id", None)
     if isinstance(value, str) and re.fullmatch(_REQUEST_ID, value):
         return value
+    import uuid  # noqa: PLC0415 - Lambda always gives one; uuid's import is not paid for this
+
     return str(uuid.uuid4())

@@ -12,7 +12,6 @@ import re
 import ssl
 import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 from okta_bridge.errors import ConfigError, RequestError
@@ -137,7 +136,7 @@ class Settings(NamedTuple):
     """Everything the bridge needs that is not secret. Secret values live in ``Credentials``."""
 
     secret_id: str
-    ca_bundle: Path | None = None
+    ca_bundle: str | None = None  # a path; a str, not a Path: pathlib is not imported for it
     token_url: str | None = None
     api_base_url: str | None = None
     scopes: tuple[str, ...] | None = None
@@ -286,12 +285,12 @@ def _auth_method(value: str | None, name: str) -> str | None:
     return value
 
 
-def _ca_bundle(value: str) -> Path | None:
+def _ca_bundle(value: str) -> str | None:
     if not value:
         return None
-    path = Path(value)
+    path = value
     try:
-        ssl.create_default_context(cafile=str(path))
+        ssl.create_default_context(cafile=path)
     except FileNotFoundError:
         raise ConfigError(CA_BUNDLE, f"no file at {path}") from None
     except (ssl.SSLError, OSError, ValueError) as exc:

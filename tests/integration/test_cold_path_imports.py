@@ -31,6 +31,9 @@ NEVER = (
     "zipfile",  # importlib.metadata's
     "shutil",  # mTLS client key files only
     "tempfile",  # mTLS client key files only
+    "pathlib",  # paths stay strings (~2.5 ms)
+    "uuid",  # jti values are os.urandom's; a request id only when Lambda gives none
+    "concurrent.futures",  # BRIDGE_SECRET_SOURCE=sdk only (boto3's calls on a worker)
     "boto3",  # the bridge signs its own AWS requests (SigV4)
     "botocore",
     "opentelemetry",  # BRIDGE_TRACING=on only

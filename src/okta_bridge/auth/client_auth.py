@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -89,7 +89,7 @@ def private_key_jwt(
         "aud": credentials.token_url,  # RFC 7523 3.3: Okta wants the full token endpoint URL
         "iat": int(now),  # RFC 7519 4.1.6
         "exp": int(now) + ASSERTION_LIFETIME,  # RFC 7523 3.4; Okta allows at most 1 hour
-        "jti": uuid.uuid4().hex,  # RFC 7523 3.7: single use; from os.urandom, safe after restore
+        "jti": os.urandom(16).hex(),  # RFC 7523 3.7: single use; os.urandom, safe after restore
     }
     if credentials.kms_key_id is not None:
         if sign is None:

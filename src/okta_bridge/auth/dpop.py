@@ -19,11 +19,11 @@ tokens are bound to, so a token that leaks (a log, a proxy, a memory dump) is us
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
 import urllib.parse
-import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +124,7 @@ class Dpop:
         key = key or self.key
         header = {"typ": PROOF_TYPE, "alg": ALGORITHM, "jwk": key.jwk}
         claims: dict[str, Any] = {
-            "jti": uuid.uuid4().hex,  # RFC 9449 4.2: unique per proof
+            "jti": os.urandom(16).hex(),  # RFC 9449 4.2: unique per proof (128 random bits)
             "htm": method.upper(),
             "htu": htu(url),
             "iat": int(self._clock()),

@@ -20,7 +20,6 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from okta_bridge.config import ProxySettings
@@ -239,17 +238,17 @@ def handshake(
         ) from None
 
 
-def bundle_subjects(ca_bundle: Path | None) -> list[str]:
+def bundle_subjects(ca_bundle: str | None) -> list[str]:
     """Subjects of the CA certificates in ``BRIDGE_CA_BUNDLE`` (what the bridge adds to trust)."""
     return [_subject(der) for der in _bundle_ders(ca_bundle)]
 
 
-def _bundle_ders(ca_bundle: Path | None) -> list[bytes]:
+def _bundle_ders(ca_bundle: str | None) -> list[bytes]:
     if ca_bundle is None:
         return []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context.load_verify_locations(cafile=str(ca_bundle))
+        context.load_verify_locations(cafile=ca_bundle)
     except (OSError, ssl.SSLError, ValueError):
         return []
     return [bytes(der) for der in context.get_ca_certs(binary_form=True)]
@@ -258,7 +257,7 @@ def _bundle_ders(ca_bundle: Path | None) -> list[bytes]:
 def certificate_facts(
     sock: ssl.SSLSocket,
     context: ssl.SSLContext,
-    ca_bundle: Path | None,
+    ca_bundle: str | None,
     *,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:

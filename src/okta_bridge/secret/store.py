@@ -18,8 +18,6 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from okta_bridge import metrics, tracing
@@ -30,6 +28,8 @@ from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.transport.deadline import Deadline
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
 
@@ -113,6 +113,9 @@ class BotoSecretSource:
         would outlast the invocation. A call abandoned here finishes in the background and its
         result is dropped; the next read starts afresh.
         """
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - the SDK source only
+        from concurrent.futures import TimeoutError as FutureTimeout  # noqa: PLC0415
+
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="secret")

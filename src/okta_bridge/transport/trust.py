@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 # How long the first pool waits for the Init thread's store before parsing one itself: the parse
 # takes tens of milliseconds; a thread that has not finished by then is starved, not working.
@@ -61,11 +57,11 @@ def _take_prepared() -> ssl.SSLContext | None:
         return _prepared.pop() if _prepared else None
 
 
-def context(ca_bundle: Path | None) -> ssl.SSLContext:
+def context(ca_bundle: str | None) -> ssl.SSLContext:
     """Verified TLS 1.2+: the system store, plus the enterprise CA bundle when given."""
     built = _take_prepared() or system_context()
     if ca_bundle is not None:
-        built.load_verify_locations(cafile=str(ca_bundle))
+        built.load_verify_locations(cafile=ca_bundle)
     return built
 
 

@@ -173,5 +173,5 @@ def stack_settings(
         token_url=parameters.get("TokenUrl") or None,
         api_base_url=parameters.get("ApiBaseUrl") or None,
         scopes=scopes,
-        ca_bundle=ca_bundle,
+        ca_bundle=None if ca_bundle is None else str(ca_bundle),
     )
