@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from okta_bridge.auth.endpoint import EXPIRY_SAFETY
+from okta_bridge.auth.access_token import EXPIRY_SAFETY
 from okta_bridge_dev.emulators.stack import LocalStack
 from tests.integration.conftest import FakeClock
 from tests.load.conftest import invoke, seeded_environment

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.client_auth import ClientAuth
-from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.tls import TlsPolicy
 

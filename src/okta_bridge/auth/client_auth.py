@@ -150,6 +150,14 @@ class KeyCache:
                     del self._keys[next(iter(self._keys))]
             return self._keys[digest]
 
+    def __contains__(self, pem: object) -> bool:
+        """Whether ``pem`` is parsed already."""
+        if not isinstance(pem, str):
+            return False
+        digest = hashlib.sha256(pem.encode()).hexdigest()
+        with self._lock:
+            return digest in self._keys
+
     def clear(self) -> None:
         """Forget every parsed key (SnapStart: a snapshot must hold none)."""
         with self._lock:

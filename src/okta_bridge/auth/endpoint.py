@@ -12,10 +12,11 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from okta_bridge import metrics, tracing
-from okta_bridge.auth.client_auth import AssertionSigner, authenticate
+from okta_bridge.auth.access_token import AccessToken
+from okta_bridge.auth.client_auth import KEYS, AssertionSigner, authenticate
 from okta_bridge.auth.dpop import DPOP, Dpop, ProofSigner
 from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
@@ -41,8 +42,6 @@ MAX_TOKEN_RESPONSE = 65_536
 # RFC 6749 makes expires_in optional; without it assume a short life rather than guess long.
 DEFAULT_LIFETIME = 300
 
-# Stop using a token this long before it expires: clocks drift and the API call takes time.
-EXPIRY_SAFETY = 10.0
 
 _OAUTH_ERRORS = {
     "invalid_client": "TOKEN_REJECTED",
@@ -87,72 +86,6 @@ def _definite(response: HttpResponse) -> bool:
         and response.status not in (408, 429)
         and bool(_oauth_error(response))
     )
-
-
-class AccessToken:
-    """A bearer token and the monotonic times at which it was issued, should be refreshed and
-    must no longer be used. A ``__slots__`` class whose repr leaves the token out, not a named
-    tuple (see ``secret.credentials``)."""
-
-    __slots__ = ("bound_to", "expires_at", "lifetime", "refresh_at", "scheme", "scopes", "value")
-
-    value: Final[str]  # never in repr
-    expires_at: Final[float]
-    refresh_at: Final[float]
-    lifetime: Final[float]
-    scopes: Final[tuple[str, ...]]
-    scheme: Final[str]  # "DPoP" for a token bound to the environment's DPoP key
-    bound_to: Final[str | None]  # that key's thumbprint
-
-    def __init__(  # noqa: PLR0917 - positional, as the dataclass was
-        self,
-        value: str,
-        expires_at: float,
-        refresh_at: float,
-        lifetime: float,
-        scopes: tuple[str, ...] = (),
-        scheme: str = "Bearer",
-        bound_to: str | None = None,
-    ) -> None:
-        self.value = value
-        self.expires_at = expires_at
-        self.refresh_at = refresh_at
-        self.lifetime = lifetime
-        self.scopes = scopes
-        self.scheme = scheme
-        self.bound_to = bound_to
-
-    def __repr__(self) -> str:
-        return (
-            f"AccessToken(expires_at={self.expires_at!r}, refresh_at={self.refresh_at!r}, "
-            f"lifetime={self.lifetime!r}, scopes={self.scopes!r}, scheme={self.scheme!r}, "
-            f"bound_to={self.bound_to!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AccessToken):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    @property
-    def issued_at(self) -> float:
-        """When the request that got it started (monotonic)."""
-        return self.expires_at - self.lifetime
-
-    def usable(self, now: float) -> bool:
-        """Still safe to send."""
-        return now < self.expires_at - EXPIRY_SAFETY
-
-    def bound_elsewhere(self, dpop: Dpop) -> bool:
-        """Bound to a DPoP key the environment no longer holds (it made a new one): no proof
-        this environment can make will go with it, so it is as good as expired."""
-        return self.bound_to is not None and self.bound_to != dpop.thumbprint()
 
 
 class TokenEndpoint:
@@ -236,6 +169,11 @@ class TokenEndpoint:
         self.requests += 1
         started = self._clock()
         wanted = self._wants_dpop(credentials)
+        if self._slow_to_prepare(credentials, wanted):
+            # Work comes before the request is sent (cryptography imported and the DPoP key made,
+            # a PEM key parsed, a kms:Sign): the connection to Okta (TCP, TLS, a proxy's tunnel)
+            # opens meanwhile on a thread, instead of after it.
+            self._http.preconnect(credentials.token_url, tls=None, deadline=deadline)
         # auto: as learned in this environment (at first without a proof), switching to DPoP
         # when the token endpoint refuses a request for want of one (also after learning
         # otherwise: an admin may turn the app's DPoP on at any time).
@@ -331,6 +269,15 @@ class TokenEndpoint:
     def auto(self, credentials: Credentials) -> bool:
         """Whether DPoP is learned for these credentials (``auto``), not configured."""
         return self._dpop_mode == "auto" and credentials.dpop is None
+
+    def _slow_to_prepare(self, credentials: Credentials, wanted: bool | None) -> bool:
+        """Whether this request costs more than microseconds to prepare: the environment's first
+        DPoP proof (its key), a PEM key not parsed yet, or any KMS-signed assertion."""
+        if wanted and not self.dpop.has_key:
+            return True
+        if credentials.kms_key_id is not None:
+            return True
+        return credentials.private_key is not None and credentials.private_key not in KEYS
 
     def _wants_dpop(self, credentials: Credentials) -> bool | None:
         """Whether to send a proof first: the secret's ``dpop`` (each app's own truth, so one

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from typing import TypeGuard
 
 from okta_bridge import metrics
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.dpop import Dpop
-from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.errors import BridgeError, NetworkError, SigningError, TokenError
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 from okta_bridge import config
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.dpop import DPOP
-from okta_bridge.auth.endpoint import TOKEN_TARGET, AccessToken, TokenEndpoint
+from okta_bridge.auth.endpoint import TOKEN_TARGET, TokenEndpoint
 from okta_bridge.auth.tokens import MintBudget
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, TlsError

@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.dpop import Dpop
-from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.errors import BridgeError, InternalError
 from okta_bridge.secret.credentials import Credentials
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from okta_bridge import metrics, tracing
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.challenges import challenge_error, challenges
 from okta_bridge.auth.dpop import Dpop, ProofSigner
-from okta_bridge.auth.endpoint import AccessToken
 from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.errors import UpstreamError
 from okta_bridge.logs import get_logger

@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from okta_bridge.auth.access_token import AccessToken
 from okta_bridge.auth.challenges import challenges
 from okta_bridge.auth.dpop import ProofSigner
-from okta_bridge.auth.endpoint import AccessToken, TokenEndpoint
+from okta_bridge.auth.endpoint import TokenEndpoint
 from okta_bridge.errors import RotationError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.rotation.admin_secret import APPS_SCOPE, USERS_SCOPE

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 import urllib3
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.util.wait import wait_for_read
 
 from okta_bridge.config import Settings
 from okta_bridge.transport.message import BodySink, ResponseTooLarge
@@ -126,8 +128,37 @@ def watching(watch: Watch) -> Iterator[None]:
         WATCHED.reset(token)
 
 
+# Records a TLS 1.3 server may send an idle connection and no request asked for: its session
+# tickets (two by default in OpenSSL). More than this many, and the connection is not kept.
+_IDLE_RECORDS = 4
+
+
 class WatchedConnection(HTTPSConnection):
     """urllib3's HTTPS connection, its answer (head and body) bounded by the deadline."""
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether an idle connection can carry a request: urllib3 takes any readable idle
+        socket for a dropped one, but on TLS 1.3 a fresh one is readable with the session
+        tickets the server sends after the handshake. Those are processed here, without
+        waiting; only data or the end of the stream mean the connection is gone. So a
+        connection opened ahead of its request (``Pools.preconnect``) is used as soon as its
+        handshake is done, whenever its tickets arrive."""
+        sock = self.sock
+        if sock is None:
+            return False
+        if not wait_for_read(sock, timeout=0.0):
+            return True
+        if not isinstance(sock, ssl.SSLSocket):
+            return False
+        previous = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            return _only_tickets(sock)
+        except OSError:  # ssl.SSLError included: a reset, a TLS alert
+            return False
+        finally:
+            sock.settimeout(previous)
 
     def getresponse(self) -> Any:  # urllib3.response.HTTPResponse
         watch = WATCHED.get()
@@ -140,6 +171,20 @@ class WatchedConnection(HTTPSConnection):
             response.close()
             raise TimeoutError("the response head did not arrive before the deadline")
         return response
+
+
+def _only_tickets(sock: ssl.SSLSocket) -> bool:
+    """Read a readable, non-blocking idle socket: True if what it held was records with nothing
+    for the application. Each read processes one such record (OpenSSL may already hold the next
+    ones in its own buffer, where the socket no longer shows them), so it reads a few times
+    rather than until the socket looks quiet."""
+    for _ in range(_IDLE_RECORDS):
+        try:
+            sock.recv(1)  # data or b"" (the end): either way, not a usable connection
+        except ssl.SSLWantReadError:  # a record with nothing for the application, or nothing
+            continue
+        return False
+    return True
 
 
 class WatchedPool(HTTPSConnectionPool):

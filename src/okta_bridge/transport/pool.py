@@ -4,10 +4,7 @@ route, and the connection opened ahead of time on a cold start.
 
 from __future__ import annotations
 
-import select
-import ssl
 import threading
-import time
 import urllib.parse
 from typing import Any
 
@@ -22,45 +19,7 @@ from okta_bridge.transport.tls import TlsPolicy, load_client_certificate
 USER_AGENT = "okta-bridge/0.1"
 
 
-# After a session ticket, how long the socket must stay quiet before the next one is not awaited.
-_TICKET_QUIET = 0.02
-
 log = get_logger("transport")
-
-
-def settle(sock: Any, timeout: float) -> None:
-    """Let TLS 1.3's session tickets arrive and be processed on a fresh, idle connection.
-
-    The server sends them (two, by default) after the handshake; while one is unread, the socket
-    is readable and urllib3 takes the idle connection for a dropped one and opens another. Each
-    non-blocking read processes what has arrived and finds no application data; the loop ends
-    once the socket stays quiet for a moment (anything else means the connection is unusable,
-    and it is closed).
-    """
-    if not isinstance(sock, ssl.SSLSocket) or sock.version() != "TLSv1.3":
-        return
-    end = time.monotonic() + min(timeout, 0.5)
-    wait = min(timeout, 0.5)  # the first ticket comes a round trip after the handshake
-    previous = sock.gettimeout()
-    try:
-        while True:
-            readable, _, _ = select.select([sock], [], [], max(0.0, wait))
-            if not readable:
-                return
-            sock.setblocking(False)
-            try:
-                data = sock.recv(1)
-            except ssl.SSLWantReadError:
-                data = None  # only tickets
-            finally:
-                sock.settimeout(previous)
-            if data is not None:
-                raise ConnectionError(
-                    f"unexpected {'data' if data else 'close'} on an idle connection"
-                )
-            wait = min(_TICKET_QUIET, end - time.monotonic())
-    finally:
-        sock.settimeout(previous)
 
 
 class Pools:
@@ -125,9 +84,10 @@ class Pools:
                 pool = manager.connection_from_url(url)
                 connection = pool._get_conn(timeout=timeout)
                 if connection.sock is None:
+                    # Back to the pool as soon as it is up: its TLS 1.3 session tickets are
+                    # processed when it is taken (WatchedConnection.is_connected).
                     connection.timeout = timeout
                     connection.connect()
-                    settle(connection.sock, timeout)
             except Exception as exc:  # noqa: BLE001 - the request reports what matters
                 log.debug("preconnect failed", extra={"error": type(exc).__name__})
                 if connection is not None:
