@@ -34,6 +34,7 @@ from typing import Any, TextIO
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError
 from okta_bridge.logs import get_logger
+from okta_bridge.records import Record
 
 # Metric name -> EMF unit. The template's alarms and dashboard use exactly these names.
 METRICS: dict[str, str] = {
@@ -67,25 +68,10 @@ log = get_logger("metrics")
 _write_lock = threading.Lock()
 
 
-class Recorder:
+class Recorder(Record):
     """What one invocation did, filled in by the parts as they work. (Mutable, so a
     ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
 
-    __slots__ = (
-        "delivered_bytes",
-        "deliveries",
-        "pages",
-        "request_id",
-        "retries",
-        "secret_reads",
-        "token_error",
-        "token_requests",
-        "token_seconds_to_expiry",
-        "truncations",
-        "upstream_ms",
-        "upstream_requests",
-        "upstream_status",
-    )
     _FIELDS = (
         "request_id",
         "secret_reads",
@@ -101,6 +87,7 @@ class Recorder:
         "deliveries",
         "delivered_bytes",
     )  # in the order repr shows them
+    __slots__ = _FIELDS
 
     def __init__(  # noqa: PLR0917 - positional, as the dataclass was
         self,
@@ -131,15 +118,6 @@ class Recorder:
         self.truncations = truncations
         self.deliveries = deliveries
         self.delivered_bytes = delivered_bytes
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
-        return f"Recorder({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Recorder):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self._FIELDS)
 
     __hash__ = None  # type: ignore[assignment] # mutable and compared by value, as before
 

@@ -20,6 +20,7 @@ LAYERS = {
     "okta_bridge": 0,  # the package itself: __version__ only
     "okta_bridge.errors": 0,
     "okta_bridge.logs": 0,
+    "okta_bridge.records": 0,  # value classes: __slots__, compared by value, secrets out of repr
     "okta_bridge.config": 2,
     "okta_bridge.metrics": 3,
     "okta_bridge.tracing": 3,
@@ -37,7 +38,7 @@ LAYERS = {
 # (PEP 562 ``__getattr__``, and for type checkers under TYPE_CHECKING): no load-time import.
 LAZY_EXPORTS = {("okta_bridge", "okta_bridge.client")}
 # Parsers that Settings composes, so that configuration is parsed once into typed objects: they
-# sit below config and import only errors and the standard library.
+# sit below config and import only errors (and records) and the standard library.
 CONFIG_PARSERS = {
     "okta_bridge.request.callers": 1,
     "okta_bridge.request.policy": 1,
@@ -88,11 +89,12 @@ def test_request_and_rotation_never_import_each_other() -> None:
     assert crossing == []
 
 
-def test_config_parsers_import_only_errors() -> None:
+def test_config_parsers_import_only_errors_and_records() -> None:
     extra = [
         f"{f.importer}:{f.line} -> {f.imported}"
         for f in RUNTIME_IMPORTS
-        if f.importer in CONFIG_PARSERS and f.imported != "okta_bridge.errors"
+        if f.importer in CONFIG_PARSERS
+        and f.imported not in {"okta_bridge.errors", "okta_bridge.records"}
     ]
     assert extra == []
 

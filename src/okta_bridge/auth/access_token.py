@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from okta_bridge.records import Record
+
 if TYPE_CHECKING:
     from okta_bridge.auth.dpop import Dpop
 
@@ -12,12 +14,14 @@ if TYPE_CHECKING:
 EXPIRY_SAFETY = 10.0
 
 
-class AccessToken:
+class AccessToken(Record):
     """A bearer token and the monotonic times at which it was issued, should be refreshed and
     must no longer be used. A ``__slots__`` class whose repr leaves the token out, not a named
     tuple (see ``secret.credentials``)."""
 
-    __slots__ = ("bound_to", "expires_at", "lifetime", "refresh_at", "scheme", "scopes", "value")
+    _FIELDS = ("value", "expires_at", "refresh_at", "lifetime", "scopes", "scheme", "bound_to")
+    _HIDDEN = frozenset({"value"})
+    __slots__ = _FIELDS
 
     value: Final[str]  # never in repr
     expires_at: Final[float]
@@ -44,24 +48,6 @@ class AccessToken:
         self.scopes = scopes
         self.scheme = scheme
         self.bound_to = bound_to
-
-    def __repr__(self) -> str:
-        return (
-            f"AccessToken(expires_at={self.expires_at!r}, refresh_at={self.refresh_at!r}, "
-            f"lifetime={self.lifetime!r}, scopes={self.scopes!r}, scheme={self.scheme!r}, "
-            f"bound_to={self.bound_to!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, AccessToken):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
 
     @property
     def issued_at(self) -> float:

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from okta_bridge.auth import jose
 from okta_bridge.errors import SecretError
+from okta_bridge.records import Record
 from okta_bridge.secret.credentials import Credentials
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -29,12 +30,14 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 300
 
 
-class ClientAuth:
+class ClientAuth(Record):
     """Headers and form fields that authenticate the client on one token request. Both carry
-    the client's secret or assertion: a ``__slots__`` class whose repr shows neither, not a
-    named tuple (see ``secret.credentials``); a fresh dict each when not given."""
+    the client's secret or assertion, so the repr shows neither (``okta_bridge.records``); a
+    fresh dict each when not given."""
 
-    __slots__ = ("form", "headers")
+    _FIELDS = ("headers", "form")
+    _HIDDEN = frozenset(_FIELDS)
+    __slots__ = _FIELDS
 
     headers: Final[dict[str, str]]
     form: Final[dict[str, str]]
@@ -44,14 +47,6 @@ class ClientAuth:
     ) -> None:
         self.headers = {} if headers is None else headers
         self.form = {} if form is None else form
-
-    def __repr__(self) -> str:
-        return "ClientAuth()"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ClientAuth):
-            return NotImplemented
-        return (self.headers, self.form) == (other.headers, other.form)
 
     __hash__ = None  # type: ignore[assignment] # holds dicts: unhashable, as before
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 from okta_bridge import config
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SecretError
+from okta_bridge.records import Record
 
 PASSWORD_GRANT_SCOPE = "openid"
 # Every key the bridge reads from the secret (README, "The secret"); others are stored, ignored.
@@ -33,51 +34,35 @@ _KMS_KEY = re.compile(
 KMS_ALGORITHMS = ("RS256", "ES256")
 
 
-class Credentials:
+class Credentials(Record):
     """Okta client credentials plus the endpoints they are for.
 
-    A ``__slots__`` class, not a named tuple like the bridge's other records (``config.Settings``
-    says why those are tuples): a tuple of these fields would hand its secrets to anything that
-    iterates, indexes or serialises tuples (``json.dumps``, the redactor's walk over a log entry,
-    ``%`` formatting), past the repr that leaves them out. Immutable (``Final``), compared and
-    hashed by value; ``_replace`` as on a named tuple."""
+    A ``Record`` (``okta_bridge.records``), not a named tuple like the bridge's other records: a
+    tuple would hand its secrets to anything that iterates or serialises it. Immutable
+    (``Final``), compared and hashed by value, its secrets out of its repr."""
 
-    __slots__ = (
-        "api_endpoint",
-        "app_id",
-        "auth_method",
-        "client_certificate",
+    _FIELDS = (
         "client_id",
-        "client_key",
+        "token_url",
+        "api_endpoint",
+        "auth_method",
+        "scopes",
         "client_secret",
-        "dpop",
-        "key_algorithm",
-        "key_id",
-        "kms_key_id",
-        "okta_secret_id",
-        "password",
         "private_key",
-        "scopes",
-        "token_url",
-        "username",
-        "version_id",
-    )
-    _SHOWN = (
-        "client_id",
-        "token_url",
-        "api_endpoint",
-        "auth_method",
-        "scopes",
         "key_id",
         "kms_key_id",
         "key_algorithm",
         "username",
+        "password",
         "client_certificate",
+        "client_key",
         "version_id",
         "app_id",
         "okta_secret_id",
         "dpop",
-    )  # repr: every field but the secrets
+    )  # the __init__ order
+    _HIDDEN = frozenset({"client_secret", "private_key", "password", "client_key"})
+    __slots__ = _FIELDS
 
     client_id: Final[str]
     token_url: Final[str]
@@ -137,25 +122,6 @@ class Credentials:
         self.app_id = app_id
         self.okta_secret_id = okta_secret_id
         self.dpop = dpop
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._SHOWN)
-        return f"Credentials({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Credentials):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, name) for name in self.__slots__))
-
-    def _values(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def _replace(self, **changes: Any) -> Credentials:
-        """A copy with ``changes`` (field names as keywords)."""
-        return Credentials(**{**self._values(), **changes})
 
     @property
     def okta_app_id(self) -> str:

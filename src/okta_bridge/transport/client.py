@@ -30,6 +30,7 @@ from okta_bridge import metrics
 from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError
 from okta_bridge.logs import get_logger
+from okta_bridge.records import Record
 from okta_bridge.transport.deadline import (
     WATCHDOG,
     Deadline,
@@ -82,11 +83,12 @@ class _Call(NamedTuple):
     sink: BodySink | None = None
 
 
-class RetryPolicy:
+class RetryPolicy(Record):
     """Exponential backoff with full jitter, bounded by attempts and the deadline. (Mutable, so
     a ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
 
-    __slots__ = ("base", "cap", "max_retries", "rng")
+    _FIELDS = ("max_retries", "base", "cap", "rng")
+    __slots__ = _FIELDS
 
     def __init__(
         self,
@@ -99,18 +101,6 @@ class RetryPolicy:
         self.base = base
         self.cap = cap
         self.rng = random.Random() if rng is None else rng  # noqa: S311 - jitter, not security
-
-    def __repr__(self) -> str:
-        return (
-            f"RetryPolicy(max_retries={self.max_retries!r}, base={self.base!r}, "
-            f"cap={self.cap!r}, rng={self.rng!r})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RetryPolicy):
-            return NotImplemented
-        mine = (self.max_retries, self.base, self.cap, self.rng)
-        return mine == (other.max_retries, other.base, other.cap, other.rng)
 
     __hash__ = None  # type: ignore[assignment] # mutable and compared by value, as before
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 from urllib3.connection import HTTPSConnection
 
 from okta_bridge.errors import SecretError
+from okta_bridge.records import Record
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,12 +35,14 @@ class PinMismatchError(ssl.SSLError):
     """The server's public key matches none of the configured pins."""
 
 
-class TlsPolicy:
+class TlsPolicy(Record):
     """What the API host's connections must satisfy beyond normal verification. It holds a
     private key, so a ``__slots__`` class, not a named tuple (see ``secret.credentials``); a pool
     key (``transport.pool``), so compared and hashed by value."""
 
-    __slots__ = ("client_certificate", "client_key", "pins")
+    _FIELDS = ("pins", "client_certificate", "client_key")
+    _HIDDEN = frozenset({"client_key"})
+    __slots__ = _FIELDS
 
     pins: Final[frozenset[bytes]]
     client_certificate: Final[str | None]
@@ -54,20 +57,6 @@ class TlsPolicy:
         self.pins = pins
         self.client_certificate = client_certificate
         self.client_key = client_key
-
-    def __repr__(self) -> str:
-        return f"TlsPolicy(pins={self.pins!r}, client_certificate={self.client_certificate!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TlsPolicy):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def _key(self) -> tuple[frozenset[bytes], str | None, str | None]:
-        return (self.pins, self.client_certificate, self.client_key)
 
     @property
     def plain(self) -> bool:
