@@ -18,12 +18,13 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from okta_bridge import metrics, tracing
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SecretError
 from okta_bridge.logs import get_logger
+from okta_bridge.records import Record
 from okta_bridge.secret.credentials import Credentials, parse_secret
 from okta_bridge.transport.deadline import Deadline
 
@@ -36,11 +37,20 @@ if TYPE_CHECKING:
 log = get_logger("secrets")
 
 
-class SecretValue(NamedTuple):
-    """What a source returns: the secret string and the version it came from."""
+class SecretValue(Record):
+    """What a source returns: the secret string (every credential in it, so never in a repr,
+    and not a tuple that ``json.dumps`` or the redactor's walk would open) and its version."""
 
-    text: str
-    version_id: str | None = None
+    _FIELDS = ("text", "version_id")
+    _HIDDEN = frozenset({"text"})
+    __slots__ = _FIELDS
+
+    text: Final[str]
+    version_id: Final[str | None]
+
+    def __init__(self, text: str, version_id: str | None = None) -> None:
+        self.text = text
+        self.version_id = version_id
 
 
 CURRENT = "AWSCURRENT"

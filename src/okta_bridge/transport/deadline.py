@@ -147,6 +147,10 @@ class WatchedConnection(HTTPSConnection):
         sock = self.sock
         if sock is None:
             return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            # Application data already decrypted in OpenSSL's buffer, where the socket does not
+            # show it: bytes no request asked for (an answer sent ahead of its request).
+            return False
         if not wait_for_read(sock, timeout=0.0):
             return True
         if not isinstance(sock, ssl.SSLSocket):
