@@ -33,8 +33,11 @@ def prepare() -> None:
         if _thread is not None:
             return
         # ssl is imported above, by this thread: importing it is Python code, holding the GIL,
-        # which would only slow the imports it is meant to run beside.
-        _thread = threading.Thread(target=_prepare, name="trust-store", daemon=True)
+        # which would only slow the imports it is meant to run beside. Not a daemon: a process
+        # that exits while OpenSSL is still parsing (a short script that imports the handler)
+        # must wait the few milliseconds, or OpenSSL's exit-time cleanup frees what the parse
+        # is using and the process crashes on its way out.
+        _thread = threading.Thread(target=_prepare, name="trust-store", daemon=False)
         _thread.start()
 
 
