@@ -10,25 +10,33 @@ is not), and against the same decoding rules as the bridge's callers.
 One client per execution environment: build it at module level, outside the handler, and use
 it from any thread. Errors are ``okta_bridge.errors.BridgeError``s with ``code``, ``stage`` and
 ``hint``; no secret or token is in their messages.
+
+Importing this module starts parsing the system CA store on a thread (``transport.trust``), as
+the bridge's handler does first thing in Init: it overlaps the imports below, so a client built
+right after (``Client.from_env()`` at module level) finds the store ready.
 """
 
 from __future__ import annotations
 
-import json as jsonlib
-import os
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from okta_bridge.transport import trust
 
-from okta_bridge import config, logs
-from okta_bridge.config import Settings
-from okta_bridge.errors import RequestError, UpstreamError
-from okta_bridge.request.api import Outgoing, decode_json, refuse_failure
-from okta_bridge.request.bridge import Bridge, Plan
-from okta_bridge.request.callers import DIRECT
-from okta_bridge.request.events import Invocation
-from okta_bridge.request.pages import Walk
-from okta_bridge.transport.deadline import Deadline
+trust.prepare()  # before the imports below, which it runs beside
+
+import json as jsonlib  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Iterator, Mapping, Sequence  # noqa: E402
+from typing import TYPE_CHECKING, Any, NamedTuple  # noqa: E402
+
+from okta_bridge import config, logs  # noqa: E402
+from okta_bridge.config import Settings  # noqa: E402
+from okta_bridge.errors import RequestError, UpstreamError  # noqa: E402
+from okta_bridge.request.api import Outgoing, decode_json, refuse_failure  # noqa: E402
+from okta_bridge.request.bridge import Bridge, Plan  # noqa: E402
+from okta_bridge.request.callers import DIRECT  # noqa: E402
+from okta_bridge.request.events import Invocation  # noqa: E402
+from okta_bridge.request.pages import Walk  # noqa: E402
+from okta_bridge.transport.deadline import Deadline  # noqa: E402
 
 if TYPE_CHECKING:
     from pathlib import Path
