@@ -4,9 +4,9 @@ Parsing the system CA store (~140 roots) is the largest single cost of a cold st
 (~20 ms measured; OpenSSL's ``set_default_verify_paths``). It depends on nothing an invocation
 brings, and OpenSSL parses without holding the GIL, so the handler starts it first thing in
 Init (``prepare``) and it runs while the rest of the code imports; the first pool takes the
-result (``context``). A function gets one vCPU's worth of CPU at 1,769 MB and more above it (AWS
-docs): there the two overlap; below it they share one core's worth, and the parse costs what it
-did, only earlier. Init is billed like an invocation, so this moves no cost into a free phase:
+result (``context``). A function gets one vCPU's worth of CPU at 1,769 MB (AWS docs): above that
+the two overlap; at or below it they share that CPU, and the parse costs what it did, only
+earlier. Init is billed like an invocation, so this moves no cost into a free phase:
 it takes ~20 ms off the cold start's wall time and billed duration where the CPU allows, and adds
 nothing elsewhere. Under SnapStart the parsed store is part of the snapshot (public data, unlike
 the secret and tokens kept out of it).
