@@ -259,8 +259,9 @@ def test_the_artifact_has_the_bridge_and_its_dependencies_only(built: Built) -> 
     assert "okta_bridge/rotation/handler.py" in names
     assert "okta_bridge/rotation/__pycache__/handler.cpython-313.pyc" in names
     assert "okta_bridge/py.typed" in names
-    for top in ("urllib3/", "jwt/", "cryptography/"):
+    for top in ("urllib3/", "cryptography/"):
         assert top in names
+    assert "jwt/" not in names  # PyJWT is a dev dependency only (issue 18)
     assert any(n.startswith("cryptography/") and n.endswith(".so") for n in names), (
         "cryptography's compiled core"
     )
