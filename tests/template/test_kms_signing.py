@@ -352,6 +352,7 @@ def test_the_rotation_role_manages_only_the_keys_of_its_secret(name: str) -> Non
             "Action": [
                 "kms:DescribeKey",
                 "kms:DisableKey",
+                "kms:GetKeyPolicy",
                 "kms:GetPublicKey",
                 "kms:ScheduleKeyDeletion",
             ],

@@ -246,6 +246,31 @@ class KmsKeys:
                 found.append(TaggedKey(arn=arn, tags=tags))
         return sorted(found, key=lambda key: key.arn)
 
+    def made_by_rotation(self, key_id: str, current: KmsKey, algorithm: str) -> bool:
+        """Whether the key's policy is exactly the one ``create_like`` gives a rotation's keys.
+
+        Tags prove nothing: anyone who may tag a key can tag it as this secret's (and the pending
+        version's id is readable with DescribeSecret). A key with another policy is neither
+        adopted as the new signing key nor retired as an abandoned run's. One with this exact
+        policy was made by KMS with this account's administrators and these two roles as its
+        only principals, so adopting it gives nobody more than a key the rotation made.
+        """
+        try:
+            answer = self._call(
+                "GetKeyPolicy",
+                key_id,
+                lambda: self._client.get_key_policy(KeyId=key_id, PolicyName="default"),
+            )
+        except KmsCallError as exc:
+            if exc.aws_code in ("AccessDeniedException", "NotFoundException"):
+                return False
+            raise
+        try:
+            policy = json.loads(str(answer["Policy"]))
+        except (KeyError, TypeError, ValueError):
+            return False
+        return bool(policy == self._policy(current, ALGORITHMS[algorithm]))
+
     def create_like(self, current: KmsKey, algorithm: str, tags: Mapping[str, str]) -> str:
         """A new SIGN_VERIFY key of the current key's spec, with ``tags``; its ARN."""
         if current.key_spec not in KEY_SPECS.get(algorithm, ()):

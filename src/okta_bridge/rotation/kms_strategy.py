@@ -18,6 +18,7 @@ from okta_bridge.rotation.kms_keys import (
     TAG_STACK,
     TAG_VERSION,
     KmsCallError,
+    KmsKey,
     KmsKeys,
     TaggedKey,
 )
@@ -62,7 +63,7 @@ class KmsKeyStrategy(_AppCredentialStrategy):
                 f"The public key of the current KMS key {holder_key.arn} is not registered on "
                 f"app {app}.",
             )
-        tagged = [k for k in self._kms.tagged(self._secret_arn) if k.arn != holder_key.arn]
+        tagged = self._made_by_rotations(holder_key, current.key_algorithm)
         new_arn = self._made_earlier(tagged, listed)
         orphans = [k.arn for k in tagged if k.arn != new_arn]
         new_jwk = self._kms.public_jwk(new_arn) if new_arn else None
@@ -121,6 +122,22 @@ class KmsKeyStrategy(_AppCredentialStrategy):
         if self._kms.describe(old.kms_key_id).arn == self._kms.describe(new.kms_key_id).arn:
             return
         self._kms.retire(old.kms_key_id)
+
+    def _made_by_rotations(self, holder_key: KmsKey, algorithm: str) -> list[TaggedKey]:
+        """The keys tagged as this secret's (the current one aside) that a rotation made: a key
+        someone else tagged so is left as it is, neither adopted nor retired."""
+        found = []
+        for key in self._kms.tagged(self._secret_arn):
+            if key.arn == holder_key.arn:
+                continue
+            if self._kms.made_by_rotation(key.arn, holder_key, algorithm):
+                found.append(key)
+            else:
+                log.warning(
+                    "a KMS key tagged as this secret's was not made by a rotation: left as it is",
+                    extra={"key": key.arn},
+                )
+        return found
 
     def _made_earlier(self, tagged: list[TaggedKey], listed: list[OktaKey]) -> str | None:
         """The key an earlier run of this version made, if it can still sign: the one whose
