@@ -125,13 +125,8 @@ class DeliverySettings(NamedTuple):
         return self.bucket is not None
 
 
-# The bridge's records are named tuples, not dataclasses: they are defined on every cold start,
-# and ``@dataclass`` generates and execs each class's methods (~1 ms a class here) and pulls in
-# ``inspect`` (ast, dis, tokenize: ~11 ms) that nothing else on that path needs. A named tuple
-# costs a fraction and needs only ``collections``. Records that are mutated (``Recorder``,
-# ``RetryPolicy``) or hold secrets (``Credentials``, ``AccessToken``, ``ClientAuth``,
-# ``TlsPolicy``: a tuple would give its values to whatever iterates or serialises it) are plain
-# ``__slots__`` classes instead. ``replace()`` is ``_replace()``; a record is also a tuple.
+# A named tuple, not a dataclass, as the other records on the cold path that neither change nor
+# hold a secret (those are ``okta_bridge.records.Record``s; the module says why).
 class Settings(NamedTuple):
     """Everything the bridge needs that is not secret. Secret values live in ``Credentials``."""
 
@@ -285,10 +280,9 @@ def _auth_method(value: str | None, name: str) -> str | None:
     return value
 
 
-def _ca_bundle(value: str) -> str | None:
-    if not value:
+def _ca_bundle(path: str) -> str | None:
+    if not path:
         return None
-    path = value
     try:
         ssl.create_default_context(cafile=path)
     except FileNotFoundError:

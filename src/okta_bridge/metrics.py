@@ -70,7 +70,7 @@ _write_lock = threading.Lock()
 
 class Recorder(Record):
     """What one invocation did, filled in by the parts as they work. (Mutable, so a
-    ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
+    ``Record`` rather than a named tuple; see ``okta_bridge.records``.)"""
 
     _FIELDS = (
         "request_id",

@@ -17,7 +17,7 @@ EXPIRY_SAFETY = 10.0
 class AccessToken(Record):
     """A bearer token and the monotonic times at which it was issued, should be refreshed and
     must no longer be used. A ``__slots__`` class whose repr leaves the token out, not a named
-    tuple (see ``secret.credentials``)."""
+    tuple (see ``okta_bridge.records``)."""
 
     _FIELDS = ("value", "expires_at", "refresh_at", "lifetime", "scopes", "scheme", "bound_to")
     _HIDDEN = frozenset({"value"})

@@ -91,12 +91,12 @@ def signature(key: Any, alg: str, signing_input: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import utils  # noqa: PLC0415
 
     size = 0 if alg in RSA_ALGORITHMS else BY_ALG[alg].size
-    digests: dict[str, hashes.HashAlgorithm] = {
-        "256": hashes.SHA256(),
-        "384": hashes.SHA384(),
-        "512": hashes.SHA512(),
+    digests: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+        "256": hashes.SHA256,
+        "384": hashes.SHA384,
+        "512": hashes.SHA512,
     }
-    digest = digests[alg[2:]]
+    digest = digests[alg[2:]]()  # only the one this signature needs (a proof per API request)
     if not size:
         from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
 

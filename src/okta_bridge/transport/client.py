@@ -85,7 +85,7 @@ class _Call(NamedTuple):
 
 class RetryPolicy(Record):
     """Exponential backoff with full jitter, bounded by attempts and the deadline. (Mutable, so
-    a ``__slots__`` class rather than a named tuple; see ``config.Settings``.)"""
+    a ``Record`` rather than a named tuple; see ``okta_bridge.records``.)"""
 
     _FIELDS = ("max_retries", "base", "cap", "rng")
     __slots__ = _FIELDS

@@ -37,7 +37,7 @@ class PinMismatchError(ssl.SSLError):
 
 class TlsPolicy(Record):
     """What the API host's connections must satisfy beyond normal verification. It holds a
-    private key, so a ``__slots__`` class, not a named tuple (see ``secret.credentials``); a pool
+    private key, so a ``Record``, not a named tuple (see ``okta_bridge.records``); a pool
     key (``transport.pool``), so compared and hashed by value."""
 
     _FIELDS = ("pins", "client_certificate", "client_key")
