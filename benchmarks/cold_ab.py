@@ -16,8 +16,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
+
+from import_time import unpack  # benchmarks/ is the script's own directory, on its path
 
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, LocalStack
 
@@ -72,12 +73,7 @@ def main() -> int:
     parser.add_argument("zips", nargs=2, type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, LocalStack() as stack:
-        roots = []
-        for index, archive in enumerate(args.zips):
-            root = Path(scratch) / str(index)
-            with zipfile.ZipFile(archive) as bundle:
-                bundle.extractall(root)
-            roots.append(root)
+        roots = unpack(args.zips, Path(scratch))
         stack.okta.added_latency = stack.api.added_latency = args.latency
         for kind in args.kinds.split(","):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_"))}

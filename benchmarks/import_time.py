@@ -24,6 +24,17 @@ CHILD = (
 )
 
 
+def unpack(archives: list[Path], scratch: Path) -> list[Path]:
+    """Each zip unpacked into its own folder of ``scratch``, in order (as Lambda unpacks one)."""
+    roots = []
+    for index, archive in enumerate(archives):
+        root = scratch / str(index)
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(root)
+        roots.append(root)
+    return roots
+
+
 def measure(python: str, roots: list[Path], rounds: int) -> list[list[float]]:
     """ROUNDS import times (ms) per root, the roots interleaved within each round."""
     samples: list[list[float]] = [[] for _ in roots]
@@ -47,13 +58,7 @@ def main() -> int:
     parser.add_argument("zips", nargs="+", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        roots = []
-        for index, archive in enumerate(args.zips):
-            root = Path(scratch) / str(index)
-            with zipfile.ZipFile(archive) as bundle:
-                bundle.extractall(root)
-            roots.append(root)
-        samples = measure(args.python, roots, args.rounds)
+        samples = measure(args.python, unpack(args.zips, Path(scratch)), args.rounds)
     base = statistics.median(samples[0])
     for archive, times in zip(args.zips, samples, strict=True):
         q1, median, q3 = statistics.quantiles(times, n=4)
