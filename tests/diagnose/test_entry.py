@@ -26,7 +26,7 @@ from tests.diagnose.conftest import (
     assert_skipped,
     hop,
 )
-from tests.integration.test_proxy import ConnectProxy
+from tests.integration.test_proxy import ConnectProxy, serving_proxy
 
 
 @pytest.fixture
@@ -124,13 +124,8 @@ def test_diagnose_never_raises_and_shows_no_trace(lambda_env: dict[str, str]) ->
 
 @pytest.fixture
 def proxy() -> Iterator[ConnectProxy]:
-    server = ConnectProxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving_proxy() as server:
+        yield server
 
 
 def test_proxy_dns_and_tcp_test_the_proxy_and_tls_tunnels(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import socketserver
@@ -58,14 +59,24 @@ class _Tunnel(socketserver.StreamRequestHandler):
             upstream.close()
 
 
-@pytest.fixture
-def proxy() -> Iterator[ConnectProxy]:
+@contextlib.contextmanager
+def serving_proxy() -> Iterator[ConnectProxy]:
+    """A ``ConnectProxy`` serving on a thread, shut down afterwards (the tests' ``proxy``)."""
     server = ConnectProxy()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    with serving_proxy() as server:
+        yield server
 
 
 def test_https_proxy_tunnels_token_and_api_calls(stack: LocalStack, proxy: ConnectProxy) -> None:
