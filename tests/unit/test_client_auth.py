@@ -5,22 +5,15 @@ import urllib.parse
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 from okta_bridge.auth.client_auth import JWT_BEARER, KeyCache, authenticate
 from okta_bridge.errors import SecretError
 from okta_bridge.secret.credentials import Credentials
+from okta_bridge_dev.emulators.provisioning import private_pem
 
 TOKEN_URL = "https://okta.example/oauth2/default/v1/token"
-
-
-def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def creds(method: str, **extra: str) -> Credentials:
@@ -61,7 +54,7 @@ def test_post_puts_id_and_secret_in_the_form() -> None:
 def test_private_key_jwt_claims_follow_rfc7523_and_okta(
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, alg: str
 ) -> None:
-    c = creds("private_key_jwt", private_key=pem(key), key_id="kid-1")
+    c = creds("private_key_jwt", private_key=private_pem(key), key_id="kid-1")
     first = authenticate(c, now=1_800_000_000)
     second = authenticate(c, now=1_800_000_000)
     assert first.form["client_assertion_type"] == JWT_BEARER
@@ -85,7 +78,7 @@ def test_private_key_jwt_claims_follow_rfc7523_and_okta(
 
 def test_keys_are_parsed_once_and_two_are_kept() -> None:
     cache = KeyCache()
-    keys = [pem(ec.generate_private_key(ec.SECP256R1())) for _ in range(3)]
+    keys = [private_pem(ec.generate_private_key(ec.SECP256R1())) for _ in range(3)]
     for _ in range(5):
         cache.load(keys[0])
     assert cache.loads == 1
@@ -99,8 +92,8 @@ def test_keys_are_parsed_once_and_two_are_kept() -> None:
     "bad",
     [
         "not a pem",
-        pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 - the point
-        pem(ec.generate_private_key(ec.SECP256K1())),
+        private_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),  # noqa: S505 - the point
+        private_pem(ec.generate_private_key(ec.SECP256K1())),
     ],
 )
 def test_unusable_keys_are_secret_errors_without_content(bad: str) -> None:
@@ -111,7 +104,7 @@ def test_unusable_keys_are_secret_errors_without_content(bad: str) -> None:
 
 
 def test_form_encoding_of_assertion_is_plain() -> None:
-    c = creds("private_key_jwt", private_key=pem(ec.generate_private_key(ec.SECP256R1())))
+    c = creds("private_key_jwt", private_key=private_pem(ec.generate_private_key(ec.SECP256R1())))
     body = urllib.parse.urlencode(authenticate(c).form)
     assert "client_assertion=" in body
 
