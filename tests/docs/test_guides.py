@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -255,15 +256,27 @@ def _heredoc(guide: Doc, marker: str) -> tuple[list[str], str]:
         lines = body.splitlines()
         start = next(i for i, line in enumerate(lines) if "<<'EOF'" in line)
         end = lines.index("EOF", start)
-        command = lines[start].split("<<'EOF'")[0].split(">")[0].split()
+        command = shlex.split(lines[start].split("<<'EOF'")[0].split(">")[0])
         arguments = command[command.index("-") + 1 :]
         return arguments, "\n".join(lines[start + 1 : end]) + "\n"
     raise AssertionError(f"no bash block with {marker!r}")
 
 
+def _here(argument: str, home: Path) -> str:
+    """A snippet's argument as the shell would pass it, with ``$HOME`` the test's directory."""
+    return argument.replace("$HOME", str(home))
+
+
+def _place(argument: str, home: Path) -> Path:
+    """Where a snippet's file argument lands (relative to ``home``), its directory made."""
+    path = home / _here(argument, home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _run(program: str, arguments: list[str], cwd: Path) -> str:
     result = subprocess.run(  # noqa: S603 - the guide's own snippet, run with this interpreter
-        [sys.executable, "-", *arguments],
+        [sys.executable, "-", *(_here(argument, cwd) for argument in arguments)],
         input=program,
         capture_output=True,
         text=True,
@@ -300,7 +313,7 @@ def test_the_jwk_snippet_prints_a_public_jwk_with_the_kid(
 ) -> None:
     arguments, program = _heredoc(guides["en"], "to_jwk")
     public_path, kid = arguments
-    _write_key(tmp_path / public_path.replace(".pub.pem", ".pem"), kind)
+    _write_key(_place(public_path.replace(".pub.pem", ".pem"), tmp_path), kind)
     jwk = json.loads(_run(program, arguments, tmp_path))
     assert jwk["kty"] == kind
     assert jwk["kid"] == kid
@@ -315,7 +328,7 @@ def test_the_secret_snippet_writes_json_the_bridge_accepts(
 ) -> None:
     arguments, program = _heredoc(guides["en"], '"private_key": open(')
     (key_path,) = arguments
-    _write_key(tmp_path / key_path, "EC")
+    _write_key(_place(key_path, tmp_path), "EC")
     raw = _run(program, arguments, tmp_path)
     credentials = parse_secret(raw, Settings.from_env({"BRIDGE_SECRET_ID": "test"}))
     assert credentials.auth_method == "private_key_jwt"
@@ -329,7 +342,7 @@ def test_the_admin_secret_snippet_writes_json_the_rotation_accepts(
 ) -> None:
     arguments, program = _heredoc(guides["en"], '"org_url": "https://')
     (key_path,) = arguments
-    _write_key(tmp_path / key_path, "EC")
+    _write_key(_place(key_path, tmp_path), "EC")
     admin = parse_admin_secret(_run(program, arguments, tmp_path))
     assert admin.auth_method == "private_key_jwt"
     assert admin.token_url.endswith("/oauth2/v1/token"), "the org authorization server"
@@ -360,7 +373,7 @@ def test_the_cloudtrail_snippet_lists_who_read_the_secret(
         event("arn:aws:iam::123456789012:user/mallory", name, error="AccessDenied"),
         event("arn:aws:iam::123456789012:user/other", "someone/elses_secret"),
     ]
-    (tmp_path / trail).write_text(json.dumps(events), encoding="utf-8")
+    _place(trail, tmp_path).write_text(json.dumps(events), encoding="utf-8")
     lines = _run(program, arguments, tmp_path).splitlines()
     assert sum(1 for line in lines if bridge in line) == 2, lines  # by name and by ARN
     assert any("mallory" in line and "AccessDenied" in line for line in lines), lines
