@@ -125,10 +125,10 @@ def make_clone(target: Path) -> Clone:
     return Clone(target)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clone() -> Iterator[Clone]:
-    """One fresh clone shared by the module's commands (one .venv, as a user's would be); removed
-    afterwards, venvs and all (about 1 GB)."""
+    """One fresh clone shared by the session's commands and walk-throughs (one .venv, as a user's
+    would be); removed afterwards, venvs and all (about 1 GB)."""
     with tempfile.TemporaryDirectory(prefix="okta-bridge-fresh-") as tmp:
         yield make_clone(Path(tmp) / "okta-bridge")
 
