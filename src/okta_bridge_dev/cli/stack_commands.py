@@ -8,7 +8,7 @@ import argparse
 from okta_bridge_dev.cli.exit_codes import EXIT_OK
 from okta_bridge_dev.cli.options import deploy_config
 from okta_bridge_dev.console import Console
-from okta_bridge_dev.release import deploy, package, rotate_now, secret
+from okta_bridge_dev.release import deploy, package, rotate_now, secret, whoami
 
 __all__ = [
     "cmd_deploy",
@@ -43,7 +43,7 @@ def cmd_outputs(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_whoami(args: argparse.Namespace, console: Console) -> int:
     """Print the caller's IAM principal ARN and the AdminPrincipalArns line to paste."""
-    deploy.whoami(deploy_config(args, console.environ), console)
+    whoami.whoami(deploy_config(args, console.environ), console)
     return EXIT_OK
 
 
