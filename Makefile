@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy secret okta-jwk rotate-now destroy lock clean
+.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy whoami secret okta-jwk rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor 
 
 deploy: package layer ## Package the function and the layer, upload, deploy the stack (samconfig.toml or environment), print outputs
 	$(BIN)/okta-bridge deploy
+
+whoami: $(STAMP) ## Print the IAM principal ARN you deploy as (with its path) and the AdminPrincipalArns line for samconfig.toml
+	$(BIN)/okta-bridge whoami
 
 secret: $(STAMP) ## Store the Okta credentials in the deployed secret (prompt, or FILE=creds.json; ADMIN=1: the admin app's)
 	$(BIN)/okta-bridge secret put $(if $(ADMIN),--admin) $(if $(FILE),--file "$(FILE)")

@@ -92,13 +92,20 @@ def cfn_stack(stack: LocalStack, stored_secret_arn: str) -> str:
         aws_secret_access_key=DUMMY_CREDENTIAL,
     )
     template = {
+        "Parameters": {"AdminPrincipalArns": {"Type": "String"}},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "FunctionName": {"Value": FUNCTION},
             "SecretArn": {"Value": stored_secret_arn},
         },
     }
-    cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    # moto's caller (arn:aws:sts::<account>:user/moto) is the admin `secret put` requires.
+    admin = f"arn:aws:iam::{stack.secrets_manager.account_id}:user/moto"
+    cfn.create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "AdminPrincipalArns", "ParameterValue": admin}],
+    )
     cfn.close()
     return STACK
 
@@ -120,6 +127,8 @@ def bridge_env(
         **stack.environment(stack.store_secret("basic", BRIDGE_SECRET), delivery=True),
         **lambda_service.environment(),
         "AWS_ENDPOINT_URL_CLOUDFORMATION": stack.secrets_manager.endpoint_url,
+        "AWS_ENDPOINT_URL_STS": stack.secrets_manager.endpoint_url,
+        "AWS_ENDPOINT_URL_IAM": stack.secrets_manager.endpoint_url,
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "BRIDGE_ALLOWED_PATHS": ALLOWED_PATHS,

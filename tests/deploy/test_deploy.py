@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,6 +20,7 @@ from okta_bridge_dev.cli import main as cli
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release import aws as release_aws
 from okta_bridge_dev.release import template as steps
+from okta_bridge_dev.release.principal import PLACEHOLDER
 
 from . import moto_shims
 from .conftest import REGION, REPO, Moto, find_python313
@@ -80,10 +82,23 @@ def artifact_bucket(aws: Moto) -> str:
     return name
 
 
+def moto_user(account: str) -> str:
+    """The IAM ARN of moto's default caller (``arn:aws:sts::<account>:user/moto``)."""
+    return f"arn:aws:iam::{account}:user/moto"
+
+
 @pytest.fixture
-def zip_flags(fake_zip: Path, fake_layer_zip: Path) -> tuple[str, ...]:
-    """The deploy flags naming the two artifacts the stack takes: the function's and the layer's."""
-    return ("--zip", str(fake_zip), "--layer-zip", str(fake_layer_zip))
+def zip_flags(fake_zip: Path, fake_layer_zip: Path, aws: Moto) -> tuple[str, ...]:
+    """The deploy flags naming the two artifacts the stack takes, and the caller as the admin
+    (else the deploy is refused before anything is uploaded)."""
+    return (
+        "--zip",
+        str(fake_zip),
+        "--layer-zip",
+        str(fake_layer_zip),
+        "--parameter",
+        f"AdminPrincipalArns={moto_user(aws.account)}",
+    )
 
 
 @pytest.fixture
@@ -383,7 +398,22 @@ def test_moto_takes_every_resource_type_of_the_template(template: Path) -> None:
     assert not missing, f"moto cannot create {missing}: add them to moto_shims.PLACEHOLDER_TYPES"
 
 
-def test_make_deploy_end_to_end(aws: Moto, artifact_bucket: str) -> None:
+@pytest.fixture
+def repo_samconfig(aws: Moto) -> Iterator[Path]:
+    """samconfig.toml in the repository as the guide has one made: the example, its placeholder
+    replaced by what `make whoami` prints; removed afterwards (a real one is left alone)."""
+    path = REPO / "samconfig.toml"
+    if path.exists():
+        pytest.skip(f"{path} exists: `make deploy` would deploy with it")
+    example = (REPO / "samconfig.toml.example").read_text(encoding="utf-8")
+    path.write_text(example.replace(PLACEHOLDER, moto_user(aws.account)), encoding="utf-8")
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+def test_make_deploy_end_to_end(aws: Moto, artifact_bucket: str, repo_samconfig: Path) -> None:
     """The user's command itself: `make deploy` packages the real zip, uploads and deploys it."""
     py313 = find_python313()
     if py313 is None:
@@ -510,6 +540,7 @@ def test_without_consumer_roles_the_secret_and_the_key_admit_nobody_new(
         outputs["RoleArn"],
         let_through[1],  # the rotation function's role (no output)
         f"arn:aws:iam::{aws.account}:root",
+        moto_user(aws.account),  # AdminPrincipalArns
     ]
     assert ":role/" in let_through[1]
     assert (read_only, key_consumers) == ([], [])
@@ -532,6 +563,6 @@ def test_named_consumer_roles_may_read_the_secret_and_decrypt_it(
     assert code == 0, text
     let_through, read_only, key_consumers = admitted(aws, stack_outputs())
     assert let_through[-1] == consumer
-    assert len(let_through) == 4
+    assert len(let_through) == 5
     assert read_only == [consumer]
     assert key_consumers == [consumer]

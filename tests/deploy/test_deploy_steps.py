@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from okta_bridge_dev.cli.options import config_options
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release import deploy, stacks
 from okta_bridge_dev.release import template as steps
-from okta_bridge_dev.release.aws import ConfigOptions, load_config
+from okta_bridge_dev.release.aws import ConfigOptions, load_config, parse_key_values
 from okta_bridge_dev.release.errors import DeployError, UsageError
+from okta_bridge_dev.release.principal import PLACEHOLDER
 
 from .conftest import REPO
 
@@ -531,10 +533,30 @@ def test_the_example_samconfig_is_valid(monkeypatch: pytest.MonkeyPatch) -> None
     assert config.stack_name == "okta-bridge"
     assert config.prefix == "okta-bridge"
     assert config.bucket is None
-    assert config.parameters == {"SecretName": "prod/okta_api_creds", "AllowedPaths": "/v1/data"}
+    assert config.parameters == {
+        "SecretName": "prod/okta_api_creds",
+        "AllowedPaths": "/v1/data",
+        "AdminPrincipalArns": PLACEHOLDER,
+    }
     staging = load_config(args_for("--config-file", str(example), "--config-env", "staging"), {})
     assert staging.parameters["LogLevel"] == "DEBUG"
+    assert staging.parameters["AdminPrincipalArns"] == PLACEHOLDER
     template = REPO / "template.yaml"
     if template.exists():  # the example's parameters are the template's
         for chosen in (config, staging):
             steps.check_parameters(steps.load_template(template), chosen.parameters)
+
+
+def test_every_example_parameter_line_names_the_admin_placeholder() -> None:
+    """The commented examples too: a copied line still has AdminPrincipalArns to replace."""
+    lines = [
+        line.lstrip("# ").split("=", 1)[1].strip()
+        for line in (REPO / "samconfig.toml.example").read_text(encoding="utf-8").splitlines()
+        if line.lstrip("# ").startswith("parameter_overrides =")
+    ]
+    assert len(lines) == 4  # default, Function URL, relay, staging
+    template = steps.load_template(REPO / "template.yaml")
+    for line in lines:
+        values = parse_key_values(tomllib.loads(f"v = {line}")["v"], "example")
+        assert values["AdminPrincipalArns"] == PLACEHOLDER, line
+        steps.check_parameters(template, values)

@@ -34,6 +34,7 @@ from okta_bridge_dev.cli.stack_commands import (
     cmd_package,
     cmd_rotate_deployed,
     cmd_secret_put,
+    cmd_whoami,
 )
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release.deploy import DEFAULT_LAYER_ZIP, DEFAULT_TEMPLATE, DEFAULT_ZIP
@@ -112,8 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     outputs = command("outputs", "print the stack's outputs, or one of them")
-    outputs.add_argument("key", nargs="?", help="print only this output's value (FunctionName...)")
+    outputs.add_argument(
+        "key",
+        nargs="?",
+        help="print only this output's value (FunctionName...); stack_name and region: what "
+        "make deploy uses",
+    )
     outputs.set_defaults(run=cmd_outputs)
+    command(
+        "whoami",
+        "print your IAM principal ARN and the AdminPrincipalArns line to paste (make whoami)",
+    ).set_defaults(run=cmd_whoami)
     destroy = command("destroy", "delete the stack (make destroy)")
     destroy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     destroy.add_argument("--timeout", type=float, default=60, help="minutes (default: 60)")

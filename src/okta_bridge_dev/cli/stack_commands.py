@@ -8,7 +8,7 @@ import argparse
 from okta_bridge_dev.cli.exit_codes import EXIT_OK
 from okta_bridge_dev.cli.options import deploy_config
 from okta_bridge_dev.console import Console
-from okta_bridge_dev.release import deploy, package, rotate_now, secret
+from okta_bridge_dev.release import deploy, package, rotate_now, secret, whoami
 
 __all__ = [
     "cmd_deploy",
@@ -17,6 +17,7 @@ __all__ = [
     "cmd_package",
     "cmd_rotate_deployed",
     "cmd_secret_put",
+    "cmd_whoami",
 ]
 
 
@@ -37,6 +38,12 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
 def cmd_outputs(args: argparse.Namespace, console: Console) -> int:
     """Print the stack's outputs, or one of them."""
     deploy.outputs(deploy_config(args, console.environ), console, args.key)
+    return EXIT_OK
+
+
+def cmd_whoami(args: argparse.Namespace, console: Console) -> int:
+    """Print the caller's IAM principal ARN and the AdminPrincipalArns line to paste."""
+    whoami.whoami(deploy_config(args, console.environ), console)
     return EXIT_OK
 
 

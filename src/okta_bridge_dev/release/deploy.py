@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import principal as who
 from okta_bridge_dev.release import stacks
 from okta_bridge_dev.release import template as sam
 from okta_bridge_dev.release.aws import (
@@ -32,7 +33,9 @@ __all__ = [
     "DEFAULT_LAYER_ZIP",
     "DEFAULT_TEMPLATE",
     "DEFAULT_ZIP",
+    "PSEUDO_OUTPUTS",
     "check_architecture",
+    "check_deployer",
     "deploy",
     "destroy",
     "outputs",
@@ -78,7 +81,9 @@ def deploy(
         check_architecture(layer_zip, parameters.get("Architecture"), make_target="layer")
 
     aws = Aws.connect(config)
-    account = aws.account()
+    caller = who.resolve(aws.client("sts"), aws.client("iam"))
+    check_deployer(caller, parameters, console)
+    account = caller.account
     bucket = _bucket(aws, config, account, console)
 
     def upload(path: Path) -> tuple[str, str, str | None]:
@@ -128,6 +133,32 @@ def deploy(
         console.say(f"not executed (--no-execute): review and execute {change_set.id}")
         return
     _execute(cfn, change_set, stack, timeout_minutes, console)
+
+
+def check_deployer(caller: who.Principal, parameters: Mapping[str, str], console: Console) -> None:
+    """Refuse, before anything is uploaded, a caller the secrets' policies would deny.
+
+    Such a deploy would fail on the secret and leave a stack that only the account root user
+    can clean up; ``parameters`` are the ones the deploy passes (every one, explicitly).
+    """
+    admins = who.parse_arns(parameters.get("AdminPrincipalArns"))
+    deployers = who.parse_arns(parameters.get("DeployerPrincipalArns"))
+    verdict = who.admission(caller, [*admins, *deployers])
+    if verdict.admitted:
+        if verdict.note:
+            console.say(f"note: {verdict.note}")
+        return
+    placeholder = (
+        " (still the placeholder of samconfig.toml.example)" if who.PLACEHOLDER in admins else ""
+    )
+    raise who.refusal(
+        caller,
+        f"not deployed, nothing uploaded: {caller.arn} is in neither AdminPrincipalArns"
+        f"{placeholder} nor DeployerPrincipalArns; the secrets' policies would deny it, so the "
+        "deploy would fail on the secret and leave a stack that only the account root user can "
+        "clean up, and `make secret` would be refused",
+        deployer=True,
+    )
 
 
 def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
@@ -272,12 +303,24 @@ def print_outputs(console: Console, values: Mapping[str, str]) -> None:
     console.say(stacks.format_table(("output", "value"), sorted(values.items())))
 
 
+PSEUDO_OUTPUTS = ("stack_name", "region")
+"""Keys ``outputs`` answers from the configuration itself, as ``make deploy`` resolves it."""
+
+
 def outputs(config: DeployConfig, console: Console, key: str | None = None) -> None:
     """Print the stack's outputs as a table, or one output's bare value for scripts.
 
-    ``FN=$(okta-bridge outputs FunctionName)``
+    ``FN=$(okta-bridge outputs FunctionName)``; ``stack_name`` and ``region`` print what
+    ``make deploy`` would use (samconfig.toml, environment, flags), without calling AWS.
     """
-    cfn = Aws.connect(config).client("cloudformation")
+    aws = Aws.connect(config)
+    if key == "stack_name":
+        console.say(config.stack_name)
+        return
+    if key == "region":
+        console.say(aws.region)
+        return
+    cfn = aws.client("cloudformation")
     values = stacks.stack_outputs(cfn, config.stack_name)
     if key is None:
         print_outputs(console, values)

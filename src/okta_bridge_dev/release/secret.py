@@ -14,18 +14,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from okta_bridge.auth.client_auth import KEYS
 from okta_bridge.config import Settings
 from okta_bridge.errors import RotationError, SecretError
 from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.secret.credentials import SECRET_KEYS, parse_secret
 from okta_bridge_dev.console import Console
+from okta_bridge_dev.release import principal as who
 from okta_bridge_dev.release import stacks
 from okta_bridge_dev.release.aws import Aws, DeployConfig
 from okta_bridge_dev.release.errors import DeployError, UsageError
 
 __all__ = [
     "SECRET_KEYS",
+    "check_admin",
     "prompt_admin_credentials",
     "prompt_credentials",
     "put_secret",
@@ -46,6 +50,8 @@ def put_secret(
     aws = Aws.connect(config)
     cfn = aws.client("cloudformation")
     outputs = stacks.stack_outputs(cfn, config.stack_name)
+    parameters = stacks.stack_parameters(cfn, config.stack_name)
+    check_admin(who.resolve(aws.client("sts"), aws.client("iam")), parameters, console)
     if admin:
         _store_admin_secret(file, aws, outputs, console)
         return
@@ -58,11 +64,11 @@ def put_secret(
         if not console.interactive():
             raise UsageError("no terminal to prompt on: pass --file creds.json (or --file -)")
         text = json.dumps(prompt_credentials(console))
-    keys = validate_secret(text, stacks.stack_parameters(cfn, config.stack_name))
+    keys = validate_secret(text, parameters)
     unknown = sorted(set(keys) - set(SECRET_KEYS))
     if unknown:
         console.say(f"note: the bridge ignores the key(s) {', '.join(unknown)}")
-    stored = aws.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=text)
+    stored = _put(aws, secret_arn, text)
     console.say(f"stored {', '.join(sorted(keys))} in {secret_arn}")
     console.say(
         f"version {stored.get('VersionId', '?')} is AWSCURRENT; warm functions pick it up within "
@@ -84,8 +90,42 @@ def _store_admin_secret(
             raise UsageError("no terminal to prompt on: pass --file admin.json (or --file -)")
         text = json.dumps(prompt_admin_credentials(console))
     validate_admin_secret(text)
-    aws.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=text)
+    _put(aws, secret_arn, text)
     console.say(f"stored the admin app's credentials in {secret_arn}")
+
+
+def check_admin(caller: who.Principal, parameters: Mapping[str, str], console: Console) -> None:
+    """Refuse, before reading any credential, a caller not in the stack's AdminPrincipalArns:
+    the secret's policy lets only admins write its value (deployers act through CloudFormation).
+    """
+    verdict = who.admission(caller, who.parse_arns(parameters.get("AdminPrincipalArns")))
+    if verdict.admitted:
+        if verdict.note:
+            console.say(f"note: {verdict.note}")
+        return
+    raise who.refusal(
+        caller,
+        f"not stored: {caller.arn} is not in the deployed stack's AdminPrincipalArns, and the "
+        "secret's policy lets only those principals (and the account root user) write its "
+        "value; then run `make deploy` again",
+    )
+
+
+def _put(aws: Aws, secret_arn: str, text: str) -> dict[str, Any]:
+    """put_secret_value, with AWS's refusal turned into what to change."""
+    try:
+        answer: dict[str, Any] = aws.client("secretsmanager").put_secret_value(
+            SecretId=secret_arn, SecretString=text
+        )
+    except ClientError as exc:
+        if not who.denied(exc):
+            raise
+        raise DeployError(
+            f"not stored: AWS denied secretsmanager:PutSecretValue on {secret_arn}: the caller "
+            "must be in the stack's AdminPrincipalArns (`make whoami` prints the ARN to add, "
+            "then `make deploy`) and have the IAM permission"
+        ) from None
+    return answer
 
 
 def validate_admin_secret(text: str) -> None:
