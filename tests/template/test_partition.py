@@ -58,3 +58,8 @@ def test_regional_names_use_the_url_suffix() -> None:
     ]
     assert any(s.startswith("logs.") for s in regional)
     assert any(s.startswith("secretsmanager.") for s in regional)
+
+
+def test_lambda_tracing_is_off_in_the_china_regions_where_lambda_has_no_x_ray() -> None:
+    tracing = load_template(TEMPLATE_PATH)["Globals"]["Function"]["Tracing"]
+    assert tracing == {"Fn::If": ["InAwsCn", "PassThrough", "Active"]}
