@@ -18,7 +18,7 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 SRC := src/okta_bridge src/okta_bridge_dev
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy whoami secret okta-jwk rotate-now destroy lock clean
+.PHONY: help setup demo test lint typecheck security audit validate unit commands test-313 py313 package layer bench deploy whoami secret okta-jwk rotate-now destroy lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,8 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
+
+setup: $(STAMP) ## Create .venv from the lock file (the guide's snippets run .venv/bin/python)
 
 $(TOOLS_STAMP): requirements-tools.lock
 	$(PYTHON) -m venv $(TOOLS)

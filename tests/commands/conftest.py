@@ -136,6 +136,7 @@ def clone() -> Iterator[Clone]:
 # The README's *local* commands (its Development > Commands table) and what the fresh-clone check
 # runs for each: a test keeps the two in step.
 CHECKED: dict[str, tuple[str, ...]] = {
+    "make setup": ("setup",),
     "make demo": ("demo",),
     "make package": ("package",),
     "make layer": ("layer",),

@@ -40,6 +40,12 @@ def run(clone: Clone, documented: str) -> Run:
     return result
 
 
+def test_make_setup_creates_the_venv_the_guides_snippets_run(clone: Clone) -> None:
+    run(clone, "make setup")
+    assert (clone.root / ".venv" / "bin" / "okta-bridge").is_file()
+    assert (clone.root / ".venv" / "bin" / "python").exists()
+
+
 def test_make_demo_prints_its_ok_line(clone: Clone) -> None:
     result = run(clone, "make demo")
     assert (
