@@ -17,7 +17,7 @@ from typing import Any
 
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release import principal as who
-from okta_bridge_dev.release import stacks
+from okta_bridge_dev.release import signing, stacks
 from okta_bridge_dev.release import template as sam
 from okta_bridge_dev.release.aws import (
     Aws,
@@ -62,9 +62,11 @@ def deploy(
 ) -> None:
     """Upload, translate, change set, execute, stream events, print outputs.
 
-    The layer zip is uploaded too when the template publishes ``BridgeLayer``. "No changes" is
-    a success. ``execute=False`` stops after printing the change set. Raises ``UsageError`` (no
-    zip, bad template or parameters), ``DeployError`` (the change set or the stack failed).
+    The layer zip is uploaded too when the template publishes ``BridgeLayer``; with
+    ``CodeSigningProfileVersionArn`` set, each upload is signed and the stack takes the signed
+    object (``signing``). "No changes" is a success. ``execute=False`` stops after printing the
+    change set. Raises ``UsageError`` (no zip, bad template or parameters, an unusable signing
+    profile), ``DeployError`` (a signing job, the change set or the stack failed).
     """
     if not zip_path.is_file():
         raise UsageError(f"no artifact at {zip_path}: build it with `make package` (or pass --zip)")
@@ -84,12 +86,18 @@ def deploy(
     caller = who.resolve(aws.client("sts"), aws.client("iam"))
     check_deployer(caller, parameters, console)
     account = caller.account
+    signer = signing.for_deploy(aws, parameters, account)
     bucket = _bucket(aws, config, account, console)
+    if signer:
+        signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
 
     def upload(path: Path) -> tuple[str, str, str | None]:
-        return _upload(
+        location = _upload(
             aws, path, bucket=bucket, prefix=config.prefix, account=account, console=console
         )
+        if signer:
+            return signing.sign_upload(signer, location, prefix=config.prefix, say=console.say)
+        return location
 
     packaged = sam.set_code_uri(template, *upload(zip_path))
     if with_layer:
