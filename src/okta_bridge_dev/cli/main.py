@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="okta-bridge",
         description="Build, deploy, invoke and diagnose the okta-bridge, store its credentials, "
         "rotate them, run the local demo. Configuration: samconfig.toml, then "
-        "OKTA_BRIDGE_STACK / AWS_REGION / OKTA_BRIDGE_BUCKET, then flags.",
+        "OKTA_BRIDGE_STACK / AWS_REGION / OKTA_BRIDGE_BUCKET, then flags; a later one wins.",
         epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
