@@ -286,3 +286,33 @@ def test_profile_arns_are_parsed() -> None:
         "123456789012",
     )
     assert (profile.name, profile.version) == ("okta_bridge", "a1B2c3")
+
+
+def test_sign_layer_publishes_the_signed_zip_and_prints_its_arn(
+    aws: Moto, bucket: str, profile_arn: str, fake_layer_zip: Path
+) -> None:
+    adot = fake_layer_zip.with_name("aws-otel-python-arm64-ver-1-32-0.zip")
+    fake_layer_zip.rename(adot)
+    code, text = run(
+        "sign-layer",
+        "--zip",
+        str(adot),
+        "--parameter",
+        f"CodeSigningProfileVersionArn={profile_arn}",
+    )
+    assert code == 0, text
+    (job,) = Jobs.started
+    assert f"signed s3://{bucket}/{job.source['key']} with {PROFILE}/" in text
+    arn = text.rstrip("\n").rsplit("\n", 1)[1]
+    assert ":layer:signed-aws-otel-python-arm64-ver-1-32-0:1" in arn
+    assert "published layer signed-aws-otel-python-arm64-ver-1-32-0 version 1 (arm64):" in text
+    name, version = arn.split(":layer:", 1)[1].rsplit(":", 1)
+    layer = session().client("lambda").get_layer_version(LayerName=name, VersionNumber=int(version))
+    assert layer["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Description"].endswith(f"signed by {PROFILE}/{profile_arn.rsplit('/', 1)[1]}")
+
+
+def test_sign_layer_without_a_profile_is_refused(aws: Moto, fake_layer_zip: Path) -> None:
+    code, text = run("sign-layer", "--zip", str(fake_layer_zip))
+    assert code == 2, text
+    assert "no signing profile: set CodeSigningProfileVersionArn" in text

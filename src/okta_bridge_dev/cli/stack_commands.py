@@ -8,7 +8,7 @@ import argparse
 from okta_bridge_dev.cli.exit_codes import EXIT_OK
 from okta_bridge_dev.cli.options import deploy_config
 from okta_bridge_dev.console import Console
-from okta_bridge_dev.release import deploy, package, rotate_now, secret, whoami
+from okta_bridge_dev.release import deploy, package, rotate_now, secret, sign_layer, whoami
 from okta_bridge_dev.release.aws import DeployConfig
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "cmd_package",
     "cmd_rotate_deployed",
     "cmd_secret_put",
+    "cmd_sign_layer",
     "cmd_whoami",
 ]
 
@@ -41,6 +42,18 @@ def cmd_deploy(args: argparse.Namespace, console: Console) -> int:
         template_path=args.template,
         execute=not args.no_execute,
         timeout_minutes=args.timeout,
+    )
+    return EXIT_OK
+
+
+def cmd_sign_layer(args: argparse.Namespace, console: Console) -> int:
+    """Upload a layer zip, sign it with the stack's profile, publish it; print its ARN."""
+    sign_layer.sign_layer(
+        _config(args, console),
+        console,
+        zip_path=args.zip,
+        layer_name=args.layer_name,
+        architecture=args.architecture,
     )
     return EXIT_OK
 

@@ -34,12 +34,14 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "DEFAULT_ZIP",
     "PSEUDO_OUTPUTS",
+    "artifact_bucket",
     "check_architecture",
     "check_deployer",
     "deploy",
     "destroy",
     "outputs",
     "report_failure",
+    "upload_zip",
     "zip_architecture",
 ]
 
@@ -87,12 +89,12 @@ def deploy(
     check_deployer(caller, parameters, console)
     account = caller.account
     signer = signing.for_deploy(aws, parameters, account)
-    bucket = _bucket(aws, config, account, console)
+    bucket = artifact_bucket(aws, config, account, console)
     if signer:
         signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
 
     def upload(path: Path) -> tuple[str, str, str | None]:
-        location = _upload(
+        location = upload_zip(
             aws, path, bucket=bucket, prefix=config.prefix, account=account, console=console
         )
         if signer:
@@ -169,7 +171,7 @@ def check_deployer(caller: who.Principal, parameters: Mapping[str, str], console
     )
 
 
-def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
+def artifact_bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
     """The artifact bucket, created (private, encrypted, versioned) if it is the default one."""
     bucket = config.bucket or default_bucket(account, aws.region)
     created = ensure_bucket(
@@ -185,7 +187,7 @@ def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> s
     return bucket
 
 
-def _upload(
+def upload_zip(
     aws: Aws, zip_path: Path, *, bucket: str, prefix: str, account: str, console: Console
 ) -> tuple[str, str, str | None]:
     """Upload the zip under its SHA-256 (once); return (bucket, key, version)."""
