@@ -19,7 +19,7 @@ import pytest
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
 from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
 
-from . import moto_shims
+from . import moto_shims, signer_shim
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -87,6 +87,7 @@ def moto(moto_ca: LocalCA, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
         "create_from_cloudformation_json",
         classmethod(moto_shims.create_layer_version),
     )
+    signer_shim.install(monkeypatch)
     server = SecretsManagerServer(
         server_context(moto_ca.issue("moto")), ca_bundle=moto_ca.ca_pem_path
     )

@@ -204,6 +204,25 @@ def test_secret_file_stores_valid_credentials(aws: Moto, deployed: str, tmp_path
     assert json.loads(stored["SecretString"]) == VALID
 
 
+def test_secret_file_path_may_name_home_as_a_variable(
+    aws: Moto, deployed: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--file '$HOME/.okta-bridge/creds.json'`` (quoted, so unexpanded) reads that file."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    private = tmp_path / ".okta-bridge"
+    private.mkdir(mode=0o700)
+    (private / "creds.json").write_text(json.dumps(VALID))
+    (private / "creds.json").chmod(0o600)
+    code, text = run(
+        "secret", "put", "--stack-name", STACK, "--file", "$HOME/.okta-bridge/creds.json"
+    )
+    assert code == 0, text
+    assert "stored api_endpoint, client_id, client_secret, token_url" in text
+    code, text = run("secret", "put", "--stack-name", STACK, "--file", "$NOPE/creds.json")
+    assert code == 2, text
+    assert "--file $NOPE/creds.json: no such file ($NOPE is not set)" in text
+
+
 def test_secret_file_refuses_invalid_credentials(aws: Moto, deployed: str, tmp_path: Path) -> None:
     creds = tmp_path / "creds.json"
     creds.write_text(json.dumps({**VALID, "token_url": "http://plain.example/token"}))

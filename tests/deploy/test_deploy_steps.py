@@ -103,6 +103,21 @@ def test_environment_overrides_samconfig_and_flags_override_both(tmp_path: Path)
     assert config.parameters["LogLevel"] == "DEBUG"
     assert config.parameters["SecretName"] == "other"
     assert config.parameters["Scopes"] == "a.read a.write"
+    assert config.region_warning is None  # --region decides explicitly
+
+
+def test_aws_region_over_a_different_samconfig_region_is_warned_about(tmp_path: Path) -> None:
+    config_file = tmp_path / "samconfig.toml"
+    config_file.write_text(SAMCONFIG)
+    options = args_for("--config-file", str(config_file))
+    config = load_config(options, {"AWS_REGION": "us-west-2"})
+    assert config.region == "us-west-2"  # the precedence is kept
+    assert config.region_warning == (
+        f"AWS_REGION=us-west-2 (environment) overrides region = ap-northeast-1 in {config_file} "
+        "[default]; using us-west-2 (unset AWS_REGION, or pass --region, to choose)"
+    )
+    assert load_config(options, {"AWS_REGION": "ap-northeast-1"}).region_warning is None
+    assert load_config(options, {}).region_warning is None
 
 
 def test_another_samconfig_environment_and_list_overrides(tmp_path: Path) -> None:

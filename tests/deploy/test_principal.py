@@ -303,3 +303,31 @@ def test_outputs_prints_stack_name_and_region_as_deploy_resolves_them(
     monkeypatch.setenv("OKTA_BRIDGE_STACK", "from-env")
     assert run("outputs", "stack_name", "--stack-name", "from-flag") == (0, "from-flag\n")
     assert run("outputs", "stack_name") == (0, "from-env\n")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("whoami",),
+        ("deploy", "--zip", "missing.zip"),
+        ("secret", "put", "--file", "creds.json"),
+        ("rotate", "--now"),
+    ],
+    ids=["whoami", "deploy", "secret-put", "rotate"],
+)
+def test_aws_region_overriding_samconfig_region_is_warned_about(
+    aws: Moto, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """CloudShell and SSO setups export AWS_REGION: say which region wins, before anything."""
+    (tmp_path / "samconfig.toml").write_text(
+        'version = 0.1\n[default.deploy.parameters]\nregion = "eu-west-1"\n'
+    )
+    _, text = run(*argv)
+    warning = (
+        f"warning: AWS_REGION={REGION} (environment) overrides region = eu-west-1 in "
+        f"samconfig.toml [default]; using {REGION} (unset AWS_REGION, or pass --region, to "
+        "choose)\n"
+    )
+    assert text.startswith(warning), text
+    _, text = run(*argv, "--region", REGION)
+    assert "warning: AWS_REGION" not in text

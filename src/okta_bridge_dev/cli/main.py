@@ -34,6 +34,7 @@ from okta_bridge_dev.cli.stack_commands import (
     cmd_package,
     cmd_rotate_deployed,
     cmd_secret_put,
+    cmd_sign_layer,
     cmd_whoami,
 )
 from okta_bridge_dev.console import Console
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="okta-bridge",
         description="Build, deploy, invoke and diagnose the okta-bridge, store its credentials, "
         "rotate them, run the local demo. Configuration: samconfig.toml, then "
-        "OKTA_BRIDGE_STACK / AWS_REGION / OKTA_BRIDGE_BUCKET, then flags.",
+        "OKTA_BRIDGE_STACK / AWS_REGION / OKTA_BRIDGE_BUCKET, then flags; a later one wins.",
         epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         command(
             "deploy",
             "upload the function and layer zips and create or update the stack (make deploy)",
+        )
+    )
+    _sign_layer(
+        command(
+            "sign-layer",
+            "sign a layer zip (AWS's ADOT layer) with CodeSigningProfileVersionArn's profile and "
+            "publish it in your account; print its ARN",
         )
     )
     add_okta_jwk_arguments(
@@ -267,6 +275,25 @@ def _deploy(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--timeout", type=float, default=60, help="minutes (default: 60)")
     sub.set_defaults(run=cmd_deploy, interrupted=STACK_KEEPS_GOING)
+
+
+def _sign_layer(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--zip", type=Path, required=True, help="the layer zip to sign")
+    sub.add_argument("--layer-name", help="default: signed-<the zip's name>")
+    sub.add_argument(
+        "--architecture",
+        choices=sorted(ARCHITECTURES),
+        help="compatible architecture (default: samconfig Architecture, else arm64)",
+    )
+    sub.add_argument(
+        "--parameter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="as deploy's (CodeSigningProfileVersionArn=... over samconfig's)",
+    )
+    sub.add_argument("--bucket", help="artifact bucket (default: as deploy's)")
+    sub.add_argument("--prefix", help="key prefix in the bucket (default: okta-bridge)")
+    sub.set_defaults(run=cmd_sign_layer)
 
 
 def _package(sub: argparse.ArgumentParser) -> None:

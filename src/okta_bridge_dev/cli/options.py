@@ -14,8 +14,12 @@ __all__ = ["add_stack_arguments", "config_options", "deploy_config"]
 
 def add_stack_arguments(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--stack-name``, ``--region``, ``--profile``, ``--config-file``, ``--config-env``."""
-    group.add_argument("--stack-name", help="default: samconfig stack_name, OKTA_BRIDGE_STACK")
-    group.add_argument("--region", help="default: AWS_REGION, samconfig region, the profile's")
+    group.add_argument("--stack-name", help="default: OKTA_BRIDGE_STACK, else samconfig stack_name")
+    group.add_argument(
+        "--region",
+        help="default: AWS_REGION (it wins over samconfig region; a warning says when they "
+        "differ), else samconfig region, else the profile's",
+    )
     group.add_argument("--profile", help="AWS profile (default: samconfig profile, AWS_PROFILE)")
     group.add_argument("--config-file", type=Path, help="default: samconfig.toml when it exists")
     group.add_argument("--config-env", default="default", help="samconfig environment")

@@ -63,6 +63,8 @@ class DeployConfig:
     profile: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    region_warning: str | None = field(default=None, compare=False)
+    """Set when ``AWS_REGION`` and samconfig's ``region`` disagree (no ``--region``)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,14 @@ def load_config(options: ConfigOptions, environ: Mapping[str, str]) -> DeployCon
     parameters = parse_key_values(
         file_values.get("parameter_overrides"), "samconfig parameter_overrides"
     )
+    env_region, file_region = environ.get("AWS_REGION"), file_values.get("region")
+    region_warning = None
+    if not options.region and env_region and file_region and str(file_region) != env_region:
+        region_warning = (
+            f"AWS_REGION={env_region} (environment) overrides region = {file_region} in "
+            f"{options.config_file or DEFAULT_CONFIG} [{options.config_env}]; using "
+            f"{env_region} (unset AWS_REGION, or pass --region, to choose)"
+        )
     parameters.update(parse_key_values(list(options.parameters), "--parameter"))
     return DeployConfig(
         stack_name=pick(options.stack_name, "OKTA_BRIDGE_STACK", "stack_name") or DEFAULT_STACK,
@@ -150,6 +160,7 @@ def load_config(options: ConfigOptions, environ: Mapping[str, str]) -> DeployCon
         profile=pick(options.profile, None, "profile"),
         parameters=parameters,
         tags=parse_key_values(file_values.get("tags"), "samconfig tags"),
+        region_warning=region_warning,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from okta_bridge_dev.console import Console
 from okta_bridge_dev.release import principal as who
-from okta_bridge_dev.release import stacks
+from okta_bridge_dev.release import signing, stacks
 from okta_bridge_dev.release import template as sam
 from okta_bridge_dev.release.aws import (
     Aws,
@@ -34,12 +34,14 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "DEFAULT_ZIP",
     "PSEUDO_OUTPUTS",
+    "artifact_bucket",
     "check_architecture",
     "check_deployer",
     "deploy",
     "destroy",
     "outputs",
     "report_failure",
+    "upload_zip",
     "zip_architecture",
 ]
 
@@ -62,9 +64,11 @@ def deploy(
 ) -> None:
     """Upload, translate, change set, execute, stream events, print outputs.
 
-    The layer zip is uploaded too when the template publishes ``BridgeLayer``. "No changes" is
-    a success. ``execute=False`` stops after printing the change set. Raises ``UsageError`` (no
-    zip, bad template or parameters), ``DeployError`` (the change set or the stack failed).
+    The layer zip is uploaded too when the template publishes ``BridgeLayer``; with
+    ``CodeSigningProfileVersionArn`` set, each upload is signed and the stack takes the signed
+    object (``signing``). "No changes" is a success. ``execute=False`` stops after printing the
+    change set. Raises ``UsageError`` (no zip, bad template or parameters, an unusable signing
+    profile), ``DeployError`` (a signing job, the change set or the stack failed).
     """
     if not zip_path.is_file():
         raise UsageError(f"no artifact at {zip_path}: build it with `make package` (or pass --zip)")
@@ -84,12 +88,18 @@ def deploy(
     caller = who.resolve(aws.client("sts"), aws.client("iam"))
     check_deployer(caller, parameters, console)
     account = caller.account
-    bucket = _bucket(aws, config, account, console)
+    signer = signing.for_deploy(aws, parameters, account)
+    bucket = artifact_bucket(aws, config, account, console)
+    if signer:
+        signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
 
     def upload(path: Path) -> tuple[str, str, str | None]:
-        return _upload(
+        location = upload_zip(
             aws, path, bucket=bucket, prefix=config.prefix, account=account, console=console
         )
+        if signer:
+            return signing.sign_upload(signer, location, prefix=config.prefix, say=console.say)
+        return location
 
     packaged = sam.set_code_uri(template, *upload(zip_path))
     if with_layer:
@@ -161,7 +171,7 @@ def check_deployer(caller: who.Principal, parameters: Mapping[str, str], console
     )
 
 
-def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
+def artifact_bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
     """The artifact bucket, created (private, encrypted, versioned) if it is the default one."""
     bucket = config.bucket or default_bucket(account, aws.region)
     created = ensure_bucket(
@@ -177,7 +187,7 @@ def _bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> s
     return bucket
 
 
-def _upload(
+def upload_zip(
     aws: Aws, zip_path: Path, *, bucket: str, prefix: str, account: str, console: Console
 ) -> tuple[str, str, str | None]:
     """Upload the zip under its SHA-256 (once); return (bucket, key, version)."""

@@ -8,6 +8,7 @@ would read them, and are never printed.
 from __future__ import annotations
 
 import json
+import re
 import stat
 import sys
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from okta_bridge_dev.release.errors import DeployError, UsageError
 __all__ = [
     "SECRET_KEYS",
     "check_admin",
+    "expand_path",
     "prompt_admin_credentials",
     "prompt_credentials",
     "put_secret",
@@ -151,11 +153,7 @@ def prompt_admin_credentials(console: Console) -> dict[str, Any]:
         "org_url": console.ask("org_url (https://<your-org>.okta.com, not an auth server): "),
         "client_id": console.ask("client_id (the okta-bridge-admin API Services app): "),
     }
-    key_path = console.ask("private_key: path of the PEM file: ").strip()
-    try:
-        values["private_key"] = Path(key_path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the private key file {key_path!r}: {exc}") from None
+    values["private_key"] = _read_key_file(console)
     values["key_id"] = console.ask("key_id (the kid Okta shows for the key): ")
     answers: dict[str, Any] = {
         key: value.strip() if key != "private_key" else value for key, value in values.items()
@@ -164,13 +162,50 @@ def prompt_admin_credentials(console: Console) -> dict[str, Any]:
     return answers
 
 
-def _read_secret_file(path: Path, console: Console) -> str:
-    if str(path) == "-":
+_VARIABLE = re.compile(r"\$(?:(\w+)|\{(\w+)\})")
+
+
+def expand_path(text: str, environ: Mapping[str, str]) -> Path:
+    """A path as the shell would read it: ``$HOME/...``, ``${HOME}/...``, ``~/...``.
+
+    A path typed at a prompt (or quoted on the command line) reaches the tool unexpanded;
+    variables not set in ``environ`` stay as they are (as ``os.path.expandvars`` leaves them).
+    """
+
+    def value(match: re.Match[str]) -> str:
+        return environ.get(match.group(1) or match.group(2), match.group(0))
+
+    return Path(_VARIABLE.sub(value, text.strip())).expanduser()
+
+
+def _unset(text: str, environ: Mapping[str, str]) -> str:
+    """`` ($NAME is not set)`` for the variables of ``text`` that ``environ`` lacks."""
+    names = [a or b for a, b in _VARIABLE.findall(text) if (a or b) not in environ]
+    return f" (${', $'.join(names)} {'is' if len(names) == 1 else 'are'} not set)" if names else ""
+
+
+def _read_key_file(console: Console) -> str:
+    """The PEM file whose path the person types (``$HOME/...`` and ``~/...`` work)."""
+    typed = console.ask("private_key: path of the PEM file: ").strip()
+    path = expand_path(typed, console.environ)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        unset = _unset(typed, console.environ)
+        raise UsageError(f"cannot read the private key file {typed!r}{unset}: {exc}") from None
+
+
+def _read_secret_file(given: Path, console: Console) -> str:
+    if str(given) == "-":
         return sys.stdin.read().strip()
+    path = expand_path(str(given), console.environ)
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise UsageError(f"--file {path}: no such file") from None
+        shown = str(given) if str(path) == str(given) else f"{given} ({path})"
+        raise UsageError(
+            f"--file {shown}: no such file{_unset(str(given), console.environ)}"
+        ) from None
     except UnicodeDecodeError:
         raise UsageError(f"--file {path} is not UTF-8 JSON") from None
     mode = path.stat().st_mode
@@ -223,11 +258,7 @@ def prompt_credentials(console: Console) -> dict[str, Any]:
         ask("key_id", "key_id (the kid make okta-jwk printed and Okta holds): ")
         ask("key_algorithm", "key_algorithm [RS256] (ES256 for an ECC_NIST_P256 key): ")
     elif method == "private_key_jwt":
-        key_path = console.ask("private_key: path of the PEM file: ").strip()
-        try:
-            values["private_key"] = Path(key_path).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the private key file {key_path!r}: {exc}") from None
+        values["private_key"] = _read_key_file(console)
         ask("key_id", "key_id (the kid registered in Okta, recommended): ")
     else:
         ask("client_secret", "client_secret (not echoed): ", secret=True)
