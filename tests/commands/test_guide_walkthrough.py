@@ -228,6 +228,11 @@ def test_the_guides_local_steps_keep_every_credential_out_of_the_repository(
     settings = Settings.from_env({"BRIDGE_SECRET_ID": "walkthrough"})
     assert parse_secret((you.private / "creds.json").read_text(), settings).key_id == jwk["kid"]
 
+    # 3.2 before the stack exists (4.5): make secret fails, and so nothing is deleted.
+    store = _block('make secret FILE="$HOME/.okta-bridge/creds.json"')
+    you.run(store, ok=False)
+    assert set(you.files()) == {"okta-bridge.pem", "okta-bridge.pub.pem", "creds.json"}
+
     # 4.2: samconfig.toml from the example, then the guide's minimal file; make deploy refuses its
     # placeholder before anything is uploaded, and make whoami prints the role ARN with its path.
     you.run(_block("cp samconfig.toml.example samconfig.toml"))
@@ -246,7 +251,7 @@ def test_the_guides_local_steps_keep_every_credential_out_of_the_repository(
     you.run(".venv/bin/okta-bridge deploy " + " ".join(zips))
 
     # 4.6: store the credentials, then delete every local file.
-    you.run(_block('make secret FILE="$HOME/.okta-bridge/creds.json"'))
+    you.run(store)
     assert you.files() == {}
     stored = parse_secret(_secret("SecretArn"), settings)
     assert stored.private_key == pem

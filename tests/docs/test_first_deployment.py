@@ -271,3 +271,40 @@ def test_every_aws_command_after_the_outputs_names_the_region(docs: dict[str, Do
                 uses_outputs = re.search(r"\$(?:\{)?(?:FN|LOG_GROUP|STACK)\b", line)
                 if line.startswith("aws ") and uses_outputs:
                     assert '--region "$REGION"' in line, f"{lang}: {line[:100]}"
+
+
+# Where the guide lets a reader switch a control off, it says there what is lost: the MFA of the
+# password account (2.8), a gateway's Bearer exception (2.9), an empty OktaCidrs (4.3), no admin
+# app and DPoP off for it (5.2), code signing off (7.5), no Signer in the China regions (4.13).
+LOSSES = {"2.8": 1, "2.9": 1, "4.3": 1, "4.13": 1, "5.2": 2, "7.5": 1}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_each_switch_off_says_what_you_lose_in_its_section(docs: dict[str, Doc], lang: str) -> None:
+    mark = {"en": "What you lose:", "zh": "失去的保护:"}[lang]
+    guide = docs[f"guide.{lang}"]
+    for number, expected in LOSSES.items():
+        section = " ".join(_section(guide, number).split())
+        assert section.count(mark) >= expected, f"{lang} {number}: {mark} missing"
+
+
+def test_what_you_lose_notes_are_the_same_in_both_languages(docs: dict[str, Doc]) -> None:
+    en = " ".join(docs["guide.en"].text.split()).count("What you lose:")
+    zh = " ".join(docs["guide.zh"].text.split()).count("失去的保护:")
+    assert en == zh >= sum(LOSSES.values())
+
+
+def test_a_failed_make_secret_deletes_no_file(docs: dict[str, Doc]) -> None:
+    """The files are deleted only once stored: ``make secret ... &&`` then ``rm -f``."""
+    chained = 0
+    for name, doc in docs.items():
+        for info, body in doc.blocks:
+            if info != "bash" or "make secret" not in body or "rm -f" not in body:
+                continue
+            lines = [line.strip() for line in body.splitlines() if line.strip()]
+            for index, line in enumerate(lines):
+                if line.startswith("rm -f"):
+                    previous = lines[index - 1] if index else ""
+                    assert previous.endswith("&&"), f"{name}: {body[:120]}"
+                    chained += 1
+    assert chained >= 6, "3.2, 4.6 and 5.3 in both languages store and delete"
