@@ -295,22 +295,32 @@ def upload_artifact(
     """Upload the zip under its SHA-256 unless it is already there; (version id, uploaded).
 
     The key is content-addressed, so an unchanged build uploads nothing and leaves the stack's
-    CodeUri unchanged (no needless function update).
+    CodeUri unchanged (no needless function update). "Already there" is S3's own SHA-256 of the
+    object (which S3 checked on upload), not the key or its metadata: anyone who may write to the
+    bucket may name an object after the digest of a build it does not hold (and Signer would sign
+    whatever that object holds).
     """
+    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
     try:
-        head = s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=account)
+        head = s3.head_object(
+            Bucket=bucket, Key=key, ExpectedBucketOwner=account, ChecksumMode="ENABLED"
+        )
     except ClientError as exc:
         if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
             raise
     else:
-        if head.get("Metadata", {}).get("sha256") == digest:
+        if (
+            head.get("ChecksumSHA256") == checksum
+            and head.get("Metadata", {}).get("sha256") == digest
+            and head.get("ContentLength", len(data)) == len(data)
+        ):
             return head.get("VersionId"), False
-    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
     put = s3.put_object(
         Bucket=bucket,
         Key=key,
         Body=data,
         ContentType="application/zip",
+        ChecksumAlgorithm="SHA256",
         ChecksumSHA256=checksum,
         Metadata={"sha256": digest},
         ExpectedBucketOwner=account,

@@ -58,15 +58,18 @@ def sign_layer(
     uploaded = deploy.upload_zip(
         aws, zip_path, bucket=bucket, prefix=config.prefix, account=account, console=console
     )
-    signed_bucket, signed_key, _ = signing.sign_upload(
+    signed_bucket, signed_key, signed_version = signing.sign_upload(
         signer, uploaded, prefix=config.prefix, say=console.say
     )
+    content = {"S3Bucket": signed_bucket, "S3Key": signed_key}
+    if signed_version:
+        content["S3ObjectVersion"] = signed_version  # the version Signer wrote, not a later one
     name = layer_name or default_layer_name(zip_path)
     architectures = architecture or config.parameters.get("Architecture") or "arm64"
     published = aws.client("lambda").publish_layer_version(
         LayerName=name,
         Description=f"{zip_path.name} signed by {signer.profile.name}/{signer.profile.version}",
-        Content={"S3Bucket": signed_bucket, "S3Key": signed_key},
+        Content=content,
         CompatibleRuntimes=[RUNTIME],
         CompatibleArchitectures=[architectures],
     )

@@ -6,9 +6,13 @@ configuration in Enforce mode, so Lambda refuses unsigned code (and unsigned lay
 profile is checked before anything is uploaded (it exists, is Active, signs for Lambda, is the
 version the ARN names, in the stack's region); each uploaded object version is then signed by a
 Signer job into ``<prefix>/signed/`` of the same (versioned) bucket, and the template points at
-the signed object. A signed object is remembered per source object version and profile version
+the signed object's version (the one Signer wrote, so a later write over that key changes
+nothing). A signed object is remembered per source object version and profile version
 (``<prefix>/signed/index/``), so an unchanged build is not signed again and the stack's code
-location does not change.
+location does not change. Whoever may write to the bucket may write that index too, so a record
+is only a hint: the signing job it names must have signed exactly that source version with this
+profile version (Signer says so, not the record), and its output must still be the only version
+of its key; otherwise the zip is signed again.
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ class SignedObject:
     bucket: str
     key: str
     job_id: str
+    version: str | None = None
+    """The object version Signer wrote: the stack's code is pinned to it."""
     reused: bool = False
+    warning: str = ""
+    """Why an index record was not trusted (a record or a signed object written over)."""
 
 
 def parse_profile_arn(arn: str) -> Profile:
@@ -155,6 +163,14 @@ class Signer:
                 f"{refused}: {PARAMETER} names version {profile.version} but the profile's "
                 f"current version is {version}; set {PARAMETER}={current}"
             )
+        found_arn = str(found.get("profileVersionArn") or "")
+        if found_arn and found_arn != profile.arn:
+            # Same name and version, another partition or account: the code signing config
+            # would name a profile that did not sign the code.
+            raise UsageError(
+                f"{refused}: {PARAMETER} is {profile.arn} but the profile Signer signs with is "
+                f"{found_arn}; set {PARAMETER}={found_arn}"
+            )
 
     def sign(self, bucket: str, key: str, version: str | None, *, prefix: str) -> SignedObject:
         """The signed copy of ``s3://bucket/key`` at ``version``: reused, or signed now."""
@@ -164,17 +180,34 @@ class Signer:
                 "(is the bucket versioned?)"
             )
         index_key = f"{prefix}/signed/index/{self._index_name(bucket, key, version)}.json"
-        known = self._known(bucket, index_key)
+        known, warning = self._known(bucket, key, version, index_key)
         if known is not None:
             return known
         job_id = self._start(bucket, key, version, prefix=f"{prefix}/signed/")
         described = self._wait(job_id, f"s3://{bucket}/{key}")
         signed = described.get("signedObject", {}).get("s3", {})
+        signed_bucket, signed_key = str(signed.get("bucketName") or bucket), str(signed["key"])
+        signed_version = self._only_version(signed_bucket, signed_key)
+        if signed_version is None:
+            raise DeployError(
+                f"not deployed: s3://{signed_bucket}/{signed_key}, the output of signing job "
+                f"{job_id}, was written over (or deleted) while the job ran: someone else writes "
+                f"to s3://{signed_bucket}; find out who before deploying again"
+            )
         result = SignedObject(
-            bucket=str(signed.get("bucketName") or bucket), key=str(signed["key"]), job_id=job_id
+            bucket=signed_bucket,
+            key=signed_key,
+            job_id=job_id,
+            version=signed_version,
+            warning=warning,
         )
         record = {"source": {"bucket": bucket, "key": key, "version": version}}
-        record["signed"] = {"bucket": result.bucket, "key": result.key, "jobId": job_id}
+        record["signed"] = {
+            "bucket": result.bucket,
+            "key": result.key,
+            "version": signed_version,
+            "jobId": job_id,
+        }
         self.s3.put_object(
             Bucket=bucket,
             Key=index_key,
@@ -188,29 +221,83 @@ class Signer:
         source = f"{bucket}/{key}?versionId={version}|{self.profile.arn}"
         return hashlib.sha256(source.encode()).hexdigest()
 
-    def _known(self, bucket: str, index_key: str) -> SignedObject | None:
-        """The signed object an earlier deploy recorded, if it is still there."""
+    def _known(
+        self, bucket: str, key: str, version: str, index_key: str
+    ) -> tuple[SignedObject | None, str]:
+        """The signed object an earlier deploy recorded, if Signer and S3 still vouch for it.
+
+        The record only names a signing job: the job (as Signer describes it) must have signed
+        ``bucket/key`` at ``version`` with this profile version, and its output must be the only
+        version of its key. (None, why) when the record is missing, unreadable or not vouched
+        for: the zip is then signed again.
+        """
         try:
             body = self.s3.get_object(
                 Bucket=bucket, Key=index_key, ExpectedBucketOwner=self.account
             )["Body"].read()
-            signed = json.loads(body)["signed"]
-            self.s3.head_object(
-                Bucket=signed["bucket"], Key=signed["key"], ExpectedBucketOwner=self.account
-            )
+            job_id = str(json.loads(body)["signed"]["jobId"])
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                return None
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None, ""
             raise
         except (KeyError, TypeError, ValueError):
-            return None  # an unreadable record: sign again
-        return SignedObject(
-            bucket=str(signed["bucket"]),
-            key=str(signed["key"]),
-            job_id=str(signed.get("jobId", "?")),
-            reused=True,
+            return None, ""  # an unreadable record: sign again
+        try:
+            job = self.client.describe_signing_job(jobId=job_id)
+        except ClientError as exc:
+            if _code(exc) not in ("ResourceNotFoundException", "NotFoundException"):
+                raise
+            return None, ""  # Signer keeps jobs for 90 days: sign again
+        source = job.get("source", {}).get("s3", {})
+        signed = job.get("signedObject", {}).get("s3", {})
+        vouched = (
+            job.get("status") == "Succeeded"
+            and (source.get("bucketName"), source.get("key"), source.get("version"))
+            == (bucket, key, version)
+            and job.get("profileName") == self.profile.name
+            and job.get("profileVersion") == self.profile.version
+            and bool(signed.get("key"))
         )
+        if not vouched:
+            return None, (
+                f"the record {index_key} names signing job {job_id}, which did not sign "
+                f"s3://{bucket}/{key} (version {version}) with {self.profile.name}/"
+                f"{self.profile.version}: someone wrote over it; signing again"
+            )
+        signed_bucket = str(signed.get("bucketName") or bucket)
+        signed_key = str(signed["key"])
+        try:
+            signed_version = self._only_version(signed_bucket, signed_key)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                return None, ""
+            raise
+        if signed_version is None:
+            return None, (
+                f"s3://{signed_bucket}/{signed_key}, the output of signing job {job_id}, was "
+                "written over or deleted: signing again"
+            )
+        return (
+            SignedObject(
+                bucket=signed_bucket,
+                key=signed_key,
+                job_id=job_id,
+                version=signed_version,
+                reused=True,
+            ),
+            "",
+        )
+
+    def _only_version(self, bucket: str, key: str) -> str | None:
+        """The version id of ``key`` when it has exactly one version and no delete marker."""
+        listed = self.s3.list_object_versions(
+            Bucket=bucket, Prefix=key, ExpectedBucketOwner=self.account
+        )
+        versions = [v for v in listed.get("Versions", []) if v.get("Key") == key]
+        markers = [m for m in listed.get("DeleteMarkers", []) if m.get("Key") == key]
+        if len(versions) != 1 or markers or listed.get("IsTruncated"):
+            return None
+        return str(versions[0]["VersionId"])
 
     def _start(self, bucket: str, key: str, version: str, *, prefix: str) -> str:
         started = self.client.start_signing_job(
@@ -283,9 +370,15 @@ def sign_upload(
     """Sign one uploaded object; print one line; return the signed object's location."""
     bucket, key, version = location
     signed = signer.sign(bucket, key, version, prefix=prefix)
+    if signed.warning:
+        say(f"warning: {signed.warning}")
     state = "already signed" if signed.reused else "signed"
     say(
         f"{state} s3://{bucket}/{key} with {signer.profile.name}/{signer.profile.version} "
         f"(job {signed.job_id}) -> s3://{signed.bucket}/{signed.key}"
     )
-    return signed.bucket, signed.key, None
+    return signed.bucket, signed.key, signed.version
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
