@@ -21,6 +21,7 @@ that the stack's code points at the signed objects and that the right jobs ran.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -49,6 +50,8 @@ class Job:
     status: str
     reason: str = ""
     signed_key: str = ""
+    completed_at: float = 0.0
+    """When the job completed (epoch seconds), as Signer's completedAt says."""
     described: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +68,8 @@ class Job:
         }
         if shown == "Failed":
             answer["statusReason"] = self.reason
+        if shown in ("Succeeded", "Failed"):
+            answer["completedAt"] = self.completed_at
         if shown == "Succeeded":
             answer["signedObject"] = {
                 "s3": {"bucketName": self.destination["bucketName"], "key": self.signed_key}
@@ -131,6 +136,7 @@ def start_signing_job(self: SignerResponse) -> str:
     else:
         job.signed_key = f"{destination.get('prefix', '')}{job.job_id}.zip"
         s3.put_object(destination["bucketName"], job.signed_key, original.value)
+    job.completed_at = time.time()
     Jobs.started.append(job)
     Jobs.by_id[job.job_id] = job
     return json.dumps({"jobId": job.job_id, "jobOwner": job.account})

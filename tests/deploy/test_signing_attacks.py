@@ -300,7 +300,32 @@ def test_a_signed_object_written_over_is_not_reused(
 
     assert code == 0, text
     assert code_of("next") == new.read_bytes()
-    assert "was written over or deleted: signing again" in text
+    assert "was written over, deleted or replaced after the job: signing again" in text
+
+
+def test_a_signed_object_deleted_and_replaced_by_an_older_build_is_not_reused(
+    bucket: str, deploy: Deploy, tmp_path: Path
+) -> None:
+    """Fixed: with s3:DeleteObjectVersion as well, an attacker deleted the version Signer wrote
+    and put an older signed zip under the key, one version again. The object now must date from
+    no later than the job's completion (Signer's completedAt), or the zip is signed again."""
+    old = build(tmp_path / "old.zip", "1.0")
+    new = build(tmp_path / "okta-bridge.zip", "2.0")
+    assert deploy("old", old)[0] == 0
+    old_signed = s3().get_object(Bucket=bucket, Key=function_job(old).signed_key)["Body"].read()
+    assert deploy("new", new)[0] == 0
+    job = function_job(new)
+    listed = s3().list_object_versions(Bucket=bucket, Prefix=job.signed_key)["Versions"]
+    for version in listed:
+        s3().delete_object(Bucket=bucket, Key=job.signed_key, VersionId=version["VersionId"])
+    put_as_attacker(bucket, job.signed_key, old_signed)
+    job.completed_at -= 3600  # the job completed an hour before the attacker's write
+
+    code, text = deploy("next", new)
+
+    assert code == 0, text
+    assert code_of("next") == new.read_bytes()
+    assert "was written over, deleted or replaced after the job: signing again" in text
 
 
 def test_a_write_over_the_signed_object_after_signing_does_not_reach_the_stack(

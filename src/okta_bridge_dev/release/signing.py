@@ -22,6 +22,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
@@ -44,6 +45,8 @@ PARAMETER = "CodeSigningProfileVersionArn"
 LAMBDA_PLATFORM = "AWSLambda-SHA384-ECDSA"
 """The only Signer platform whose signatures Lambda verifies."""
 POLL_SECONDS = 3.0
+CLOCK_SKEW = timedelta(seconds=1)
+"""How much later than its job's completion S3 may date a signed object that Signer wrote."""
 """DescribeSigningJob interval (the waiter's Delay); tests set it to 0."""
 TIMEOUT_SECONDS = 600.0
 """How long one signing job may take before the deploy gives up (it usually takes seconds)."""
@@ -266,8 +269,11 @@ class Signer:
             )
         signed_bucket = str(signed.get("bucketName") or bucket)
         signed_key = str(signed["key"])
+        completed = job.get("completedAt")
+        if not isinstance(completed, datetime):
+            return None, ""  # Signer always says when a job completed: sign again
         try:
-            signed_version = self._only_version(signed_bucket, signed_key)
+            signed_version = self._only_version(signed_bucket, signed_key, by=completed)
         except ClientError as exc:
             if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return None, ""
@@ -275,7 +281,7 @@ class Signer:
         if signed_version is None:
             return None, (
                 f"s3://{signed_bucket}/{signed_key}, the output of signing job {job_id}, was "
-                "written over or deleted: signing again"
+                "written over, deleted or replaced after the job: signing again"
             )
         return (
             SignedObject(
@@ -288,8 +294,9 @@ class Signer:
             "",
         )
 
-    def _only_version(self, bucket: str, key: str) -> str | None:
-        """The version id of ``key`` when it has exactly one version and no delete marker."""
+    def _only_version(self, bucket: str, key: str, *, by: datetime | None = None) -> str | None:
+        """The version id of ``key`` when it has exactly one version and no delete marker (and,
+        with ``by``, was written no later than that: a signing job's completion)."""
         listed = self.s3.list_object_versions(
             Bucket=bucket, Prefix=key, ExpectedBucketOwner=self.account
         )
@@ -297,6 +304,9 @@ class Signer:
         markers = [m for m in listed.get("DeleteMarkers", []) if m.get("Key") == key]
         if len(versions) != 1 or markers or listed.get("IsTruncated"):
             return None
+        written = versions[0].get("LastModified")
+        if by is not None and (not isinstance(written, datetime) or written > by + CLOCK_SKEW):
+            return None  # the job's output deleted, and another object put in its place
         return str(versions[0]["VersionId"])
 
     def _start(self, bucket: str, key: str, version: str, *, prefix: str) -> str:
