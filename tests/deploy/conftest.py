@@ -116,6 +116,14 @@ def aws(moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Moto:
 
 
 @pytest.fixture
+def template(tmp_path: Path) -> Path:
+    """The real template.yaml, copied once per test so every deploy in a test reads the same."""
+    copy = tmp_path / "template.yaml"
+    shutil.copyfile(REPO / "template.yaml", copy)
+    return copy
+
+
+@pytest.fixture
 def fake_zip(tmp_path: Path) -> Path:
     """A tiny stand-in for dist/okta-bridge.zip: deploy only uploads it."""
     path = tmp_path / "okta-bridge.zip"

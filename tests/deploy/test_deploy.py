@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,14 +63,6 @@ def run(*argv: str, console: Captured | None = None) -> tuple[int, str]:
     console = console or Captured()
     code = cli.main(list(argv), console=console)
     return code, console.text
-
-
-@pytest.fixture
-def template(tmp_path: Path) -> Path:
-    """The real template.yaml, copied once per test so every deploy in a test reads the same."""
-    copy = tmp_path / "template.yaml"
-    shutil.copyfile(REPO / "template.yaml", copy)
-    return copy
 
 
 @pytest.fixture

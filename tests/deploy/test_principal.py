@@ -25,7 +25,6 @@ from .test_deploy import (  # noqa: F401 - fixtures
     artifact_bucket,
     moto_user,
     run,
-    template,
 )
 
 pytestmark = pytest.mark.filterwarnings(

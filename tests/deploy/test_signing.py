@@ -6,7 +6,6 @@ Against moto's server over TLS, with Signer's signing jobs from ``signer_shim``.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from moto.signer.models import signer_backends
 from okta_bridge_dev.release import aws as release_aws
 from okta_bridge_dev.release import signing
 
-from .conftest import REGION, REPO, Moto
+from .conftest import REGION, Moto
 from .signer_shim import Jobs
 from .test_deploy import STACK, moto_user, run
 
@@ -37,13 +36,6 @@ def session() -> Any:
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The waiter polls without delay (the fake job is InProgress on its first description)."""
     monkeypatch.setattr(signing, "POLL_SECONDS", 0)
-
-
-@pytest.fixture
-def template(tmp_path: Path) -> Path:
-    copy = tmp_path / "template.yaml"
-    shutil.copyfile(REPO / "template.yaml", copy)
-    return copy
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import base64
 import hashlib
 import io
 import json
-import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from okta_bridge_dev.release import principal as who
 from okta_bridge_dev.release import secret, signing
 from okta_bridge_dev.release.errors import DeployError, UsageError
 
-from .conftest import REGION, REPO, Moto
+from .conftest import REGION, Moto
 from .signer_shim import Jobs
 from .test_deploy import VALID, moto_user, run
 
@@ -57,13 +56,6 @@ def s3() -> Any:
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(signing, "POLL_SECONDS", 0)
     TEMPLATES.clear()
-
-
-@pytest.fixture
-def template(tmp_path: Path) -> Path:
-    copy = tmp_path / "template.yaml"
-    shutil.copyfile(REPO / "template.yaml", copy)
-    return copy
 
 
 @pytest.fixture
