@@ -49,17 +49,21 @@ class Clone:
 
     def make(self, *arguments: str) -> Run:
         """``make ARGUMENTS`` in the clone; stdout and stderr together, as a user sees them."""
-        done = subprocess.run(  # noqa: S603 - make with fixed arguments
-            ["make", *arguments],  # noqa: S607 - make from PATH, as the README says
+        return self.run(["make", *arguments], " ".join(("make", *arguments)))
+
+    def run(self, argv: list[str], command: str, env: dict[str, str] | None = None) -> Run:
+        """``argv`` (found on PATH) in the clone's root, with the clean environment or ``env``."""
+        done = subprocess.run(  # noqa: S603 - make or bash with the documented commands
+            argv,
             cwd=self.root,
-            env=self.env,
+            env=self.env if env is None else env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             timeout=COMMAND_TIMEOUT,
             check=False,
         )
-        return Run(" ".join(("make", *arguments)), done.returncode, done.stdout)
+        return Run(command, done.returncode, done.stdout)
 
     def untracked(self) -> list[str]:
         """Files the commands left that git neither tracks nor ignores."""

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import stat
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ from okta_bridge_dev.release import aws as release_aws
 from tests.deploy.conftest import Moto, moto, moto_ca  # noqa: F401 - the fixtures, used by name
 from tests.docs.markdown import parse
 
-from .conftest import COMMAND_TIMEOUT, REPO, Clone
+from .conftest import REPO, Clone
 
 pytestmark = [
     pytest.mark.fresh_clone,
@@ -97,21 +96,12 @@ class Deployer:
 
     def run(self, script: str, *, ok: bool = True) -> str:
         """``script`` as the guide's reader types it (bash, from the repository root)."""
-        done = subprocess.run(  # noqa: S603 - bash with the guide's own block
-            ["bash", "-e", "-o", "pipefail", "-c", script],  # noqa: S607 - bash from PATH
-            cwd=self.clone.root,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
+        done = self.clone.run(["bash", "-e", "-o", "pipefail", "-c", script], script, self.env)
         if ok:
-            assert done.returncode == 0, f"{script}\n---\n{done.stdout[-4000:]}"
+            assert done.returncode == 0, f"{script}\n---\n{done.output[-4000:]}"
         else:
-            assert done.returncode != 0, f"{script} should have failed:\n{done.stdout[-4000:]}"
-        return done.stdout
+            assert done.returncode != 0, f"{script} should have failed:\n{done.output[-4000:]}"
+        return done.output
 
     def files(self) -> dict[str, int]:
         """The private directory's files and their permission bits."""

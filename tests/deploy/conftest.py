@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 
 from okta_bridge_dev.emulators.pki import LocalCA, server_context
 from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
+from okta_bridge_dev.release import aws as release_aws
+from okta_bridge_dev.release import signing
 
 from . import moto_shims, signer_shim
 
@@ -121,6 +124,30 @@ def template(tmp_path: Path) -> Path:
     copy = tmp_path / "template.yaml"
     shutil.copyfile(REPO / "template.yaml", copy)
     return copy
+
+
+SIGNING_PROFILE = "okta_bridge_release"
+"""The AWS Signer profile of the code signing tests."""
+
+
+@pytest.fixture
+def bucket(aws: Moto) -> str:
+    """The default artifact bucket, versioned as `make deploy` creates it (signing needs that)."""
+    name = release_aws.default_bucket(aws.account, REGION)
+    s3 = boto3.session.Session(region_name=REGION).client("s3")
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def profile_arn(aws: Moto) -> str:
+    """A Lambda signing profile's version ARN, for CodeSigningProfileVersionArn."""
+    signer = boto3.session.Session(region_name=REGION).client("signer")
+    created = signer.put_signing_profile(
+        profileName=SIGNING_PROFILE, platformId=signing.LAMBDA_PLATFORM
+    )
+    return str(created["profileVersionArn"])
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ from okta_bridge_dev.release import aws as release_aws
 from okta_bridge_dev.release import signing
 
 from .conftest import REGION, Moto
+from .conftest import SIGNING_PROFILE as PROFILE
 from .signer_shim import Jobs
 from .test_deploy import STACK, moto_user, run
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Tried to parse .* not supported by moto:UserWarning"
 )
-
-PROFILE = "okta_bridge_release"
 
 
 def session() -> Any:
@@ -36,26 +35,6 @@ def session() -> Any:
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """The waiter polls without delay (the fake job is InProgress on its first description)."""
     monkeypatch.setattr(signing, "POLL_SECONDS", 0)
-
-
-@pytest.fixture
-def bucket(aws: Moto) -> str:
-    """The default artifact bucket, versioned as `make deploy` creates it."""
-    name = release_aws.default_bucket(aws.account, REGION)
-    s3 = session().client("s3")
-    s3.create_bucket(Bucket=name)
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
-
-
-@pytest.fixture
-def profile_arn(aws: Moto) -> str:
-    created = (
-        session()
-        .client("signer")
-        .put_signing_profile(profileName=PROFILE, platformId=signing.LAMBDA_PLATFORM)
-    )
-    return str(created["profileVersionArn"])
 
 
 Deploy = Callable[..., tuple[int, str]]

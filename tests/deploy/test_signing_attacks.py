@@ -38,7 +38,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Tried to parse .* not supported by moto:UserWarning"
 )
 
-PROFILE = "okta_bridge_release"
 PREFIX = "okta-bridge"
 TEMPLATES: dict[str, Any] = {}
 """The templates of the stacks ``deploy`` destroyed, by stack name."""
@@ -56,24 +55,6 @@ def s3() -> Any:
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(signing, "POLL_SECONDS", 0)
     TEMPLATES.clear()
-
-
-@pytest.fixture
-def bucket(aws: Moto) -> str:
-    name = release_aws.default_bucket(aws.account, REGION)
-    s3().create_bucket(Bucket=name)
-    s3().put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
-
-
-@pytest.fixture
-def profile_arn(aws: Moto) -> str:
-    created = (
-        session()
-        .client("signer")
-        .put_signing_profile(profileName=PROFILE, platformId=signing.LAMBDA_PLATFORM)
-    )
-    return str(created["profileVersionArn"])
 
 
 def build(path: Path, release: str) -> Path:
