@@ -126,6 +126,18 @@ def template(tmp_path: Path) -> Path:
     return copy
 
 
+def deploy_argv(
+    stack: str, zip_path: Path, layer_zip: Path, template: Path, *parameters: str
+) -> list[str]:
+    """``okta-bridge deploy`` of ``stack`` with the two zips, the template and each
+    ``KEY=VALUE`` as a ``--parameter``."""
+    argv = ["deploy", "--stack-name", stack, "--zip", str(zip_path), "--layer-zip", str(layer_zip)]
+    argv += ["--template", str(template)]
+    for parameter in parameters:
+        argv += ["--parameter", parameter]
+    return argv
+
+
 SIGNING_PROFILE = "okta_bridge_release"
 """The AWS Signer profile of the code signing tests."""
 

@@ -18,7 +18,7 @@ from okta_bridge_dev.release import principal as who
 from okta_bridge_dev.release import secret as release_secret
 from okta_bridge_dev.release.errors import DeployError
 
-from .conftest import REGION, REPO, Moto
+from .conftest import REGION, REPO, Moto, deploy_argv
 from .test_deploy import (  # noqa: F401 - fixtures
     STACK,
     VALID,
@@ -187,17 +187,7 @@ def deploy_flags(
     """Deploy flags without any principal parameter (the artifact bucket created ahead)."""
     request.getfixturevalue("artifact_bucket")
     template_copy = request.getfixturevalue("template")
-    return (
-        "deploy",
-        "--stack-name",
-        STACK,
-        "--zip",
-        str(fake_zip),
-        "--layer-zip",
-        str(fake_layer_zip),
-        "--template",
-        str(template_copy),
-    )
+    return tuple(deploy_argv(STACK, fake_zip, fake_layer_zip, template_copy))
 
 
 @pytest.fixture

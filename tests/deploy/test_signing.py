@@ -17,7 +17,7 @@ from moto.signer.models import signer_backends
 from okta_bridge_dev.release import aws as release_aws
 from okta_bridge_dev.release import signing
 
-from .conftest import REGION, Moto
+from .conftest import REGION, Moto, deploy_argv
 from .conftest import SIGNING_PROFILE as PROFILE
 from .signer_shim import Jobs
 from .test_deploy import STACK, moto_user, run
@@ -45,21 +45,8 @@ def deploy(aws: Moto, template: Path, fake_zip: Path, fake_layer_zip: Path) -> D
     """``deploy(*"KEY=VALUE")``: the real template and the two zips, the caller as the admin."""
 
     def run_deploy(*parameters: str) -> tuple[int, str]:
-        flags: list[str] = []
-        for parameter in (f"AdminPrincipalArns={moto_user(aws.account)}", *parameters):
-            flags += ["--parameter", parameter]
-        return run(
-            "deploy",
-            "--stack-name",
-            STACK,
-            "--zip",
-            str(fake_zip),
-            "--layer-zip",
-            str(fake_layer_zip),
-            "--template",
-            str(template),
-            *flags,
-        )
+        admin = f"AdminPrincipalArns={moto_user(aws.account)}"
+        return run(*deploy_argv(STACK, fake_zip, fake_layer_zip, template, admin, *parameters))
 
     return run_deploy
 

@@ -30,7 +30,7 @@ from okta_bridge_dev.release import principal as who
 from okta_bridge_dev.release import secret, signing
 from okta_bridge_dev.release.errors import DeployError, UsageError
 
-from .conftest import REGION, Moto
+from .conftest import REGION, Moto, deploy_argv
 from .signer_shim import Jobs
 from .test_deploy import VALID, moto_user, run
 
@@ -84,25 +84,10 @@ def deploy(aws: Moto, template: Path, fake_layer_zip: Path, profile_arn: str) ->
             name = summary["StackName"]
             TEMPLATES[name] = cfn.get_template(StackName=name)["TemplateBody"]
             assert run("destroy", "--stack-name", name, "--yes")[0] == 0
-        flags: list[str] = []
-        for parameter in (
-            f"AdminPrincipalArns={moto_user(aws.account)}",
-            f"CodeSigningProfileVersionArn={profile_arn}",
-            *parameters,
-        ):
-            flags += ["--parameter", parameter]
-        return run(
-            "deploy",
-            "--stack-name",
-            stack,
-            "--zip",
-            str(zip_path),
-            "--layer-zip",
-            str(fake_layer_zip),
-            "--template",
-            str(template),
-            *flags,
-        )
+        admin = f"AdminPrincipalArns={moto_user(aws.account)}"
+        signed = f"CodeSigningProfileVersionArn={profile_arn}"
+        argv = deploy_argv(stack, zip_path, fake_layer_zip, template, admin, signed, *parameters)
+        return run(*argv)
 
     return run_deploy
 
