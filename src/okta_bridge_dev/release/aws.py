@@ -32,6 +32,7 @@ __all__ = [
     "DeployConfig",
     "default_bucket",
     "ensure_bucket",
+    "error_code",
     "load_config",
     "parse_key_values",
     "read_samconfig",
@@ -210,7 +211,8 @@ def default_bucket(account: str, region: str) -> str:
     return f"okta-bridge-artifacts-{account}-{region}"
 
 
-def _error_code(error: ClientError) -> str:
+def error_code(error: ClientError) -> str:
+    """AWS's error code of a refused call ("AccessDenied", "404"...), or ""."""
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
@@ -225,7 +227,7 @@ def ensure_bucket(
     try:
         s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=account)
     except ClientError as exc:
-        code = _error_code(exc)
+        code = error_code(exc)
         if code in ("403", "AccessDenied", "Forbidden"):
             raise DeployError(
                 f"bucket {bucket} exists but is not in account {account} or is not readable: "
@@ -306,7 +308,7 @@ def upload_artifact(
             Bucket=bucket, Key=key, ExpectedBucketOwner=account, ChecksumMode="ENABLED"
         )
     except ClientError as exc:
-        if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
             raise
     else:
         if (

@@ -8,6 +8,7 @@ those to exit codes.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import secrets
 import zipfile
@@ -89,21 +90,14 @@ def deploy(
     check_deployer(caller, parameters, console)
     account = caller.account
     signer = signing.for_deploy(aws, parameters, account)
-    bucket = artifact_bucket(aws, config, account, console)
-    if signer:
-        signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
+    bucket = artifact_bucket(aws, config, account, console, signer=signer)
 
-    def upload(path: Path) -> tuple[str, str, str | None]:
-        location = upload_zip(
-            aws, path, bucket=bucket, prefix=config.prefix, account=account, console=console
-        )
-        if signer:
-            return signing.sign_upload(signer, location, prefix=config.prefix, say=console.say)
-        return location
-
-    packaged = sam.set_code_uri(template, *upload(zip_path))
+    upload = functools.partial(
+        upload_zip, aws, bucket=bucket, prefix=config.prefix, account=account, console=console
+    )
+    packaged = sam.set_code_uri(template, *upload(zip_path, signer=signer))
     if with_layer:
-        packaged = sam.set_content_uri(packaged, *upload(layer_zip))
+        packaged = sam.set_content_uri(packaged, *upload(layer_zip, signer=signer))
     translated = sam.translate(packaged, parameters, aws.session)
     template_arg = _template_argument(aws, config, account, bucket, translated)
 
@@ -153,26 +147,31 @@ def check_deployer(caller: who.Principal, parameters: Mapping[str, str], console
     """
     admins = who.parse_arns(parameters.get("AdminPrincipalArns"))
     deployers = who.parse_arns(parameters.get("DeployerPrincipalArns"))
-    verdict = who.admission(caller, [*admins, *deployers])
-    if verdict.admitted:
-        if verdict.note:
-            console.say(f"note: {verdict.note}")
-        return
     placeholder = (
         " (still the placeholder of samconfig.toml.example)" if who.PLACEHOLDER in admins else ""
     )
-    raise who.refusal(
+    who.require(
         caller,
+        [*admins, *deployers],
         f"not deployed, nothing uploaded: {caller.arn} is in neither AdminPrincipalArns"
         f"{placeholder} nor DeployerPrincipalArns; the secrets' policies would deny it, so the "
         "deploy would fail on the secret and leave a stack that only the account root user can "
         "clean up, and `make secret` would be refused",
+        console.say,
         deployer=True,
     )
 
 
-def artifact_bucket(aws: Aws, config: DeployConfig, account: str, console: Console) -> str:
-    """The artifact bucket, created (private, encrypted, versioned) if it is the default one."""
+def artifact_bucket(
+    aws: Aws,
+    config: DeployConfig,
+    account: str,
+    console: Console,
+    *,
+    signer: signing.Signer | None = None,
+) -> str:
+    """The artifact bucket, created (private, encrypted, versioned) if it is the default one;
+    with a ``signer``, refused unless versioned (Signer signs object versions)."""
     bucket = config.bucket or default_bucket(account, aws.region)
     created = ensure_bucket(
         aws.client("s3"),
@@ -184,13 +183,23 @@ def artifact_bucket(aws: Aws, config: DeployConfig, account: str, console: Conso
     )
     if created:
         console.say(f"created artifact bucket s3://{bucket} (private, encrypted, versioned)")
+    if signer:
+        signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
     return bucket
 
 
 def upload_zip(
-    aws: Aws, zip_path: Path, *, bucket: str, prefix: str, account: str, console: Console
+    aws: Aws,
+    zip_path: Path,
+    *,
+    bucket: str,
+    prefix: str,
+    account: str,
+    console: Console,
+    signer: signing.Signer | None = None,
 ) -> tuple[str, str, str | None]:
-    """Upload the zip under its SHA-256 (once); return (bucket, key, version)."""
+    """Upload the zip under its SHA-256 (once); return (bucket, key, version) of the upload,
+    or with a ``signer`` of its signed copy."""
     s3 = aws.client("s3")
     data = zip_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -200,6 +209,8 @@ def upload_zip(
         f"{'uploaded' if uploaded else 'already uploaded'} {zip_path} ({_size(len(data))}, "
         f"sha256 {digest[:12]}...) -> s3://{bucket}/{key}"
     )
+    if signer:
+        return signing.sign_upload(signer, (bucket, key, version), prefix=prefix, say=console.say)
     return bucket, key, version
 
 

@@ -11,12 +11,13 @@ path is read with ``iam:GetRole`` rather than guessed. ``make whoami``, ``make d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from okta_bridge_dev.release.aws import error_code
 from okta_bridge_dev.release.errors import DeployError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "parse_arns",
     "path_hint",
     "refusal",
+    "require",
     "resolve",
 ]
 
@@ -106,7 +108,7 @@ def resolve(sts: Any, iam: Any) -> Principal:
     try:
         role = iam.get_role(RoleName=role_name)["Role"]
     except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code", "")) not in DENIED:
+        if error_code(exc) not in DENIED:
             raise
         return Principal(caller, arn, account, partition, kind, role_name, path_known=False)
     return Principal(caller, str(role["Arn"]), account, partition, kind, role_name)
@@ -188,6 +190,23 @@ def refusal(principal: Principal, problem: str, *, deployer: bool = False) -> De
     return DeployError("; ".join(parts))
 
 
+def require(
+    principal: Principal,
+    arns: Iterable[str],
+    problem: str,
+    say: Callable[[str], None],
+    *,
+    deployer: bool = False,
+) -> None:
+    """Go on when ``arns`` admit the principal (saying the note of a guess), else raise the
+    ``refusal`` that says ``problem`` and the line to add."""
+    verdict = admission(principal, arns)
+    if not verdict.admitted:
+        raise refusal(principal, problem, deployer=deployer)
+    if verdict.note:
+        say(f"note: {verdict.note}")
+
+
 def denied(exc: ClientError) -> bool:
     """Whether AWS refused the call for lack of permission."""
-    return str(exc.response.get("Error", {}).get("Code", "")) in DENIED
+    return error_code(exc) in DENIED

@@ -100,16 +100,13 @@ def check_admin(caller: who.Principal, parameters: Mapping[str, str], console: C
     """Refuse, before reading any credential, a caller not in the stack's AdminPrincipalArns:
     the secret's policy lets only admins write its value (deployers act through CloudFormation).
     """
-    verdict = who.admission(caller, who.parse_arns(parameters.get("AdminPrincipalArns")))
-    if verdict.admitted:
-        if verdict.note:
-            console.say(f"note: {verdict.note}")
-        return
-    raise who.refusal(
+    who.require(
         caller,
+        who.parse_arns(parameters.get("AdminPrincipalArns")),
         f"not stored: {caller.arn} is not in the deployed stack's AdminPrincipalArns, and the "
         "secret's policy lets only those principals (and the account root user) write its "
         "value; then run `make deploy` again",
+        console.say,
     )
 
 

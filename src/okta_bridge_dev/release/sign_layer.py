@@ -53,13 +53,15 @@ def sign_layer(
             f"no signing profile: set {signing.PARAMETER} in samconfig.toml's "
             f"parameter_overrides (or --parameter {signing.PARAMETER}=<profile version ARN>)"
         )
-    bucket = deploy.artifact_bucket(aws, config, account, console)
-    signing.check_bucket_versioning(aws.client("s3"), bucket, account=account)
-    uploaded = deploy.upload_zip(
-        aws, zip_path, bucket=bucket, prefix=config.prefix, account=account, console=console
-    )
-    signed_bucket, signed_key, signed_version = signing.sign_upload(
-        signer, uploaded, prefix=config.prefix, say=console.say
+    bucket = deploy.artifact_bucket(aws, config, account, console, signer=signer)
+    signed_bucket, signed_key, signed_version = deploy.upload_zip(
+        aws,
+        zip_path,
+        bucket=bucket,
+        prefix=config.prefix,
+        account=account,
+        console=console,
+        signer=signer,
     )
     content = {"S3Bucket": signed_bucket, "S3Key": signed_key}
     if signed_version:

@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
+from okta_bridge_dev.release.aws import error_code
 from okta_bridge_dev.release.errors import DeployError, UsageError
 
 __all__ = [
@@ -139,7 +140,7 @@ class Signer:
         try:
             found = self.client.get_signing_profile(profileName=profile.name, **self._owner)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             if code not in ("ResourceNotFoundException", "NotFoundException"):
                 raise
             raise UsageError(
@@ -240,7 +241,7 @@ class Signer:
             )["Body"].read()
             job_id = str(json.loads(body)["signed"]["jobId"])
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None, ""
             raise
         except (KeyError, TypeError, ValueError):
@@ -248,7 +249,7 @@ class Signer:
         try:
             job = self.client.describe_signing_job(jobId=job_id)
         except ClientError as exc:
-            if _code(exc) not in ("ResourceNotFoundException", "NotFoundException"):
+            if error_code(exc) not in ("ResourceNotFoundException", "NotFoundException"):
                 raise
             return None, ""  # Signer keeps jobs for 90 days: sign again
         source = job.get("source", {}).get("s3", {})
@@ -275,7 +276,7 @@ class Signer:
         try:
             signed_version = self._only_version(signed_bucket, signed_key, by=completed)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 return None, ""
             raise
         if signed_version is None:
@@ -388,7 +389,3 @@ def sign_upload(
         f"(job {signed.job_id}) -> s3://{signed.bucket}/{signed.key}"
     )
     return signed.bucket, signed.key, signed.version
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
