@@ -88,6 +88,19 @@ def parse(path: Path) -> Doc:
     )
 
 
+def section(doc: Doc, number: str) -> str:
+    """The text of the section with this heading number, down to the next heading at its level."""
+    for position, heading in enumerate(doc.headings):
+        if heading.number == number:
+            end = len(doc.lines)
+            for later in doc.headings[position + 1 :]:
+                if later.level <= heading.level:
+                    end = later.line
+                    break
+            return "\n".join(doc.lines[heading.line : end])
+    raise AssertionError(f"{doc.path.name}: no section numbered {number}")
+
+
 def paired_rows(
     en: tuple[tuple[tuple[str, ...], ...], ...], zh: tuple[tuple[tuple[str, ...], ...], ...]
 ) -> list[tuple[int, tuple[str, ...], tuple[str, ...]]]:

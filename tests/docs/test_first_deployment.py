@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .markdown import Doc, parse
+from .markdown import Doc, parse, section
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = {
@@ -43,18 +43,6 @@ def _lang(name: str) -> str:
     return name.split(".")[1]
 
 
-def _section(doc: Doc, number: str) -> str:
-    for position, heading in enumerate(doc.headings):
-        if heading.number == number:
-            end = len(doc.lines)
-            for later in doc.headings[position + 1 :]:
-                if later.level <= heading.level:
-                    end = later.line
-                    break
-            return "\n".join(doc.lines[heading.line : end])
-    raise AssertionError(f"{doc.path.name}: no section numbered {number}")
-
-
 def _instructions(doc: Doc) -> list[str]:
     """What a reader types: the shell blocks, and the commands quoted in the prose (inline code
     with a space in it; a lone file name is a name, not an instruction)."""
@@ -73,8 +61,8 @@ def test_the_guide_opens_with_the_first_deployment_checklist(
     first = next(h for h in guide.headings if h.level == 2)
     assert first.number == "0", first
     assert title in first.text.lower()
-    checklist = _section(guide, "0")
-    overview = _section(guide, "1")
+    checklist = section(guide, "0")
+    overview = section(guide, "1")
     assert len(checklist) < len(overview) * 2, "a checklist, not a second guide"
     for needed in (
         "make whoami",  # the AWS principal for AdminPrincipalArns
@@ -92,7 +80,7 @@ def test_the_chinese_guide_has_a_glossary(docs: dict[str, Doc]) -> None:
     guide = docs["guide.zh"]
     heading = next((h for h in guide.headings if "术语" in h.text), None)
     assert heading is not None, "no glossary (术语表) in the Chinese guide"
-    glossary = _section(guide, heading.number)
+    glossary = section(guide, heading.number)
     for term in (
         "密钥",
         "客户端密钥",
@@ -220,8 +208,8 @@ def test_no_rotation_schedule_that_is_rotation_off(docs: dict[str, Doc], lang: s
 
 def test_the_admin_app_checks_public_client_app_admins(docs: dict[str, Doc]) -> None:
     for lang in ("en", "zh"):
-        section = " ".join(_section(docs[f"guide.{lang}"], "5.2").split())
-        assert "Public client app admins" in section, lang
+        text = " ".join(section(docs[f"guide.{lang}"], "5.2").split())
+        assert "Public client app admins" in text, lang
 
 
 def test_the_admin_app_key_is_made_locally_and_gets_no_broad_role(docs: dict[str, Doc]) -> None:
@@ -229,9 +217,9 @@ def test_the_admin_app_key_is_made_locally_and_gets_no_broad_role(docs: dict[str
         ("en", re.compile(r"\b(?:not|never|no)\b")),
         ("zh", re.compile("不|勿|禁止")),
     ):
-        section = _section(docs[f"guide.{lang}"], "5.2")
-        assert "openssl genpkey" in section, f"{lang}: 5.2 lets Okta generate the key"
-        for sentence in re.split(r"(?<=[.。])\s*", section):
+        text = section(docs[f"guide.{lang}"], "5.2")
+        assert "openssl genpkey" in text, f"{lang}: 5.2 lets Okta generate the key"
+        for sentence in re.split(r"(?<=[.。])\s*", text):
             if "Application Administrator" in sentence or "Generate new key" in sentence:
                 assert negation.search(sentence), f"{lang}: {sentence.strip()[:160]}"
 
@@ -284,8 +272,8 @@ def test_each_switch_off_says_what_you_lose_in_its_section(docs: dict[str, Doc],
     mark = {"en": "What you lose:", "zh": "失去的保护:"}[lang]
     guide = docs[f"guide.{lang}"]
     for number, expected in LOSSES.items():
-        section = " ".join(_section(guide, number).split())
-        assert section.count(mark) >= expected, f"{lang} {number}: {mark} missing"
+        text = " ".join(section(guide, number).split())
+        assert text.count(mark) >= expected, f"{lang} {number}: {mark} missing"
 
 
 def test_what_you_lose_notes_are_the_same_in_both_languages(docs: dict[str, Doc]) -> None:

@@ -26,7 +26,7 @@ from okta_bridge.rotation.admin_secret import parse_admin_secret
 from okta_bridge.secret.credentials import parse_secret
 from tests.support.cfn import load_template
 
-from .markdown import BACKTICKED, Doc, paired_rows, parse
+from .markdown import BACKTICKED, Doc, paired_rows, parse, section
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = {"en": ROOT / "docs" / "guide.md", "zh": ROOT / "docs" / "guide.zh-CN.md"}
@@ -104,19 +104,6 @@ def guides() -> dict[str, Doc]:
     return {lang: parse(path) for lang, path in GUIDES.items()}
 
 
-def _section(guide: Doc, number: str) -> str:
-    """The text of the section with this heading number, down to the next heading at its level."""
-    for position, heading in enumerate(guide.headings):
-        if heading.number == number:
-            end = len(guide.lines)
-            for later in guide.headings[position + 1 :]:
-                if later.level <= heading.level:
-                    end = later.line
-                    break
-            return "\n".join(guide.lines[heading.line : end])
-    raise AssertionError(f"no section numbered {number}")
-
-
 def test_both_guides_have_the_same_number_of_sections_at_each_level(
     guides: dict[str, Doc],
 ) -> None:
@@ -187,7 +174,7 @@ def test_every_template_parameter_is_documented(guides: dict[str, Doc]) -> None:
 
 def test_the_runbook_maps_every_error_code(guides: dict[str, Doc]) -> None:
     for lang, guide in guides.items():
-        runbook = _section(guide, RUNBOOK_NUMBER)
+        runbook = section(guide, RUNBOOK_NUMBER)
         mapped = set(CODE_TOKEN.findall(runbook)) & set(CATALOG)
         missing = sorted(set(CATALOG) - mapped)
         assert not missing, f"{lang} runbook does not map: {missing}"
@@ -212,8 +199,8 @@ def test_every_error_code_named_in_the_guides_exists(guides: dict[str, Doc]) -> 
 
 
 def test_the_runbook_codes_are_the_same_in_both_languages(guides: dict[str, Doc]) -> None:
-    en = CODE_TOKEN.findall(_section(guides["en"], RUNBOOK_NUMBER))
-    zh = CODE_TOKEN.findall(_section(guides["zh"], RUNBOOK_NUMBER))
+    en = CODE_TOKEN.findall(section(guides["en"], RUNBOOK_NUMBER))
+    zh = CODE_TOKEN.findall(section(guides["zh"], RUNBOOK_NUMBER))
     assert sorted(set(en)) == sorted(set(zh))
 
 
