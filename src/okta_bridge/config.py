@@ -59,6 +59,9 @@ METRICS = "BRIDGE_METRICS"
 METRICS_NAMESPACE = "BRIDGE_METRICS_NAMESPACE"
 TRACING = "BRIDGE_TRACING"
 SECRET_SOURCE = "BRIDGE_SECRET_SOURCE"
+TOKEN_CACHE = "BRIDGE_TOKEN_CACHE"
+TOKEN_CACHE_KEY_ID = "BRIDGE_TOKEN_CACHE_KEY_ID"
+TOKEN_CACHE_LEASE = "BRIDGE_TOKEN_CACHE_LEASE_SECONDS"
 EXTENSION_PORT = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
 # Set by Lambda: on-demand, provisioned-concurrency, or snap-start while a SnapStart snapshot's
 # Init runs (and so in every environment restored from it).
@@ -106,6 +109,16 @@ class AwsSettings(NamedTuple):
     ca_bundle: str | None = None
     fips: bool = False
     extension_port: int = 2773
+
+
+class TokenCacheSettings(NamedTuple):
+    """The fleet's shared token cache (``BRIDGE_TOKEN_CACHE``): a DynamoDB table whose items are
+    sealed with data keys of ``key_id``; ``lease_seconds`` bounds one environment's mint."""
+
+    table: str
+    key_id: str
+    lease_seconds: float = 5.0
+    endpoint: str | None = None  # AWS_ENDPOINT_URL_DYNAMODB (local stack)
 
 
 class DeliverySettings(NamedTuple):
@@ -166,6 +179,7 @@ class Settings(NamedTuple):
     max_collection_bytes: int = 20_000_000
     max_request_bytes: int = 1_000_000
     delivery: DeliverySettings = DeliverySettings()
+    token_cache: TokenCacheSettings | None = None
 
     def routes(self) -> tuple[Route, ...] | None:
         """What the bridge function serves: ``BRIDGE_ALLOWED_ROUTES``, plus a GET route for
@@ -254,6 +268,7 @@ class Settings(NamedTuple):
                 _number(env, MAX_REQUEST_BYTES, 1_000_000, low=1, high=5_000_000, integer=True)
             ),
             delivery=_delivery(env),
+            token_cache=_token_cache(env),
         )
 
 
@@ -421,6 +436,28 @@ def _delivery(env: Mapping[str, str]) -> DeliverySettings:
         endpoint=(
             validate_https_url(endpoint, "AWS_ENDPOINT_URL_S3") if endpoint and bucket else None
         ),
+    )
+
+
+def _token_cache(env: Mapping[str, str]) -> TokenCacheSettings | None:
+    table = env.get(TOKEN_CACHE, "").strip()
+    if not table:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
+        raise ConfigError(TOKEN_CACHE, "must be a DynamoDB table name (3-255 A-Z a-z 0-9 _ . -)")
+    key = env.get(TOKEN_CACHE_KEY_ID, "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9:/_-]{1,2048}", key):
+        raise ConfigError(
+            TOKEN_CACHE_KEY_ID,
+            "must be the KMS key (id, ARN or alias) that seals the shared token cache's items",
+        )
+    endpoint = (env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    return TokenCacheSettings(
+        table=table,
+        key_id=key,
+        lease_seconds=_number(env, TOKEN_CACHE_LEASE, 5.0, low=1, high=30),
+        # Read only when the cache is on: other DynamoDB users of the process may point it away.
+        endpoint=validate_https_url(endpoint, "AWS_ENDPOINT_URL_DYNAMODB") if endpoint else None,
     )
 
 

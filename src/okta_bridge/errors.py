@@ -14,7 +14,7 @@ secret material, so they are safe to log and to return.
     ├── NetworkError           stage=network    502/504
     ├── TlsError               stage=tls        502
     ├── UpstreamError          stage=upstream   4xx/502/504
-    └── DeliveryError          stage=delivery   500/502/504
+    ├── DeliveryError          stage=delivery   500/502/504
 """
 
 from __future__ import annotations
@@ -244,6 +244,26 @@ CATALOG: dict[str, Entry] = {
         502, "The answer is over BRIDGE_MAX_DELIVERY_BYTES: narrow the export, or raise it."
     ),
     "DELIVERY_FAILED": Entry(502, "S3 refused the upload; the log names its error code."),
+    # The shared token cache's failures: logged and counted (SharedCacheFallbacks), never answered,
+    # as the environment then mints a token for itself.
+    "TOKEN_CACHE_UNREACHABLE": Entry(
+        502,
+        "Give the function a route to DynamoDB and KMS (in a VPC: the DynamoDB gateway endpoint "
+        "and the KMS endpoint the template creates).",
+    ),
+    "TOKEN_CACHE_TIMEOUT": Entry(
+        504, "DynamoDB or KMS did not answer in time; check the endpoints and AWS's health."
+    ),
+    "TOKEN_CACHE_REFUSED": Entry(
+        502,
+        "DynamoDB or KMS refused the cache's call; the log names the AWS error (table deleted, "
+        "key disabled, role or key policy changed, throttling).",
+    ),
+    "TOKEN_CACHE_CORRUPT": Entry(
+        502,
+        "A cached item did not open with the stack's key (tampered, or written by another "
+        "stack); it is ignored and replaced by the next mint.",
+    ),
     # The rotation function's failures. Secrets Manager retries the whole rotation; the codes tell
     # the operator (alarm, log) what to fix before the next attempt.
     "ROTATION_NOT_ENABLED": Entry(
@@ -414,3 +434,13 @@ class DeliveryError(BridgeError):
     """Writing a large answer to S3 failed (``BRIDGE_DELIVERY_BUCKET``)."""
 
     stage = "delivery"
+
+
+class CacheError(BridgeError):
+    """The shared token cache (DynamoDB, KMS) failed; the environment mints for itself."""
+
+    stage = "token_cache"
+
+    def __init__(self, code: str, message: str, *, aws_code: str | None = None) -> None:
+        super().__init__(code, message)
+        self.aws_code = aws_code

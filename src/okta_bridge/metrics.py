@@ -55,6 +55,11 @@ METRICS: dict[str, str] = {
     "Truncations": "Count",
     "Deliveries": "Count",
     "DeliveredBytes": "Bytes",
+    "SharedCacheHits": "Count",
+    "SharedCacheMints": "Count",
+    "SharedCacheWaits": "Count",
+    "SharedCacheWaitMs": "Milliseconds",
+    "SharedCacheFallbacks": "Count",
 }
 ERRORS = "Errors"
 FUNCTION = "Function"
@@ -86,6 +91,7 @@ class Recorder(Record):
         "truncations",
         "deliveries",
         "delivered_bytes",
+        "shared",
     )  # in the order repr shows them
     __slots__ = _FIELDS
 
@@ -104,6 +110,7 @@ class Recorder(Record):
         truncations: int = 0,
         deliveries: int = 0,
         delivered_bytes: int = 0,
+        shared: dict[str, float] | None = None,
     ) -> None:
         self.request_id = request_id
         self.secret_reads = secret_reads
@@ -118,6 +125,7 @@ class Recorder(Record):
         self.truncations = truncations
         self.deliveries = deliveries
         self.delivered_bytes = delivered_bytes
+        self.shared = shared  # SharedCache* values, once the shared token cache was consulted
 
     __hash__ = None  # type: ignore[assignment] # mutable and compared by value, as before
 
@@ -148,6 +156,8 @@ class Recorder(Record):
         if self.deliveries:
             values["Deliveries"] = self.deliveries
             values["DeliveredBytes"] = self.delivered_bytes
+        if self.shared is not None:
+            values.update(self.shared)
         if self.upstream_ms is not None:
             values["UpstreamLatency"] = round(self.upstream_ms, 1)
         if self.token_seconds_to_expiry is not None:
@@ -210,6 +220,24 @@ def delivered(size: int) -> None:
     if (recorder := _current.get()) is not None:
         recorder.deliveries += 1
         recorder.delivered_bytes += size
+
+
+SHARED_METRICS = (
+    "SharedCacheHits",
+    "SharedCacheMints",
+    "SharedCacheWaits",
+    "SharedCacheWaitMs",
+    "SharedCacheFallbacks",
+)
+
+
+def shared_cache(name: str, value: float = 1) -> None:
+    """The shared token cache did ``name`` (one of ``SHARED_METRICS``): all five are reported,
+    zeros included, by every invocation that consulted it."""
+    if (recorder := _current.get()) is not None:
+        if recorder.shared is None:
+            recorder.shared = dict.fromkeys(SHARED_METRICS, 0.0)
+        recorder.shared[name] += value
 
 
 def retry() -> None:

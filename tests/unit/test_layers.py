@@ -28,11 +28,12 @@ LAYERS = {
     "okta_bridge.secret": 5,
     "okta_bridge.auth": 6,
     "okta_bridge.delivery": 6,  # large answers to S3: signs with secret.sigv4, sends via transport
-    "okta_bridge.request": 7,
-    "okta_bridge.rotation": 7,
-    "okta_bridge.ops": 8,
-    "okta_bridge.client": 9,  # the library's face: a bridge with public calls (SnapStart: ops)
-    "okta_bridge.handler": 10,  # one consumer of the client
+    "okta_bridge.fleet": 7,  # the shared token cache: DynamoDB and KMS for auth's tokens
+    "okta_bridge.request": 8,
+    "okta_bridge.rotation": 8,
+    "okta_bridge.ops": 9,
+    "okta_bridge.client": 10,  # the library's face: a bridge with public calls (SnapStart: ops)
+    "okta_bridge.handler": 11,  # one consumer of the client
 }
 # The package's public face (``from okta_bridge import Client``) loads the client on first use
 # (PEP 562 ``__getattr__``, and for type checkers under TYPE_CHECKING): no load-time import.

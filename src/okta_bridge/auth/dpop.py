@@ -68,10 +68,18 @@ _NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,1024}")
 class ProofKey:
     """An ephemeral EC P-256 key pair and its public JWK and RFC 7638 thumbprint."""
 
-    def __init__(self) -> None:
+    def __init__(self, private_scalar: bytes | None = None) -> None:
+        """A new key, or the one whose 32-byte private scalar is given (the fleet's key, read
+        from the shared cache)."""
         from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - DPoP only
 
-        self._private = ec.generate_private_key(ec.SECP256R1())
+        if private_scalar is None:
+            self._private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            if len(private_scalar) != 32:
+                raise ValueError("not a P-256 private key")
+            number = int.from_bytes(private_scalar, "big")
+            self._private = ec.derive_private_key(number, ec.SECP256R1())
         numbers = self._private.public_key().public_numbers()
         self.jwk = {
             "kty": "EC",
@@ -83,6 +91,10 @@ class ProofKey:
 
     def __repr__(self) -> str:
         return f"ProofKey(thumbprint={self.thumbprint!r})"
+
+    def private_scalar(self) -> bytes:
+        """The private key's 32 bytes: only for sealing into the shared cache's item."""
+        return self._private.private_numbers().private_value.to_bytes(32, "big")
 
     def sign(self, signing_input: bytes) -> bytes:
         """ES256: ECDSA P-256 SHA-256, as JOSE's 64-byte ``r||s`` (RFC 7518 3.4)."""
@@ -236,14 +248,32 @@ class ProofSigner:
     """The transport's per-request hook: a fresh proof on every request sent (each attempt,
     each redirect hop: a new ``jti`` and ``htu``), and the nonce of every answer kept."""
 
-    def __init__(self, dpop: Dpop, token: str | None = None) -> None:
+    def __init__(
+        self,
+        dpop: Dpop,
+        token: str | None = None,
+        *,
+        key: ProofKey | None = None,
+        own_key: bool = False,
+    ) -> None:
+        """Proofs by ``key`` (a shared token's), else by a key made for this signer alone when
+        ``own_key`` (a token minted for the fleet), else by the environment's key."""
         self._dpop = dpop
         self._token = token
+        self._key = key
+        self._own = own_key
         self.thumbprint: str | None = None  # the key of the last proof: what a token is bound to
+
+    @property
+    def own_key(self) -> ProofKey | None:
+        """The key made for this signer (``own_key``), once a proof was made."""
+        return self._key if self._own else None
 
     def headers(self, method: str, url: str) -> dict[str, str]:
         """The ``DPoP`` header for this request."""
-        key = self._dpop.key
+        if self._key is None and self._own:
+            self._key = ProofKey()
+        key = self._key or self._dpop.key
         self.thumbprint = key.thumbprint
         return {"DPoP": self._dpop.proof(method, url, token=self._token, key=key)}
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from okta_bridge import metrics, tracing
-from okta_bridge.auth.access_token import AccessToken
+from okta_bridge.auth.access_token import AccessToken, refresh_window
 from okta_bridge.auth.client_auth import KEYS, AssertionSigner, authenticate
-from okta_bridge.auth.dpop import DPOP, Dpop, ProofSigner
+from okta_bridge.auth.dpop import DPOP, Dpop, ProofKey, ProofSigner
 from okta_bridge.errors import BridgeError, TokenError
 from okta_bridge.logs import REDACTOR, get_logger
 from okta_bridge.secret.credentials import Credentials
@@ -67,7 +67,7 @@ _DPOP_ERRORS = {
 
 # RFC 6750 2.1's b64token. Okta's access tokens are JWTs, hundreds of characters; the floor keeps
 # a short word (a server's choice) out of the redactor, where it would blank that word in logs.
-_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
+B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
 
 
 def _oauth_error(response: HttpResponse) -> str:
@@ -126,8 +126,12 @@ class TokenEndpoint:
         deadline: Deadline,
         *,
         spend: Callable[[], None] | None = None,
+        own_key: bool = False,
     ) -> AccessToken:
         """Ask Okta for a token with ``credentials``; raises ``TokenError`` with Okta's reason.
+
+        ``own_key`` binds a DPoP-bound token to a proof key made for it alone, which the token
+        carries (the shared cache hands both to the fleet), not to the environment's key.
 
         ``spend`` is called before every attempt (retries included) and may refuse it by
         raising: the environment's token budget counts attempts, not what was meant (an attempt
@@ -141,7 +145,7 @@ class TokenEndpoint:
         }
         with tracing.span(tracing.TOKEN_REQUEST, attributes) as span:
             try:
-                return self._request(credentials, deadline, span, spend)
+                return self._request(credentials, deadline, span, spend, own_key=own_key)
             except BridgeError as exc:
                 metrics.token_failed(exc)
                 raise
@@ -152,6 +156,8 @@ class TokenEndpoint:
         deadline: Deadline,
         span: tracing.Span,
         spend: Callable[[], None] | None,
+        *,
+        own_key: bool = False,
     ) -> AccessToken:
         form = {"grant_type": credentials.grant_type, "scope": " ".join(credentials.scopes)}
         if credentials.username is not None:
@@ -180,7 +186,7 @@ class TokenEndpoint:
         auto = self.auto(credentials)
         proofed, switched, nonce_asked = bool(wanted), False, False
         while True:
-            signer = ProofSigner(self.dpop) if proofed else None
+            signer = ProofSigner(self.dpop, own_key=own_key) if proofed else None
             response = self._send(credentials, deadline, prepare, signer=signer)
             error = _oauth_error(response)
             if proofed and error == "use_dpop_nonce" and not nonce_asked:
@@ -206,7 +212,8 @@ class TokenEndpoint:
         span.set("okta_bridge.attempts", response.attempts)
         span.set("okta_bridge.dpop", bool(proofed))
         bound_to = signer.thumbprint if signer is not None else None
-        token = self._judge(response, started, proofed=bool(proofed), bound_to=bound_to)
+        key = signer.own_key if signer is not None else None
+        token = self._judge(response, started, proofed=bool(proofed), bound_to=bound_to, key=key)
         if auto:  # learned from a token the bridge accepted, never from a refusal
             self.dpop.learn(credentials.client_id, credentials.token_url, required=proofed)
         log.info(
@@ -312,10 +319,16 @@ class TokenEndpoint:
         return bool(supported)  # None: the metadata could not be read; ask next time
 
     def _judge(
-        self, response: HttpResponse, started: float, *, proofed: bool, bound_to: str | None
+        self,
+        response: HttpResponse,
+        started: float,
+        *,
+        proofed: bool,
+        bound_to: str | None,
+        key: ProofKey | None = None,
     ) -> AccessToken:
         if response.status == 200:
-            return self._parse_token(response, started, proofed=proofed, bound_to=bound_to)
+            return self._parse_token(response, started, proofed=proofed, bound_to=bound_to, key=key)
         body = response.json_object()
         oauth_error = str(body.get("error", "")) if body else ""
         # Redacted before it is cut: a credential Okta echoes must not survive as a prefix.
@@ -352,7 +365,13 @@ class TokenEndpoint:
         )
 
     def _parse_token(
-        self, response: HttpResponse, started: float, *, proofed: bool, bound_to: str | None
+        self,
+        response: HttpResponse,
+        started: float,
+        *,
+        proofed: bool,
+        bound_to: str | None,
+        key: ProofKey | None,
     ) -> AccessToken:
         body = response.json_object()
         if body is None:
@@ -360,7 +379,7 @@ class TokenEndpoint:
         value = body.get("access_token")
         if not isinstance(value, str) or not value:
             raise TokenError("TOKEN_INVALID_RESPONSE", "Okta's token answer has no access_token.")
-        if not _B64TOKEN.fullmatch(value):
+        if not B64TOKEN.fullmatch(value):
             # Not sendable in an Authorization header (RFC 6750 2.1, RFC 9449 7.1); and never
             # registered with the redactor: the server would choose what the logs lose.
             raise TokenError(
@@ -395,12 +414,13 @@ class TokenEndpoint:
             scopes=scopes,
             scheme="DPoP" if kind == "dpop" else "Bearer",
             bound_to=bound_to if kind == "dpop" else None,
+            key=key if kind == "dpop" else None,
         )
 
     def _refresh_moment(self, issued: float, lifetime: float) -> float:
         """A moment drawn at random in the token's last tenth (at most 5 minutes early), and at
         least a fifth of that window before expiry, so a failed refresh can fall back."""
-        window = min(300.0, max(lifetime * 0.1, min(30.0, lifetime / 4)))
+        window = refresh_window(lifetime)
         return issued + lifetime - self._rng.uniform(window / 5, window)
 
     def reseed(self) -> None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
 from okta_bridge import metrics
 from okta_bridge.auth.access_token import AccessToken
@@ -36,6 +36,28 @@ from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 
 log = get_logger("tokens")
+
+
+class SharedTokens(Protocol):
+    """The fleet's token cache (``okta_bridge.fleet.cache``), when ``BRIDGE_TOKEN_CACHE`` is set."""
+
+    def obtain(
+        self,
+        credentials: Credentials,
+        held: AccessToken | None,
+        mint: Callable[[], tuple[AccessToken, Credentials]],
+        deadline: Deadline,
+    ) -> AccessToken:
+        """The fleet's token, or one ``mint`` asks Okta for (the cache never raises its own)."""
+        ...
+
+    def drop(self, token: AccessToken, min_age: float, deadline: Deadline) -> None:
+        """The API refused ``token``: remove it for the fleet too."""
+        ...
+
+    def clear(self) -> None:
+        """Forget per-environment state (SnapStart restore)."""
+        ...
 
 
 class MintBudget:
@@ -88,8 +110,10 @@ class TokenProvider:
         budget_per_minute: int = 10,
         refresh_min_age: float = 60.0,
         dpop_mode: str = "auto",
+        shared: SharedTokens | None = None,
     ) -> None:
         self._secrets = secrets
+        self._shared = shared
         self._clock = clock
         self._endpoint = TokenEndpoint(
             http,
@@ -136,7 +160,7 @@ class TokenProvider:
             if self._fresh(token):
                 return token
             try:
-                self._token = self._fetch(deadline)
+                self._token = self._fetch(deadline, token)
             except BridgeError as exc:
                 if self._usable(token):
                     log.warning(
@@ -186,11 +210,14 @@ class TokenProvider:
         """Seconds since ``token`` was requested."""
         return self._clock() - token.issued_at
 
-    def invalidate(self, token: AccessToken) -> None:
-        """Drop ``token`` (the API refused it) unless it was already replaced."""
+    def invalidate(self, token: AccessToken, deadline: Deadline | None = None) -> None:
+        """Drop ``token`` (the API refused it) unless it was already replaced; and from the
+        shared cache, when it came from there and is old enough there too."""
         with self._lock:
             if self._token is token:
                 self._token = None
+        if self._shared is not None and token.shared is not None and deadline is not None:
+            self._shared.drop(token, self.refresh_min_age, deadline)
 
     def clear(self) -> None:
         """Forget the cached token and Okta's last raw answer, which holds it too (SnapStart,
@@ -199,15 +226,34 @@ class TokenProvider:
             self._token = None
             self._endpoint.last_response = None
             self.budget.clear()
+        if self._shared is not None:
+            self._shared.clear()
 
     def reseed(self) -> None:
         """New seed for the refresh jitter (after a SnapStart restore)."""
         self._endpoint.reseed()
 
-    def _fetch(self, deadline: Deadline) -> AccessToken:
+    def _fetch(self, deadline: Deadline, held: AccessToken | None) -> AccessToken:
+        """A new token: the fleet's, when the shared cache is on, else one this environment
+        asks Okta for."""
         credentials = self._secrets.fresh(deadline)
+        if self._shared is None:
+            return self._mint(credentials, deadline)[0]
+        return self._shared.obtain(
+            credentials,
+            held,
+            lambda: self._mint(credentials, deadline, own_key=True),
+            deadline,
+        )
+
+    def _mint(
+        self, credentials: Credentials, deadline: Deadline, *, own_key: bool = False
+    ) -> tuple[AccessToken, Credentials]:
+        """A token from Okta, and the credentials that got it: when Okta refuses them (rotated),
+        the secret is re-read once and the request repeated. ``own_key``: a DPoP-bound token
+        gets a proof key of its own, to share with the fleet."""
         try:
-            return self._request(credentials, deadline)
+            return self._request(credentials, deadline, own_key=own_key), credentials
         except (TokenError, SigningError) as exc:
             if not _credentials_refused(exc, credentials):
                 raise
@@ -220,10 +266,14 @@ class TokenProvider:
             reread = self._secrets.reload(stale=credentials, deadline=deadline)
             if reread == credentials:
                 raise
-            return self._request(reread, deadline)
+            return self._request(reread, deadline, own_key=own_key), reread
 
-    def _request(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
-        token = self._endpoint.request(credentials, deadline, spend=self.budget.take)
+    def _request(
+        self, credentials: Credentials, deadline: Deadline, *, own_key: bool = False
+    ) -> AccessToken:
+        token = self._endpoint.request(
+            credentials, deadline, spend=self.budget.take, own_key=own_key
+        )
         auto = self._endpoint.auto(credentials)
         self._learned_for = (credentials.client_id, credentials.token_url) if auto else None
         return token

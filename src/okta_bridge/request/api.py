@@ -144,7 +144,7 @@ class InternalApi:
                 raise
         if response.status == 401 and self._refresh_helps(response, token):
             log.warning("the API refused the token; refreshing it once")
-            self._tokens.invalidate(token)
+            self._tokens.invalidate(token, deadline)
             token = self._tokens.get(deadline)
             response = send(token)
             attempts += response.attempts
@@ -241,7 +241,9 @@ def send(
             redirect=redirect,
             tls=tls,
             idempotent=outgoing.idempotent,
-            signer=ProofSigner(dpop, token.value) if token.scheme == "DPoP" else None,
+            signer=(
+                ProofSigner(dpop, token.value, key=token.key) if token.scheme == "DPoP" else None
+            ),
             sink=outgoing.sink,
         )
     except ResponseTooLarge as exc:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from okta_bridge import metrics
-from okta_bridge.auth.tokens import TokenProvider
+from okta_bridge.auth.tokens import SharedTokens, TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.errors import DeliveryError, RequestError
 from okta_bridge.logs import REDACTOR
@@ -74,10 +74,11 @@ class Bridge:
         self.tokens = tokens or TokenProvider(
             self.secrets,
             self.http,
-            on_token=lambda value: REDACTOR.register([value]),
+            on_token=_redact,
             budget_per_minute=settings.token_budget_per_minute,
             refresh_min_age=settings.token_refresh_min_age,
             dpop_mode=settings.dpop,
+            shared=_shared_tokens(settings, self.http),
         )
         self.api = InternalApi(self.tokens, self.http, max_bytes=settings.max_response_bytes)
         self.callers = CallerPolicy(
@@ -243,6 +244,19 @@ class Bridge:
         """New seeds for the token-refresh and retry jitter (after a SnapStart restore)."""
         self.tokens.reseed()
         self.http.reseed()
+
+
+def _redact(token: str) -> None:
+    REDACTOR.register([token])
+
+
+def _shared_tokens(settings: Settings, http: HttpClient) -> SharedTokens | None:
+    """The fleet's token cache when ``BRIDGE_TOKEN_CACHE`` is set (imported only then)."""
+    if settings.token_cache is None:
+        return None
+    from okta_bridge.fleet.cache import SharedTokenCache  # noqa: PLC0415 - opt-in
+
+    return SharedTokenCache(settings, http, on_token=_redact)
 
 
 def delivered_result(

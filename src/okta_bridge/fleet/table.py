@@ -1,0 +1,227 @@
+"""The cache's DynamoDB item, one per credential (``pk``): the fleet's sealed token and the lease.
+
+Only four writes ever happen, each conditional, so that two environments never both believe they
+hold the lease or overwrite a newer token: ``take_lease`` (the lease is free or expired, and the
+token is still the one the caller saw), ``publish`` (the caller still holds the lease),
+``release`` (after a failed mint) and ``drop`` (the API refused this token, and it is older than
+the minimum age). Reads are strongly consistent: a token published a moment ago is seen.
+The item expires through the table's TTL (``ttl``) shortly after its token.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from okta_bridge.errors import CacheError
+from okta_bridge.fleet.aws_json import AwsJsonApi
+from okta_bridge.transport.deadline import Deadline
+
+FORMAT = 1
+TTL_MARGIN = 300  # seconds an item outlives its token (TTL deletes lazily anyway)
+_TOKEN_ATTRIBUTES = ("#tid", "#edk", "#ct", "#issued", "#refresh", "#expires")
+_NAMES = {
+    "#tid": "tid",
+    "#edk": "edk",
+    "#ct": "ct",
+    "#issued": "issued",
+    "#refresh": "refresh",
+    "#expires": "expires",
+    "#lease": "lease",
+    "#until": "lease_until",
+    "#ttl": "ttl",
+    "#v": "v",
+}
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class Item(NamedTuple):
+    """What the table holds for one credential (ciphertext only: nothing here is secret)."""
+
+    tid: str | None = None
+    edk: bytes = b""
+    sealed: bytes = b""
+    issued: float = 0.0
+    refresh: float = 0.0
+    expires: float = 0.0
+    lease: str | None = None
+    lease_until: float = 0.0
+
+    @property
+    def has_token(self) -> bool:
+        return self.tid is not None and bool(self.edk) and bool(self.sealed)
+
+    def leased(self, now: float) -> bool:
+        """Another environment is minting, and its lease has not run out."""
+        return self.lease is not None and now < self.lease_until
+
+
+class TokenTable:
+    """Conditional reads and writes of the cache's items."""
+
+    def __init__(self, api: AwsJsonApi, table: str) -> None:
+        self._api = api
+        self.table = table
+
+    def get(self, pk: str, deadline: Deadline) -> Item | None:
+        answer = self._api.call(
+            "GetItem",
+            {"TableName": self.table, "Key": _key(pk), "ConsistentRead": True},
+            deadline,
+        )
+        found = answer.get("Item")
+        return _item(found) if isinstance(found, Mapping) else None
+
+    def take_lease(
+        self,
+        pk: str,
+        owner: str,
+        *,
+        now: float,
+        seconds: float,
+        seen: Item | None,
+        deadline: Deadline,
+    ) -> bool:
+        """Take the lease if it is free or expired and the token is still the one ``seen``."""
+        condition = "(attribute_not_exists(#lease) OR #until < :now)"
+        values: dict[str, Any] = {
+            ":owner": {"S": owner},
+            ":until": _number(now + seconds),
+            ":now": _number(now),
+            ":ttl": _number(int(max(now + seconds, seen.expires if seen else 0)) + TTL_MARGIN),
+        }
+        if seen is not None and seen.tid is not None:
+            condition += " AND #tid = :tid"
+            values[":tid"] = {"S": seen.tid}
+        else:
+            condition += " AND attribute_not_exists(#tid)"
+        return self._update(
+            pk,
+            "SET #lease = :owner, #until = :until, #ttl = :ttl",
+            condition,
+            values,
+            deadline,
+        )
+
+    def publish(self, pk: str, owner: str, item: Item, deadline: Deadline) -> bool:
+        """Write the sealed token in place of the lease, if ``owner`` still holds it."""
+        record = {
+            "pk": {"S": pk},
+            "v": _number(FORMAT),
+            "tid": {"S": item.tid or ""},
+            "edk": {"B": base64.b64encode(item.edk).decode("ascii")},
+            "ct": {"B": base64.b64encode(item.sealed).decode("ascii")},
+            "issued": _number(item.issued),
+            "refresh": _number(item.refresh),
+            "expires": _number(item.expires),
+            "ttl": _number(int(item.expires) + TTL_MARGIN),
+        }
+        return self._write(
+            "PutItem",
+            {
+                "TableName": self.table,
+                "Item": record,
+                "ConditionExpression": "#lease = :owner",
+                "ExpressionAttributeNames": {"#lease": "lease"},
+                "ExpressionAttributeValues": {":owner": {"S": owner}},
+            },
+            deadline,
+        )
+
+    def release(self, pk: str, owner: str, deadline: Deadline) -> bool:
+        """Give the lease up (the mint failed), so that others need not wait for it to expire."""
+        return self._update(
+            pk, "REMOVE #lease, #until", "#lease = :owner", {":owner": {"S": owner}}, deadline
+        )
+
+    def drop(self, pk: str, tid: str, *, issued_before: float, deadline: Deadline) -> bool:
+        """Remove the token ``tid`` (the API refused it) if it is older than ``issued_before``."""
+        return self._update(
+            pk,
+            "REMOVE " + ", ".join(_TOKEN_ATTRIBUTES),
+            "#tid = :tid AND #issued <= :limit",
+            {":tid": {"S": tid}, ":limit": _number(issued_before)},
+            deadline,
+        )
+
+    def _update(
+        self,
+        pk: str,
+        expression: str,
+        condition: str,
+        values: dict[str, Any],
+        deadline: Deadline,
+    ) -> bool:
+        used = expression + " " + condition
+        return self._write(
+            "UpdateItem",
+            {
+                "TableName": self.table,
+                "Key": _key(pk),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {n: v for n, v in _NAMES.items() if n in used},
+                "ExpressionAttributeValues": values,
+            },
+            deadline,
+        )
+
+    def _write(self, action: str, payload: dict[str, Any], deadline: Deadline) -> bool:
+        """True when written; False when the condition did not hold (someone else was first)."""
+        try:
+            self._api.call(action, payload, deadline)
+        except CacheError as exc:
+            if exc.aws_code == CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+
+def _key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}}
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 3)) if isinstance(value, float) else str(value)}
+
+
+def _item(raw: Mapping[str, Any]) -> Item:
+    """An item as read. A malformed attribute reads as absent: an item without a usable token
+    is replaced by the next mint (its ``tid``, if any, is what that mint's lease condition names).
+    """
+    return Item(
+        tid=_string(raw, "tid") or None,
+        edk=_bytes(raw, "edk"),
+        sealed=_bytes(raw, "ct"),
+        issued=_float(raw, "issued"),
+        refresh=_float(raw, "refresh"),
+        expires=_float(raw, "expires"),
+        lease=_string(raw, "lease") or None,
+        lease_until=_float(raw, "lease_until"),
+    )
+
+
+def _string(raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name)
+    return str(value["S"])[:200] if isinstance(value, Mapping) and "S" in value else ""
+
+
+def _float(raw: Mapping[str, Any], name: str) -> float:
+    value = raw.get(name)
+    try:
+        number = float(str(value["N"])[:40]) if isinstance(value, Mapping) else 0.0
+    except (KeyError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _bytes(raw: Mapping[str, Any], name: str) -> bytes:
+    value = raw.get(name)
+    try:
+        return (
+            base64.b64decode(str(value["B"]), validate=True) if isinstance(value, Mapping) else b""
+        )
+    except (KeyError, ValueError):
+        return b""
