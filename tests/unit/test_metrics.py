@@ -34,9 +34,25 @@ CONTRACT = {
     "Truncations": "Count",
     "Deliveries": "Count",
     "DeliveredBytes": "Bytes",
+    "SharedCacheHits": "Count",
+    "SharedCacheMints": "Count",
+    "SharedCacheWaits": "Count",
+    "SharedCacheWaitMs": "Milliseconds",
+    "SharedCacheFallbacks": "Count",
 }
-# Declared only by invocations that read a collection or delivered through S3.
-ON_USE = ("Pages", "Truncations", "Deliveries", "DeliveredBytes")
+# Declared only by invocations that read a collection, delivered through S3 or consulted the
+# shared token cache.
+ON_USE = (
+    "Pages",
+    "Truncations",
+    "Deliveries",
+    "DeliveredBytes",
+    "SharedCacheHits",
+    "SharedCacheMints",
+    "SharedCacheWaits",
+    "SharedCacheWaitMs",
+    "SharedCacheFallbacks",
+)
 EVERY_CALL = {name: unit for name, unit in CONTRACT.items() if name not in ON_USE}
 NOW_MS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z
 SETTINGS = Settings(secret_id="okta-bridge/test")
@@ -153,11 +169,22 @@ def test_collections_and_deliveries_declare_their_metrics(recorder: metrics.Reco
     metrics.pages(3, truncated=True)
     metrics.pages(2, truncated=False)
     metrics.delivered(1_500_000)
+    metrics.shared_cache("SharedCacheWaits")
+    metrics.shared_cache("SharedCacheWaitMs", 120.5)
+    metrics.shared_cache("SharedCacheHits")
     [document] = metrics.records("NS", recorder, function="f", error=None, timestamp_ms=NOW_MS)
     directive = check_emf(document)
     declared = {m["Name"]: m["Unit"] for m in directive["Metrics"]}
     assert {name: declared[name] for name in ON_USE} == {name: CONTRACT[name] for name in ON_USE}
-    assert [document[name] for name in ON_USE] == [5, 1, 1, 1_500_000]
+    assert [document[name] for name in ON_USE] == [5, 1, 1, 1_500_000, 1, 0, 1, 120.5, 0]
+
+
+def test_an_invocation_that_did_not_consult_the_shared_cache_declares_none_of_its_metrics(
+    recorder: metrics.Recorder,
+) -> None:
+    metrics.token_used(100.0)
+    [document] = metrics.records("NS", recorder, function="f", error=None, timestamp_ms=NOW_MS)
+    assert not [name for name in document if name.startswith("SharedCache")]
 
 
 def test_a_failure_adds_an_errors_document_with_the_code_as_a_dimension(

@@ -58,7 +58,7 @@ def test_a_record_holding_a_secret_is_not_a_tuple(record: object) -> None:
 def test_the_public_fields_stay_in_repr() -> None:
     assert repr(AccessToken("t", 100.0, 50.0, 3600.0)) == (
         "AccessToken(expires_at=100.0, refresh_at=50.0, lifetime=3600.0, scopes=(), "
-        "scheme='Bearer', bound_to=None)"
+        "scheme='Bearer', bound_to=None, shared=None)"
     )
     assert "client_id='0oa-client'" in repr(credentials())
     assert "client_certificate='pem'" in repr(TlsPolicy(client_certificate="pem", client_key="k"))

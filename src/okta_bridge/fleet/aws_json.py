@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from okta_bridge import config
-from okta_bridge.errors import BridgeError, CacheError
-from okta_bridge.secret.sigv4 import Credentials, sign_post
+from okta_bridge.config import Settings, validate_https_url
+from okta_bridge.errors import BridgeError, CacheError, ConfigError
+from okta_bridge.secret.sigv4 import Credentials, service_host, sign_post
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -131,3 +132,46 @@ def _transient(answer: HttpResponse) -> bool:
     if answer.status >= 500:
         return True
     return answer.status == 400 and error_type(answer.json_object() or {}) in _THROTTLING
+
+
+def dynamodb_api(settings: Settings, http: HttpClient) -> AwsJsonApi:
+    """DynamoDB's JSON 1.0 API in the function's region (``AWS_ENDPOINT_URL_DYNAMODB``)."""
+    region = _region(settings)
+    cache = settings.token_cache
+    url = (
+        cache.endpoint if cache is not None else None
+    ) or f"https://{service_host('dynamodb', region, fips=settings.aws.fips)}/"
+    return AwsJsonApi(
+        http,
+        label="DynamoDB",
+        url=url,
+        region=region,
+        service="dynamodb",
+        target_prefix="DynamoDB_20120810",
+        content_type="application/x-amz-json-1.0",
+    )
+
+
+def kms_api(settings: Settings, http: HttpClient) -> AwsJsonApi:
+    """KMS's JSON 1.1 API in the function's region (``AWS_ENDPOINT_URL_KMS``)."""
+    region = _region(settings)
+    url = settings.aws.kms_endpoint
+    if url is not None:
+        validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
+    else:
+        url = f"https://{service_host('kms', region, fips=settings.aws.fips)}/"
+    return AwsJsonApi(
+        http,
+        label="AWS KMS",
+        url=url,
+        region=region,
+        service="kms",
+        target_prefix="TrentService",
+        content_type="application/x-amz-json-1.1",
+    )
+
+
+def _region(settings: Settings) -> str:
+    if not settings.aws.region:
+        raise ConfigError("AWS_REGION", "is required for BRIDGE_TOKEN_CACHE (Lambda sets it)")
+    return settings.aws.region

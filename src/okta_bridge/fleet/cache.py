@@ -37,14 +37,13 @@ from typing import Any
 from okta_bridge import metrics
 from okta_bridge.auth.access_token import EXPIRY_SAFETY, AccessToken, refresh_window
 from okta_bridge.auth.endpoint import B64TOKEN
-from okta_bridge.config import Settings, TokenCacheSettings, validate_https_url
+from okta_bridge.config import Settings
 from okta_bridge.errors import CacheError, ConfigError
-from okta_bridge.fleet.aws_json import AwsJsonApi
+from okta_bridge.fleet.aws_json import dynamodb_api, kms_api
 from okta_bridge.fleet.envelope import Envelope
 from okta_bridge.fleet.table import FORMAT, Item, TokenTable
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials
-from okta_bridge.secret.sigv4 import service_host
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 
@@ -84,8 +83,8 @@ class SharedTokenCache:
             raise ConfigError("BRIDGE_TOKEN_CACHE", "is not set")
         self._settings = cache
         self._dpop_mode = settings.dpop
-        self._table = table or TokenTable(_dynamodb(settings, cache, http), cache.table)
-        self._envelope = envelope or Envelope(_kms(settings, http), cache.key_id, clock=clock)
+        self._table = table or TokenTable(dynamodb_api(settings, http), cache.table)
+        self._envelope = envelope or Envelope(kms_api(settings, http), cache.key_id, clock=clock)
         self._on_token = on_token
         self._clock = clock
         self._wall = wall_clock
@@ -374,41 +373,3 @@ def _proof_key(scalar: bytes) -> Any:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _dynamodb(settings: Settings, cache: TokenCacheSettings, http: HttpClient) -> AwsJsonApi:
-    region = _region(settings)
-    url = cache.endpoint or f"https://{service_host('dynamodb', region, fips=settings.aws.fips)}/"
-    return AwsJsonApi(
-        http,
-        label="DynamoDB",
-        url=url,
-        region=region,
-        service="dynamodb",
-        target_prefix="DynamoDB_20120810",
-        content_type="application/x-amz-json-1.0",
-    )
-
-
-def _kms(settings: Settings, http: HttpClient) -> AwsJsonApi:
-    region = _region(settings)
-    url = settings.aws.kms_endpoint
-    if url is not None:
-        validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
-    else:
-        url = f"https://{service_host('kms', region, fips=settings.aws.fips)}/"
-    return AwsJsonApi(
-        http,
-        label="AWS KMS",
-        url=url,
-        region=region,
-        service="kms",
-        target_prefix="TrentService",
-        content_type="application/x-amz-json-1.1",
-    )
-
-
-def _region(settings: Settings) -> str:
-    if not settings.aws.region:
-        raise ConfigError("AWS_REGION", "is required for BRIDGE_TOKEN_CACHE (Lambda sets it)")
-    return settings.aws.region
