@@ -41,7 +41,7 @@ from okta_bridge.config import Settings
 from okta_bridge.errors import CacheError, ConfigError
 from okta_bridge.fleet.aws_json import dynamodb_api, kms_api
 from okta_bridge.fleet.envelope import Envelope
-from okta_bridge.fleet.table import FORMAT, Item, TokenTable
+from okta_bridge.fleet.table import FORMAT, Item, TokenTable, longest_lease
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
@@ -82,6 +82,7 @@ class SharedTokenCache:
         if cache is None:
             raise ConfigError("BRIDGE_TOKEN_CACHE", "is not set")
         self._settings = cache
+        self._longest = longest_lease(cache.lease_seconds)
         self._dpop_mode = settings.dpop
         self._table = table or TokenTable(dynamodb_api(settings, http), cache.table)
         self._envelope = envelope or Envelope(kms_api(settings, http), cache.key_id, clock=clock)
@@ -161,12 +162,12 @@ class SharedTokenCache:
             if item is not None and item.has_token and now < item.expires - MIN_LIFE:
                 current = self._adopt(pk, item, held, now, deadline)
             if current is not None and item is not None:
-                if now < item.refresh or item.leased(now):
+                if now < item.refresh or item.leased(now, self._longest):
                     return current  # not due, or another environment is refreshing it
                 if self._lease(pk, item, now, deadline):
                     return self._mint_for_fleet(pk, mint, deadline, current)
                 continue  # another environment was first: read what it did
-            if item is None or not item.leased(now):
+            if item is None or not item.leased(now, self._longest):
                 if self._lease(pk, item, now, deadline):
                     return self._mint_for_fleet(pk, mint, deadline, None)
                 continue

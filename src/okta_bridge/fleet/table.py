@@ -37,6 +37,11 @@ _NAMES = {
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
+def longest_lease(seconds: float) -> float:
+    """The longest lease an environment may see: its own length and clock skew between hosts."""
+    return seconds + 5.0
+
+
 class Item(NamedTuple):
     """What the table holds for one credential (ciphertext only: nothing here is secret)."""
 
@@ -53,9 +58,11 @@ class Item(NamedTuple):
     def has_token(self) -> bool:
         return self.tid is not None and bool(self.edk) and bool(self.sealed)
 
-    def leased(self, now: float) -> bool:
-        """Another environment is minting, and its lease has not run out."""
-        return self.lease is not None and now < self.lease_until
+    def leased(self, now: float, longest: float) -> bool:
+        """Another environment is minting, and its lease has not run out. A lease that ends
+        more than ``longest`` seconds from now was never granted by this protocol (a clock far
+        ahead, a hand-written item): it is ignored, so it cannot hold the fleet waiting."""
+        return self.lease is not None and now < self.lease_until <= now + longest
 
 
 class TokenTable:
@@ -84,12 +91,14 @@ class TokenTable:
         seen: Item | None,
         deadline: Deadline,
     ) -> bool:
-        """Take the lease if it is free or expired and the token is still the one ``seen``."""
-        condition = "(attribute_not_exists(#lease) OR #until < :now)"
+        """Take the lease if it is free, expired or impossibly long (see ``Item.leased``), and
+        the token is still the one ``seen``."""
+        condition = "(attribute_not_exists(#lease) OR #until < :now OR #until > :longest)"
         values: dict[str, Any] = {
             ":owner": {"S": owner},
             ":until": _number(now + seconds),
             ":now": _number(now),
+            ":longest": _number(now + longest_lease(seconds)),
             ":ttl": _number(int(max(now + seconds, seen.expires if seen else 0)) + TTL_MARGIN),
         }
         if seen is not None and seen.tid is not None:
