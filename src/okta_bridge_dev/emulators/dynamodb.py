@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["TARGET_PREFIX", "DynamoDbServer", "dynamodb_action", "error_type"]
+__all__ = ["TARGET_PREFIX", "TOKEN_CACHE_TABLE", "DynamoDbServer", "dynamodb_action", "error_type"]
 
+TOKEN_CACHE_TABLE = "okta-bridge-tokens-local"  # noqa: S105 - a table name
+"""The shared token cache's table in the local stack (the template's ``TokenCacheTable``)."""
 TARGET_PREFIX = "DynamoDB_20120810."
 HASH_KEY = "pk"
 TTL_ATTRIBUTE = "ttl"
@@ -126,7 +128,7 @@ class DynamoDbServer(MotoTlsServer):
 
     # -- tables and items, managed without going through HTTP (not counted) -------------------
 
-    def create_table(self, name: str) -> str:
+    def create_table(self, name: str = TOKEN_CACHE_TABLE) -> str:
         """Table ``name`` as the template declares it: ``pk`` (S) hash key, PAY_PER_REQUEST,
         TTL on ``ttl``; its ARN."""
         backend = self._backend()
