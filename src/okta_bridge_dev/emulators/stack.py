@@ -1,11 +1,13 @@
-"""The whole local stack: a private CA, Secrets Manager, S3 and KMS (moto), an Okta-like server and
-the API.
+"""The whole local stack: a private CA, Secrets Manager, S3, KMS and DynamoDB (moto), an Okta-like
+server and the API.
 
 One Okta client per way the bridge can authenticate is registered with freshly generated credentials
 (``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
 ``environment`` gives the variables that point the bridge (and boto3) at the stack (the KMS that
 signs the kms kinds' client assertions, ``stack.kms``, included), and with ``delivery=True`` at the
-S3 bucket large answers go to (``DELIVERY_BUCKET``). An admin app
+S3 bucket large answers go to (``DELIVERY_BUCKET``), and with ``token_cache=True`` at the shared
+token cache: the DynamoDB table ``TOKEN_CACHE_TABLE`` (``stack.dynamodb``) and the symmetric KMS
+key that envelope-encrypts its items (``token_cache_key_id``). An admin app
 (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
 rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
 stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
@@ -27,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Self, TypeVar
 
+from okta_bridge_dev.emulators.dynamodb import TOKEN_CACHE_TABLE, DynamoDbServer
 from okta_bridge_dev.emulators.kms import KmsServer
 from okta_bridge_dev.emulators.lambda_service import LambdaHandler, LambdaServer
 from okta_bridge_dev.emulators.okta.server import OktaServer
@@ -55,6 +58,7 @@ __all__ = [
     "DELIVERY_BUCKET",
     "KINDS",
     "PASSWORD_USER",
+    "TOKEN_CACHE_TABLE",
     "LocalStack",
     "main",
 ]
@@ -65,8 +69,8 @@ _MIN_OKTA_SECRET = 8
 class LocalStack(Lifecycle):
     """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
 
-    ``ca``, ``secrets_manager``, ``s3``, ``kms``, ``okta`` and ``api`` exist between ``start()``
-    and ``stop()``.
+    ``ca``, ``secrets_manager``, ``s3``, ``kms``, ``dynamodb``, ``okta`` and ``api`` exist between
+    ``start()`` and ``stop()``.
     The environment of ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT`` are
     absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
     """
@@ -82,6 +86,8 @@ class LocalStack(Lifecycle):
         self._secrets_manager: SecretsManagerServer | None = None
         self._s3: S3Server | None = None
         self._kms: KmsServer | None = None
+        self._dynamodb: DynamoDbServer | None = None
+        self._token_cache_key_id: str | None = None
         self._okta: OktaServer | None = None
         self._api: SampleApi | None = None
         self._extra_apis: list[SampleApi] = []
@@ -113,6 +119,9 @@ class LocalStack(Lifecycle):
         self._s3 = S3Server(context).start()
         self._s3.create_bucket(DELIVERY_BUCKET)
         self._kms = KmsServer(context).start()
+        self._token_cache_key_id = self._kms.create_symmetric_key("okta-bridge token cache")
+        self._dynamodb = DynamoDbServer(context).start()
+        self._dynamodb.create_table(TOKEN_CACHE_TABLE)
         okta = self._okta = OktaServer(context, require_dpop_by_default=False).start()
         self._api = SampleApi(
             context, issuer=okta.issuer, jwks_url=okta.jwks_url, ca_bundle=ca.ca_pem_path
@@ -131,8 +140,9 @@ class LocalStack(Lifecycle):
         """Stop every server (even after a failed start) and remove the temporary directory."""
         with self._lock:
             servers: list[Lifecycle | None] = [self._lambda, *self._extra_apis, self._api]
-            servers += [self._okta, self._secrets_manager, self._s3, self._kms]
+            servers += [self._okta, self._secrets_manager, self._s3, self._kms, self._dynamodb]
             self._extra_apis, self._lambda, self._s3, self._kms = [], None, None, None
+            self._dynamodb = self._token_cache_key_id = None
             self._api = self._okta = self._secrets_manager = None
             self._ca = self._server_cert = None
             tempdir, self._tempdir = self._tempdir, None
@@ -168,6 +178,16 @@ class LocalStack(Lifecycle):
     def kms(self) -> KmsServer:
         """moto KMS over TLS: asymmetric signing keys, Sign and GetPublicKey."""
         return _started(self._kms)
+
+    @property
+    def dynamodb(self) -> DynamoDbServer:
+        """moto DynamoDB over TLS, with the shared token cache's table ``TOKEN_CACHE_TABLE``."""
+        return _started(self._dynamodb)
+
+    @property
+    def token_cache_key_id(self) -> str:
+        """The ARN of the symmetric KMS key (on ``kms``) that encrypts the token cache's items."""
+        return _started(self._token_cache_key_id)
 
     @property
     def okta(self) -> OktaServer:
@@ -271,10 +291,13 @@ class LocalStack(Lifecycle):
         self.secrets_manager.put_secret(name, self.admin_secret_value())
         return name
 
-    def environment(self, secret_id: str, *, delivery: bool = False) -> dict[str, str]:
+    def environment(
+        self, secret_id: str, *, delivery: bool = False, token_cache: bool = False
+    ) -> dict[str, str]:
         """Environment variables that point the bridge and boto3 at this stack (the KMS that
         signs the kms kinds' client assertions included); ``delivery`` adds the S3 bucket (and
-        key) large answers are written to."""
+        key) large answers are written to, ``token_cache`` the shared token cache's table, its
+        KMS key and the DynamoDB endpoint."""
         ca_bundle = str(self.ca.ca_pem_path)
         environment = {
             "BRIDGE_SECRET_ID": secret_id,
@@ -292,6 +315,10 @@ class LocalStack(Lifecycle):
             environment["BRIDGE_DELIVERY_BUCKET"] = DELIVERY_BUCKET
             environment["BRIDGE_DELIVERY_KMS_KEY"] = self.s3.kms_key_arn
             environment["AWS_ENDPOINT_URL_S3"] = self.s3.endpoint_url
+        if token_cache:
+            environment["BRIDGE_TOKEN_CACHE"] = TOKEN_CACHE_TABLE
+            environment["BRIDGE_TOKEN_CACHE_KEY_ID"] = self.token_cache_key_id
+            environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.endpoint_url
         return environment
 
     def all_secret_material(self) -> list[str]:
@@ -345,9 +372,18 @@ class LocalStack(Lifecycle):
 
     def _servers(
         self,
-    ) -> list[SecretsManagerServer | S3Server | KmsServer | OktaServer | SampleApi]:
+    ) -> list[
+        SecretsManagerServer | S3Server | KmsServer | DynamoDbServer | OktaServer | SampleApi
+    ]:
         with self._lock:
-            servers = (self._secrets_manager, self._s3, self._kms, self._okta, self._api)
+            servers = (
+                self._secrets_manager,
+                self._s3,
+                self._kms,
+                self._dynamodb,
+                self._okta,
+                self._api,
+            )
             return [s for s in (*servers, *self._extra_apis) if s is not None]
 
     def _provisioned(self) -> Provisioner:
@@ -381,8 +417,13 @@ def main() -> int:
         name = stack.store_secret("basic")
         for variable in LocalStack.UNSET_ENVIRONMENT:
             print(f"unset {variable}")
-        for variable, value in stack.environment(name).items():
+        environment = stack.environment(name)
+        for variable, value in environment.items():
             print(f"export {variable}={shlex.quote(value)}")
+        print("# the shared token cache (opt in): run these too")
+        for variable, value in stack.environment(name, token_cache=True).items():
+            if variable not in environment:
+                print(f"# export {variable}={shlex.quote(value)}")
         print(f"# secret {name!r} holds the client_secret_basic credentials", flush=True)
         print("# local stack running on 127.0.0.1; Ctrl-C stops it", file=sys.stderr, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
