@@ -13,7 +13,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +98,18 @@ class Fleet:
     clocks: Clocks = field(default_factory=Clocks)
     seeds: Iterator[int] = field(default_factory=itertools.count)
 
-    def environment(self, *, cache: bool = True, **overrides: Any) -> Environment:
+    def environment(
+        self, *, cache: bool = True, real_time: bool = False, **overrides: Any
+    ) -> Environment:
+        """A cold environment; ``real_time`` for one that waits for another thread's progress
+        (its clocks and sleeps are the process's)."""
         env = self.stack.environment(self.secret_id, token_cache=cache)
         env["BRIDGE_ALLOWED_PATHS"] = ",".join(ALLOWED_PATHS)
         settings = Settings.from_env(env)._replace(**overrides)
         clocks = self.clocks
         seed = next(self.seeds)
+        # The token's times and the cache's are read on one monotonic clock, as in Lambda.
+        mono: Callable[[], float] = time.monotonic if real_time else (lambda: clocks.mono)
         http = HttpClient(settings)
         source = BotoSecretSource(
             settings, client=self.stack.secrets_manager.client(self.stack.ca.ca_pem_path)
@@ -111,7 +117,7 @@ class Fleet:
         secrets = SecretStore(
             settings,
             source,
-            clock=lambda: clocks.mono,
+            clock=mono,
             on_load=lambda creds: REDACTOR.pin(creds.sensitive_values()),
         )
         slept: list[float] = []
@@ -122,19 +128,20 @@ class Fleet:
 
         shared = None
         if settings.token_cache is not None:
+            wall: Callable[[], float] = time.time if real_time else (lambda: clocks.wall)
             shared = SharedTokenCache(
                 settings,
                 http,
                 on_token=lambda value: REDACTOR.register([value]),
-                clock=lambda: clocks.mono,
-                wall_clock=lambda: clocks.wall,
-                sleep=sleep,
+                sleep=(lambda s: (slept.append(s), time.sleep(s))[0]) if real_time else sleep,
                 rng=random.Random(seed),
+                clock=mono,
+                wall_clock=wall,
             )
         tokens = TokenProvider(
             secrets,
             http,
-            clock=lambda: clocks.mono,
+            clock=mono,
             rng=random.Random(seed),
             on_token=lambda value: REDACTOR.register([value]),
             budget_per_minute=settings.token_budget_per_minute,
@@ -152,6 +159,17 @@ def fleet(stack: LocalStack, request: pytest.FixtureRequest) -> Fleet:
     secret_id = stack.store_secret("basic", f"fleet/{request.node.name}"[:200])
     stack.reset_counts()
     return Fleet(stack, secret_id)
+
+
+def until(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Whether ``condition`` held within ``seconds`` (checked every few milliseconds): a
+    bounded wait for another thread's progress, never a fixed sleep."""
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def items(stack: LocalStack) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ import pytest
 
 from okta_bridge.fleet.table import Item
 from okta_bridge_dev.emulators.faults import Fault
-from okta_bridge_dev.emulators.stack import TOKEN_CACHE_TABLE, LocalStack
-from tests.fleet.conftest import Fleet, emf, items
+from okta_bridge_dev.emulators.stack import CLIENT_IDS, TOKEN_CACHE_TABLE, LocalStack
+from tests.fleet.conftest import Fleet, emf, items, until
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +63,7 @@ def test_warm_calls_make_no_dynamodb_or_kms_call(fleet: Fleet, stack: LocalStack
     assert sum(stack.kms.counts.values()) == 0
 
 
-def test_without_the_cache_nothing_touches_dynamodb_or_kms(
-    fleet: Fleet, stack: LocalStack
-) -> None:
+def test_without_the_cache_nothing_touches_dynamodb_or_kms(fleet: Fleet, stack: LocalStack) -> None:
     for _ in range(2):
         ok(fleet.environment(cache=False).invoke(READ))
     assert stack.okta.counts["token"] == 2  # one per environment, as before
@@ -94,15 +92,15 @@ def test_a_new_secret_version_never_reads_the_old_token(fleet: Fleet, stack: Loc
 def test_an_environment_waits_for_the_lease_holders_token(
     fleet: Fleet, stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The first environment's token request is held at Okta; the second finds the lease and
-    waits (the cache's waits advance the shared clock) until the token is published."""
-    holder, waiter = fleet.environment(), fleet.environment()
+    """The first environment's token request is held at Okta for half a second; the second
+    finds the lease and polls until the token is published."""
+    holder, waiter = fleet.environment(real_time=True), fleet.environment(real_time=True)
     stack.okta.inject(Fault(match="/oauth2/default/v1/token", delay=0.5))
     answers: list[dict[str, Any]] = []
     thread = threading.Thread(target=lambda: answers.append(holder.invoke(READ)))
     thread.start()
     try:
-        assert stack.dynamodb.wait_for(lambda: stack.dynamodb.counts["UpdateItem"] == 1, 10)
+        assert until(lambda: stack.dynamodb.counts["UpdateItem"] == 1)
         ok(waiter.invoke(READ))
     finally:
         thread.join(20)
@@ -112,6 +110,28 @@ def test_an_environment_waits_for_the_lease_holders_token(
     waits = [d for d in emf(capsys.readouterr().out) if d.get("SharedCacheWaits")]
     assert waits
     assert waits[0]["SharedCacheHits"] == 1
+
+
+def test_throttled_reads_while_waiting_are_more_waiting_not_a_mint(
+    fleet: Fleet, stack: LocalStack
+) -> None:
+    """A thousand environments polling one item meet the partition's read limit: a throttled
+    read means look again later, not mint for yourself (which would be the burst again)."""
+    holder, waiter = fleet.environment(real_time=True), fleet.environment(real_time=True)
+    stack.okta.inject(Fault(match="/oauth2/default/v1/token", delay=0.5))
+    answers: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: answers.append(holder.invoke(READ)))
+    thread.start()
+    try:
+        assert until(lambda: stack.dynamodb.counts["UpdateItem"] == 1)
+        # Two of the waiter's reads are throttled (each with the client's two retries).
+        stack.dynamodb.inject_error("GetItem", "ProvisionedThroughputExceededException", times=6)
+        ok(waiter.invoke(READ))
+    finally:
+        thread.join(20)
+    ok(answers[0])
+    assert stack.okta.counts["token"] == 1
+    assert stack.dynamodb.counts["GetItem"] >= 3
 
 
 def test_a_dead_lease_holder_is_taken_over_once_its_lease_expires(
@@ -135,9 +155,7 @@ def test_a_dead_lease_holder_is_taken_over_once_its_lease_expires(
     assert _item(stack, pk).tid is not None
 
 
-def test_a_lease_far_in_the_future_does_not_hold_the_fleet(
-    fleet: Fleet, stack: LocalStack
-) -> None:
+def test_a_lease_far_in_the_future_does_not_hold_the_fleet(fleet: Fleet, stack: LocalStack) -> None:
     pk = _pk(fleet)
     stack.dynamodb.put_raw_item(
         TOKEN_CACHE_TABLE,
@@ -156,6 +174,7 @@ def test_a_lease_far_in_the_future_does_not_hold_the_fleet(
 
 def test_one_environment_refreshes_for_the_fleet(fleet: Fleet, stack: LocalStack) -> None:
     stack.okta.token_lifetime = 600
+    stack.api.clear_requests()
     try:
         environments = [fleet.environment() for _ in range(4)]
         for environment in environments:
@@ -175,13 +194,17 @@ def test_one_environment_refreshes_for_the_fleet(fleet: Fleet, stack: LocalStack
 
 def test_a_refused_token_is_dropped_for_everyone_once(fleet: Fleet, stack: LocalStack) -> None:
     first, second = (fleet.environment(token_refresh_min_age=0) for _ in range(2))
+    stack.api.clear_requests()
     ok(first.invoke(READ))
     ok(second.invoke(READ))
     assert stack.okta.counts["token"] == 1
-    # The API refuses the shared token twice: once for each environment.
-    stack.api.inject(Fault(status=401, body=b'{"error":"invalid_token"}', times=2))
+    fleet.clocks.advance(1)
+    # The API refuses the shared token: once for each environment.
+    refused = Fault(status=401, body=b'{"error":"invalid_token"}', times=1)
+    stack.api.inject(refused)
     ok(first.invoke(READ))  # dropped it from the table, minted anew
     assert stack.okta.counts["token"] == 2
+    stack.api.inject(refused)
     ok(second.invoke(READ))  # found the new one: no request of its own
     assert stack.okta.counts["token"] == 2
     tokens = authorizations(stack)
@@ -194,13 +217,14 @@ def test_a_young_token_is_not_dropped_on_a_401(fleet: Fleet, stack: LocalStack) 
     pk = _pk(fleet)
     before = _item(stack, pk).tid
     stack.api.inject(Fault(status=401, body=b'{"error":"invalid_token"}', times=1))
-    assert environment.invoke(READ)["statusCode"] == 401
+    refused = environment.invoke(READ)
+    assert refused["body"]["error"]["code"] == "UPSTREAM_UNAUTHORIZED"
     assert stack.okta.counts["token"] == 1
     assert _item(stack, pk).tid == before
 
 
 def test_dpop_bound_tokens_are_shared_with_their_key(fleet: Fleet, stack: LocalStack) -> None:
-    stack.okta.require_dpop(stack.client_ids["basic"], True)
+    stack.okta.require_dpop(CLIENT_IDS["basic"], True)
     stack.api.clear_requests()
     first, second = fleet.environment(), fleet.environment()
     ok(first.invoke(READ))
@@ -224,19 +248,29 @@ def test_a_failing_cache_never_fails_an_invocation(
     capsys: pytest.CaptureFixture[str],
     break_it: str,
 ) -> None:
-    ok(fleet.environment().invoke(READ))  # the fleet has a token: the second must read it
-    environment = fleet.environment()
-    undo = _break(stack, break_it)
+    overrides: dict[str, Any] = {}
+    if break_it == "kms_key_disabled":  # a key of its own: the stack's serves other tests
+        cache = fleet.environment().bridge.settings.token_cache
+        assert cache is not None
+        key = stack.kms.create_symmetric_key("disabled by a test")
+        overrides["token_cache"] = cache._replace(key_id=key)
+    ok(fleet.environment(**overrides).invoke(READ))  # the fleet has a token to read
+    environment = fleet.environment(**overrides)
+    if break_it == "kms_key_disabled":
+        stack.kms.disable(overrides["token_cache"].key_id)
+    else:
+        _break(stack, break_it)
     try:
         stack.reset_counts()
         answer = environment.invoke(READ)
     finally:
-        undo()
+        stack.clear_faults()
     ok(answer)
     assert stack.okta.counts["token"] == 1  # it minted for itself
     out = capsys.readouterr().out
-    [document] = [d for d in emf(out) if "SharedCacheFallbacks" in d]
+    document = emf(out)[-1]  # the broken invocation's
     assert document["SharedCacheFallbacks"] == 1
+    assert document["TokenRequests"] == 1
     assert "the shared token cache failed" in out
     # The circuit: for a while this environment does not try the table again.
     environment.bridge.tokens.invalidate(environment.bridge.tokens.get(_deadline()))
@@ -245,17 +279,13 @@ def test_a_failing_cache_never_fails_an_invocation(
     assert sum(stack.dynamodb.counts.values()) == 0
 
 
-def _break(stack: LocalStack, how: str) -> Any:
+def _break(stack: LocalStack, how: str) -> None:
     if how == "dynamodb_denied":
         stack.dynamodb.inject_error("GetItem", "AccessDeniedException", times=5)
     elif how == "dynamodb_throttled":
         stack.dynamodb.inject_error("GetItem", "ProvisionedThroughputExceededException", times=50)
-    elif how == "kms_denied":
-        stack.kms.inject_error("Decrypt", "AccessDeniedException", times=5)
     else:
-        stack.kms.disable(stack.token_cache_key_id)
-        return lambda: stack.kms.enable(stack.token_cache_key_id)
-    return stack.clear_faults
+        stack.kms.inject_error("Decrypt", 400, "AccessDeniedException", times=5)
 
 
 def _deadline() -> Any:

@@ -23,7 +23,7 @@ from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
 
 MAX_ANSWER = 65_536  # a cache item is a few KB
 CALL_SECONDS = 2.0  # one call's share of the invocation: the cache must never cost the deadline
-_THROTTLING = frozenset(
+THROTTLING = frozenset(
     {
         "ThrottlingException",
         "ProvisionedThroughputExceededException",
@@ -131,7 +131,7 @@ def _transient(answer: HttpResponse) -> bool:
     """Throttling (HTTP 400) and server faults (HTTP 500) get another attempt in the budget."""
     if answer.status >= 500:
         return True
-    return answer.status == 400 and error_type(answer.json_object() or {}) in _THROTTLING
+    return answer.status == 400 and error_type(answer.json_object() or {}) in THROTTLING
 
 
 def dynamodb_api(settings: Settings, http: HttpClient) -> AwsJsonApi:

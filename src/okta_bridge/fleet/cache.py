@@ -39,7 +39,7 @@ from okta_bridge.auth.access_token import EXPIRY_SAFETY, AccessToken, refresh_wi
 from okta_bridge.auth.endpoint import B64TOKEN
 from okta_bridge.config import Settings
 from okta_bridge.errors import CacheError, ConfigError
-from okta_bridge.fleet.aws_json import dynamodb_api, kms_api
+from okta_bridge.fleet.aws_json import THROTTLING, dynamodb_api, kms_api
 from okta_bridge.fleet.envelope import Envelope
 from okta_bridge.fleet.table import FORMAT, Item, TokenTable, longest_lease
 from okta_bridge.logs import get_logger
@@ -155,8 +155,21 @@ class SharedTokenCache:
             self._settings.lease_seconds + 1.0, max(0.0, deadline.remaining()) / 2
         )
         delay = FIRST_POLL
+        throttled: CacheError | None = None
         for _ in range(MAX_ROUNDS):
-            item = self._table.get(pk, deadline)
+            try:
+                item = self._table.get(pk, deadline)
+            except CacheError as exc:
+                # A hot item's partition throttles reads when a thousand environments poll it:
+                # that is waiting longer, not a failure (each would otherwise mint for itself).
+                if exc.aws_code not in THROTTLING:
+                    raise
+                throttled = exc
+                if not self._pause(delay, give_up, waited):
+                    break
+                delay = min(delay * 2, POLL_CAP)
+                continue
+            throttled = None
             now = self._wall()
             current = None
             if item is not None and item.has_token and now < item.expires - MIN_LIFE:
@@ -171,15 +184,23 @@ class SharedTokenCache:
                 if self._lease(pk, item, now, deadline):
                     return self._mint_for_fleet(pk, mint, deadline, None)
                 continue
-            pause = delay * self._rng.uniform(0.8, 1.2)
-            if self._clock() + pause > give_up:
+            if not self._pause(delay, give_up, waited):
                 break
-            waited[0] += pause
-            self._sleep(pause)
             delay = min(delay * 2, POLL_CAP)
+        if throttled is not None:
+            raise throttled  # throttled all along: the circuit opens, this environment mints
         log.info("no token from the fleet in time; minting for this environment")
         metrics.shared_cache("SharedCacheFallbacks")
         return mint()[0]
+
+    def _pause(self, delay: float, give_up: float, waited: list[float]) -> bool:
+        """Sleep about ``delay`` (jittered) unless that passes ``give_up``."""
+        pause = delay * self._rng.uniform(0.8, 1.2)
+        if self._clock() + pause > give_up:
+            return False
+        waited[0] += pause
+        self._sleep(pause)
+        return True
 
     def _lease(self, pk: str, item: Item | None, now: float, deadline: Deadline) -> bool:
         return self._table.take_lease(
