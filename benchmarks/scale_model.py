@@ -704,10 +704,12 @@ def replace_block(text: str, block: str) -> str:
     return head + block + tail
 
 
-def write_markdown(target: Path, source: Path | None = None) -> str:
-    """Put the model's block into ``target`` (taking the rest from ``source``, default target)."""
-    block = "\n".join(report())
+def write_markdown(target: Path, source: Path | None = None, block: str | None = None) -> str:
+    """Put the model's block (``block``, else a fresh run) into ``target``, the rest of the file
+    taken from ``source`` (default: ``target`` itself)."""
     text = (source or target).read_text(encoding="utf-8")
+    replace_block(text, "")  # the markers first: a file without them fails before the run
+    block = "\n".join(report()) if block is None else block
     target.write_text(replace_block(text, block), encoding="utf-8")
     return block
 
