@@ -99,7 +99,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-bench.lock
 	@touch $@
 
-bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png (QUICK=1: one cold run and a few warm calls each, into build/bench/)
+bench: py313 $(STAMP) $(BENCH_STAMP) ## Naive design vs the bridge vs the floor on the local stack: writes benchmarks/results.md and .png, and the scale model's table in docs/scale.md (QUICK=1: one cold run and a few warm calls each, all into build/bench/)
 	$(MAKE) $(VENV313)/.installed VENV=$(VENV313) PYTHON=$(PY313)
 	$(BIN)/okta-bridge package --python "$(PY313)" --arch $(HOST_ARCH) --output build/bench/okta-bridge.zip --build-dir build/bench-stage
 	$(BIN)/python benchmarks/run.py --python $(VENV313)/bin/python --zip build/bench/okta-bridge.zip $(if $(QUICK),--quick --out build/bench)

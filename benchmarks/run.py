@@ -10,6 +10,8 @@ deployment zip's size, and reports each as a ratio to naive and to the floor, in
 ``benchmarks/results.md`` and ``benchmarks/results.png``; then the bridge's memory during a 50 MB
 export delivered through S3 (``large_answers``) and what client assertions signed in KMS cost
 (``kms_signing``). ``--only kms`` runs the last alone and replaces only its section of the results.
+First, since it takes a second: the scale model (``scale_model``), whose table goes into
+``docs/scale.md`` (into ``scale.md`` under ``--out`` for a quick run).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 import kms_signing
 import large_answers  # benchmarks/ is the script's own directory, on its path
+import scale_model
 from children import run_child
 
 from okta_bridge_dev.emulators.extension import SecretsExtension
@@ -47,6 +50,7 @@ WARM_GOAL = 1.15  # and warm calls unchanged: at most 1.15x the floor
 NAIVE_PACKAGES = ("requests", "urllib3", "idna", "certifi", "charset_normalizer")
 QUICK_CALLS = 5
 README = ROOT / "README.md"
+SCALE_DOC = ROOT / "docs" / "scale.md"
 # The README's figure for a DPoP proof signed in KMS, kept in step by a full run.
 KMS_BENCH = re.compile(r"measured: (?:<N>|[\d.]+) ms per proof(?: on loopback)? <!-- KMS-BENCH -->")
 
@@ -360,6 +364,15 @@ def only_kms(args: argparse.Namespace) -> int:
     return 0
 
 
+def scale(args: argparse.Namespace) -> None:
+    """The scale model's table: into docs/scale.md on a full run, beside the quick results
+    otherwise (the rest of the page copied from docs/scale.md)."""
+    committed = not args.quick and args.out.resolve() == HERE
+    target = SCALE_DOC if committed else args.out / "scale.md"
+    print(f"scale model -> {target}", file=sys.stderr, flush=True)
+    scale_model.write_markdown(target, source=SCALE_DOC)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry."""
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
@@ -389,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only == "kms":
         return only_kms(args)
+    scale(args)
     version = subprocess.run(  # noqa: S603 - fixed arguments
         [args.python, "-c", "import sys; print(sys.version.split()[0])"],
         capture_output=True,
@@ -423,6 +437,18 @@ def main(argv: list[str] | None = None) -> int:
             kms = kms_signing.measure(stack, args.python, code_dir, args.cold_runs, args.calls)
         finally:
             bench.extension.stop()
+    print(write_results(args, results, version, large, kms))
+    return 0
+
+
+def write_results(
+    args: argparse.Namespace,
+    results: dict[str, dict[str, Measured]],
+    version: str,
+    large: list[large_answers.Case],
+    kms: dict[str, Any],
+) -> str:
+    """results.md and results.png under ``--out`` (and a full run's KMS figure in the README)."""
     sizes = {"naive": naive_zip_size(args.python), "bridge": args.zip.stat().st_size}
     lines = [
         *report(results, sizes, version, quick=args.quick),
@@ -436,8 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     chart(results, args.out / "results.png")
     if not args.quick and args.out.resolve() == HERE:
         update_readme(kms_signing.per_proof_ms(kms))
-    print(text)
-    return 0
+    return text
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ class Doc:
     """Every line outside the fenced blocks."""
 
 
-def parse(path: Path) -> Doc:
-    text = path.read_text(encoding="utf-8")
+def parse(path: Path, text: str | None = None) -> Doc:
+    """The document at ``path``, or ``text`` read as if it were that document."""
+    if text is None:
+        text = path.read_text(encoding="utf-8")
     lines = tuple(text.splitlines())
     headings: list[Heading] = []
     blocks: list[tuple[str, str]] = []

@@ -63,6 +63,12 @@ CONTRACT_METRICS = (
     "Truncations",
     "Deliveries",
     "DeliveredBytes",
+    # issue 20: the shared token cache
+    "SharedCacheHits",
+    "SharedCacheMints",
+    "SharedCacheWaits",
+    "SharedCacheWaitMs",
+    "SharedCacheFallbacks",
 )
 CONTRACT_ALARMS = (
     "TokenFailuresAlarm",
