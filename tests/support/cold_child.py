@@ -1,4 +1,4 @@
-"""One cold execution environment, run as a child process by test_processes.py.
+"""One cold execution environment, run as a child process (``tests/support/children.py``).
 
 ``python cold_child.py INDEX CALLS``: imports ``okta_bridge.handler`` fresh, prints ``ready``,
 waits for the parent's ``go`` line on stdin (so every child starts its first invocation at the same
