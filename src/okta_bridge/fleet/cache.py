@@ -53,7 +53,7 @@ POLL_CAP = 0.5  # and back off to this, so 1,000 waiting environments stay far b
 CIRCUIT_SECONDS = 30.0
 RECHECK = (1.0, 3.0)  # a refresh another environment is doing: look for its token this soon
 MIN_LIFE = 30.0  # a token with less life than this is not worth handing out from the table
-MAX_ROUNDS = 64  # reads of one obtain: contention that never settles falls back
+MAX_ROUNDS = 32  # reads of one obtain: contention that never settles falls back
 
 Mint = Callable[[], tuple[AccessToken, Credentials]]
 """Asks Okta for a token; returns it and the credentials it was minted with (re-read when Okta

@@ -53,6 +53,9 @@ class Item(NamedTuple):
     expires: float = 0.0
     lease: str | None = None
     lease_until: float = 0.0
+    # ``tid`` as stored, whatever its type: what a lease's condition names, so that an item
+    # whose ``tid`` is malformed can still be replaced (and only while it is unchanged).
+    stored_tid: dict[str, Any] | None = None
 
     @property
     def has_token(self) -> bool:
@@ -101,9 +104,9 @@ class TokenTable:
             ":longest": _number(now + longest_lease(seconds)),
             ":ttl": _number(int(max(now + seconds, seen.expires if seen else 0)) + TTL_MARGIN),
         }
-        if seen is not None and seen.tid is not None:
+        if seen is not None and seen.stored_tid is not None:
             condition += " AND #tid = :tid"
-            values[":tid"] = {"S": seen.tid}
+            values[":tid"] = seen.stored_tid
         else:
             condition += " AND attribute_not_exists(#tid)"
         return self._update(
@@ -209,7 +212,19 @@ def _item(raw: Mapping[str, Any]) -> Item:
         expires=_float(raw, "expires"),
         lease=_string(raw, "lease") or None,
         lease_until=_float(raw, "lease_until"),
+        stored_tid=_attribute(raw, "tid"),
     )
+
+
+def _attribute(raw: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """One attribute as DynamoDB gave it (one type, one value; the answer is bounded), or None."""
+    value = raw.get(name)
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    kind, inner = next(iter(value.items()))
+    if kind not in ("S", "N", "B") or not isinstance(inner, str):
+        return None
+    return {kind: inner}
 
 
 def _string(raw: Mapping[str, Any], name: str) -> str:
