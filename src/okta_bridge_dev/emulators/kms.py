@@ -20,8 +20,9 @@ here each context reaches moto as one canonical JSON string, so only the exact c
 (InvalidCiphertextException otherwise, as AWS). ``Encrypt``, ``Decrypt`` and ``GenerateDataKey``
 on a disabled key or one pending deletion fail as ``Sign`` does (moto answers them; ``Decrypt``
 finds the key in the ciphertext), on a signing key with ``InvalidKeyUsageException`` (moto
-answers them too), and ``Decrypt`` naming a ``KeyId`` other than the ciphertext's fails with
-``IncorrectKeyException`` (moto: ``AccessDeniedException``).
+answers them too), ``Decrypt`` naming a ``KeyId`` other than the ciphertext's fails with
+``IncorrectKeyException`` and of bytes that are no ciphertext with ``InvalidCiphertextException``
+(moto: ``AccessDeniedException`` for both).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import base64
 import binascii
 import io
 import json
+import re
 import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -209,10 +211,9 @@ class KmsServer(MotoTlsServer):
                 start_response, 400, {"__type": "NotFoundException", "message": message}
             )
         if action == "Decrypt":
-            sealed_by = self._ciphertext_key(request)
-            if key is not None and sealed_by is not None and key.id != sealed_by.id:
-                return json_answer(start_response, 400, _INCORRECT_KEY)
-            key = sealed_by if sealed_by is not None else key
+            refusal, key = self._decrypting_key(request, key)
+            if refusal is not None:
+                return json_answer(start_response, 400, refusal)
         if key is not None and action in _KEY_STATE_CHANGES:
             body = json.dumps({**request, "KeyId": key.id}).encode()
         elif key is not None and key.key_state != "Enabled":
@@ -229,17 +230,35 @@ class KmsServer(MotoTlsServer):
         environ["CONTENT_LENGTH"] = str(len(body))
         return self._moto(environ, start_response)
 
+    def _decrypting_key(
+        self, request: dict[str, Any], named: Any
+    ) -> tuple[dict[str, str] | None, Any]:
+        """(AWS's refusal or None, the key) for a Decrypt naming key ``named`` (or None)."""
+        try:
+            sealed_by = self._ciphertext_key(request)
+        except ValueError:
+            return _INVALID_CIPHERTEXT, None
+        if named is not None and sealed_by is not None and named.id != sealed_by.id:
+            return _INCORRECT_KEY, None
+        return None, sealed_by if sealed_by is not None else named
+
     def _ciphertext_key(self, request: dict[str, Any]) -> Any:
-        """The key a Decrypt's ciphertext was sealed with, or None (moto then answers
-        InvalidCiphertextException as AWS does)."""
+        """The key a Decrypt's ciphertext was sealed with, or None when it names no key here
+        (moto then answers AccessDeniedException, as AWS does for a key one cannot use).
+
+        Raises ValueError for bytes that are no ciphertext at all (moto would read a key id out
+        of any 64 bytes and answer AccessDeniedException; AWS answers InvalidCiphertext).
+        """
         blob = request.get("CiphertextBlob")
         if not isinstance(blob, str):
             return None
         try:
             header = base64.b64decode(blob, validate=True)[:HEADER_LEN]
             key_id = struct.unpack(CIPHERTEXT_HEADER_FORMAT, header)[0].decode()
-        except (binascii.Error, struct.error, UnicodeDecodeError):
-            return None
+        except (binascii.Error, struct.error, UnicodeDecodeError) as exc:
+            raise ValueError("not a ciphertext") from exc
+        if not _KEY_ID.fullmatch(key_id):
+            raise ValueError("not a ciphertext")
         return self._backend().keys.get(key_id)
 
     def _request_key(self, request: dict[str, Any]) -> Any:
@@ -267,6 +286,8 @@ def _parse(body: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+_KEY_ID = re.compile(r"(mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_INVALID_CIPHERTEXT = {"__type": "InvalidCiphertextException", "message": ""}
 _INCORRECT_KEY = {
     "__type": "IncorrectKeyException",
     "message": "The key ID in the request does not identify a CMK that can perform this operation.",
