@@ -29,7 +29,7 @@ from okta_bridge_dev.emulators.pki import LocalCA, server_context
 from okta_bridge_dev.emulators.routing import PathRoute, RecordedRequest, Response
 from okta_bridge_dev.emulators.secretsmanager import SecretsManagerServer
 from okta_bridge_dev.emulators.servers import TLSServer
-from okta_bridge_dev.emulators.stack import KINDS, LocalStack
+from okta_bridge_dev.emulators.stack import KINDS, TOKEN_CACHE_TABLE, LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -831,6 +831,53 @@ def test_the_environment_drives_an_unmodified_boto3(
     assert json.loads(answer["SecretString"]) == stack.secret_value("post")
     assert environment["BRIDGE_CA_BUNDLE"] == environment["AWS_CA_BUNDLE"]
     assert "AWS_SESSION_TOKEN" not in environment
+    assert not {"BRIDGE_TOKEN_CACHE", "AWS_ENDPOINT_URL_DYNAMODB"} & environment.keys()
+
+
+def test_the_token_cache_environment_reaches_the_table_and_its_key(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    environment = stack.environment("unused", token_cache=True)
+    for variable in LocalStack.UNSET_ENVIRONMENT:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    session = boto3.session.Session()
+    dynamodb, kms = session.client("dynamodb"), session.client("kms")
+    try:
+        table = dynamodb.describe_table(TableName=environment["BRIDGE_TOKEN_CACHE"])["Table"]
+        data_key = kms.generate_data_key(
+            KeyId=environment["BRIDGE_TOKEN_CACHE_KEY_ID"],
+            KeySpec="AES_256",
+            EncryptionContext={"okta-bridge:purpose": "token-cache"},
+        )
+    finally:
+        dynamodb.close()
+        kms.close()
+    assert environment["BRIDGE_TOKEN_CACHE"] == TOKEN_CACHE_TABLE == "okta-bridge-tokens-local"
+    assert environment["BRIDGE_TOKEN_CACHE_KEY_ID"] == stack.token_cache_key_id
+    assert environment["AWS_ENDPOINT_URL_DYNAMODB"] == stack.dynamodb.endpoint_url
+    assert environment["AWS_ENDPOINT_URL_DYNAMODB"].startswith("https://127.0.0.1:")
+    assert table["TableName"] == TOKEN_CACHE_TABLE
+    assert data_key["KeyId"] == stack.token_cache_key_id
+    assert stack.environment("unused", delivery=True, token_cache=True).keys() == (
+        environment.keys() | stack.environment("unused", delivery=True).keys()
+    )
+
+
+def test_reset_counts_and_clear_faults_reach_dynamodb(stack: LocalStack) -> None:
+    client = stack.dynamodb.client(stack.ca.ca_pem_path, max_attempts=1)
+    try:
+        stack.dynamodb.inject_error("DescribeTable", "ThrottlingException")
+        stack.clear_faults()
+        client.describe_table(TableName=TOKEN_CACHE_TABLE)
+        assert stack.dynamodb.counts == {"DescribeTable": 1}
+        stack.reset_counts()
+        assert stack.dynamodb.counts == {}
+    finally:
+        client.close()
 
 
 # -- TLS -------------------------------------------------------------------------------------
@@ -848,7 +895,15 @@ def test_every_server_refuses_a_client_that_trusts_another_ca(
     stack: LocalStack, foreign_ca: LocalCA, capfd: pytest.CaptureFixture[str]
 ) -> None:
     context = ssl.create_default_context(cafile=str(foreign_ca.ca_pem_path))
-    for port in (stack.okta.port, stack.api.port, stack.secrets_manager.port):
+    tls_servers = (
+        stack.okta,
+        stack.api,
+        stack.secrets_manager,
+        stack.s3,
+        stack.kms,
+        stack.dynamodb,
+    )
+    for port in (server.port for server in tls_servers):
         with pytest.raises(ssl.SSLCertVerificationError):
             handshake(port, context)
     client = stack.secrets_manager.client(foreign_ca.ca_pem_path, max_attempts=1)

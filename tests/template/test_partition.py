@@ -15,6 +15,7 @@ GLOBAL_PRINCIPALS = frozenset(
         # Service principals AWS documents in the universal form in every partition.
         "cloudwatch.amazonaws.com",
         "cloudformation.amazonaws.com",
+        "dynamodb.amazonaws.com",  # TokenCache=on: AWS's key policy example for DynamoDB
         "ec2.amazonaws.com",
         "lambda.amazonaws.com",
         "secretsmanager.amazonaws.com",

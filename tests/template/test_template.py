@@ -28,6 +28,7 @@ from .conftest import (
     evaluator,
 )
 from .test_kms_signing import KMS_ENDPOINT, KMS_SIGNING
+from .test_token_cache import TOKEN_CACHE, TOKEN_CACHE_NETWORK, TOKEN_CACHE_OUTPUTS
 
 ACCOUNT: Final = "arn:aws:iam::123456789012:root"
 KEY: Final = "<BridgeKey.Arn>"
@@ -95,6 +96,11 @@ CONTRACT_PARAMETERS: Final = {
     "KmsSigningKeySpec": "none",
     "KmsKeyDeletionDays": "30",
     "CreateKmsEndpoint": "false",
+    # issue 20: the shared token cache (tests/template/test_token_cache.py)
+    "TokenCache": "off",
+    "TokenCacheLeaseSeconds": "5",
+    "CreateDynamoDbEndpoint": "false",
+    "DynamoDbPrefixListId": "",
 }
 CONTRACT_OUTPUTS: Final = {
     "FunctionArn": "<BridgeFunction.Arn>",
@@ -277,7 +283,9 @@ def test_parameters_are_exactly_the_contract_with_its_defaults(template: dict[st
 
 
 def test_outputs_are_exactly_the_contract(template: dict[str, Json]) -> None:
-    assert set(template["Outputs"]) == set(CONTRACT_OUTPUTS) | set(OPTIONAL_OUTPUTS) | KMS_OUTPUTS
+    assert set(template["Outputs"]) == (
+        set(CONTRACT_OUTPUTS) | set(OPTIONAL_OUTPUTS) | KMS_OUTPUTS | TOKEN_CACHE_OUTPUTS
+    )
     defaults, options = (
         {key: layer_version(value) for key, value in evaluator(name).outputs().items()}
         for name in ("defaults", "options")
@@ -434,7 +442,9 @@ def test_every_optional_resource_is_created_by_some_scenario() -> None:
     conditional = {
         name for name, resource in template["Resources"].items() if "Condition" in resource
     }
-    assert conditional == set().union(*OPTIONAL.values(), KMS_SIGNING, KMS_ENDPOINT)
+    assert conditional == set().union(
+        *OPTIONAL.values(), KMS_SIGNING, KMS_ENDPOINT, TOKEN_CACHE, TOKEN_CACHE_NETWORK
+    )
     assert not conditional & ALWAYS
 
 

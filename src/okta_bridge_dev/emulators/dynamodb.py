@@ -13,7 +13,8 @@ DynamoDB applies them one at a time, which the lease protocol relies on. Every r
 therefore runs under this server's lock. Injected errors carry the ``__type`` namespace AWS uses
 for each code (``com.amazon.coral.availability#ThrottlingException``,
 ``com.amazon.coral.service#AccessDeniedException``, ``com.amazonaws.dynamodb.v20120810#...`` for
-DynamoDB's own), in ``application/x-amz-json-1.0`` as DynamoDB answers. moto never expires items
+DynamoDB's own), and every answer is ``application/x-amz-json-1.0`` as DynamoDB's are (moto sends
+its errors as ``application/json``). moto never expires items
 by TTL; neither does DynamoDB promptly (typically within days), so readers must check ``ttl``.
 """
 
@@ -51,6 +52,7 @@ TARGET_PREFIX = "DynamoDB_20120810."
 HASH_KEY = "pk"
 TTL_ATTRIBUTE = "ttl"
 
+_CONTENT_TYPE = "application/x-amz-json-1.0"
 _DYNAMODB_NAMESPACE = "com.amazonaws.dynamodb.v20120810"
 _CORAL_NAMESPACES = {
     "ThrottlingException": "com.amazon.coral.availability",
@@ -185,8 +187,13 @@ class DynamoDbServer(MotoTlsServer):
         action = dynamodb_action(environ)
         injected = self._count(action)
         if injected is None:
+
+            def amz_json(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+                kept = [(k, v) for k, v in headers if k.lower() != "content-type"]
+                return start_response(status, [*kept, ("Content-Type", _CONTENT_TYPE)], *args)
+
             with self._state_lock:  # moto's conditional writes are not atomic on their own
-                return list(self._moto(environ, start_response))
+                return list(self._moto(environ, amz_json))
         drain(environ)
         body = json.dumps(
             {"__type": error_type(injected.code), "message": injected.message}
@@ -194,7 +201,7 @@ class DynamoDbServer(MotoTlsServer):
         start_response(
             f"{injected.status} {reason(injected.status)}",
             [
-                ("Content-Type", "application/x-amz-json-1.0"),
+                ("Content-Type", _CONTENT_TYPE),
                 ("Content-Length", str(len(body))),
                 ("x-amzn-RequestId", uuid.uuid4().hex.upper()),
             ],

@@ -20,17 +20,16 @@ here each context reaches moto as one canonical JSON string, so only the exact c
 (InvalidCiphertextException otherwise, as AWS). ``Encrypt``, ``Decrypt`` and ``GenerateDataKey``
 on a disabled key or one pending deletion fail as ``Sign`` does (moto answers them; ``Decrypt``
 finds the key in the ciphertext), on a signing key with ``InvalidKeyUsageException`` (moto
-answers them too), and ``Decrypt`` naming a ``KeyId`` other than the ciphertext's fails with
-``IncorrectKeyException`` (moto: ``AccessDeniedException``).
+answers them too), ``Decrypt`` naming a ``KeyId`` other than the ciphertext's fails with
+``IncorrectKeyException`` and of bytes that are no ciphertext with ``InvalidCiphertextException``
+(moto: ``AccessDeniedException`` for both). Those changes live in ``kms_data_keys``.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import json
-import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +37,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from moto.kms.models import kms_backends
-from moto.kms.utils import CIPHERTEXT_HEADER_FORMAT, HEADER_LEN
 
+from okta_bridge_dev.emulators.kms_data_keys import (
+    CONTEXT_ACTIONS,
+    DATA_KEY_ACTIONS,
+    bind_contexts,
+    decrypting_key,
+    encrypts,
+    usage_error,
+)
 from okta_bridge_dev.emulators.moto_tls import InjectedError, MotoTlsServer, drain, json_answer
 
 if TYPE_CHECKING:
@@ -58,16 +64,8 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA_384": hashes.SHA384,
     "SHA_512": hashes.SHA512,
 }
-_DATA_KEY_ACTIONS = frozenset(
-    {"Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"}
-)
-"""Actions that need a symmetric ENCRYPT_DECRYPT key."""
-_KEY_IN_USE = frozenset({"Sign", "Verify", "GetPublicKey"}) | _DATA_KEY_ACTIONS
+_KEY_IN_USE = frozenset({"Sign", "Verify", "GetPublicKey"}) | DATA_KEY_ACTIONS
 """Actions AWS refuses on a key that is not Enabled."""
-_CONTEXT_FIELDS = ("EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext")
-_CONTEXT_ACTIONS = _DATA_KEY_ACTIONS | {"ReEncrypt"}
-_BOUND_CONTEXT = "okta-bridge-dev:encryption-context"
-"""The one context key moto sees: its value is the request's context as canonical JSON."""
 _KEY_STATE_CHANGES = frozenset(
     {"DisableKey", "EnableKey", "ScheduleKeyDeletion", "CancelKeyDeletion"}
 )
@@ -194,12 +192,12 @@ class KmsServer(MotoTlsServer):
                 injected.status,
                 {"__type": injected.code, "message": injected.message},
             )
-        if action not in _KEY_IN_USE | _KEY_STATE_CHANGES | _CONTEXT_ACTIONS:
+        if action not in _KEY_IN_USE | _KEY_STATE_CHANGES | CONTEXT_ACTIONS:
             return self._moto(environ, start_response)
         body = _read_body(environ)
         request = _parse(body)
-        if action in _CONTEXT_ACTIONS and request:
-            request = _bind_contexts(action, request)
+        if action in CONTEXT_ACTIONS and request:
+            request = bind_contexts(action, request)
             body = json.dumps(request).encode()
         key = self._request_key(request)
         if key is None and isinstance(request.get("KeyId"), str):
@@ -209,16 +207,15 @@ class KmsServer(MotoTlsServer):
                 start_response, 400, {"__type": "NotFoundException", "message": message}
             )
         if action == "Decrypt":
-            sealed_by = self._ciphertext_key(request)
-            if key is not None and sealed_by is not None and key.id != sealed_by.id:
-                return json_answer(start_response, 400, _INCORRECT_KEY)
-            key = sealed_by if sealed_by is not None else key
+            refusal, key = decrypting_key(self._backend().keys, request, key)
+            if refusal is not None:
+                return json_answer(start_response, 400, refusal)
         if key is not None and action in _KEY_STATE_CHANGES:
             body = json.dumps({**request, "KeyId": key.id}).encode()
         elif key is not None and key.key_state != "Enabled":
             return json_answer(start_response, 400, _state_error(key))
-        elif key is not None and action in _DATA_KEY_ACTIONS and not _encrypts(key):
-            return json_answer(start_response, 400, _usage_error(key, action))
+        elif key is not None and action in DATA_KEY_ACTIONS and not encrypts(key):
+            return json_answer(start_response, 400, usage_error(key, action))
         elif key is not None and action == "GetPublicKey":
             return json_answer(start_response, 200, _public_key(key))
         elif key is not None and action == "Sign" and request.get("MessageType") == "DIGEST":
@@ -228,19 +225,6 @@ class KmsServer(MotoTlsServer):
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return self._moto(environ, start_response)
-
-    def _ciphertext_key(self, request: dict[str, Any]) -> Any:
-        """The key a Decrypt's ciphertext was sealed with, or None (moto then answers
-        InvalidCiphertextException as AWS does)."""
-        blob = request.get("CiphertextBlob")
-        if not isinstance(blob, str):
-            return None
-        try:
-            header = base64.b64decode(blob, validate=True)[:HEADER_LEN]
-            key_id = struct.unpack(CIPHERTEXT_HEADER_FORMAT, header)[0].decode()
-        except (binascii.Error, struct.error, UnicodeDecodeError):
-            return None
-        return self._backend().keys.get(key_id)
 
     def _request_key(self, request: dict[str, Any]) -> Any:
         """The key a request names, or None (moto then answers NotFoundException as AWS does)."""
@@ -265,39 +249,6 @@ def _parse(body: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
-
-
-_INCORRECT_KEY = {
-    "__type": "IncorrectKeyException",
-    "message": "The key ID in the request does not identify a CMK that can perform this operation.",
-}
-
-
-def _bind_contexts(action: str, request: dict[str, Any]) -> dict[str, Any]:
-    """``request`` with each encryption context (absent = empty) as one canonical JSON string.
-
-    A context that is not a map is left to moto, which refuses it as AWS does.
-    """
-    bound = dict(request)
-    fields = _CONTEXT_FIELDS[1:] if action == "ReEncrypt" else _CONTEXT_FIELDS[:1]
-    for name in fields:
-        context = request.get(name, {})
-        if isinstance(context, dict):
-            canonical = json.dumps(context, sort_keys=True, separators=(",", ":"))
-            bound[name] = {_BOUND_CONTEXT: canonical}
-    return bound
-
-
-def _encrypts(key: Any) -> bool:
-    return bool(key.key_usage == "ENCRYPT_DECRYPT" and key.key_spec == "SYMMETRIC_DEFAULT")
-
-
-def _usage_error(key: Any, action: str) -> dict[str, str]:
-    """AWS's answer for a symmetric operation on a key that cannot do it."""
-    return {
-        "__type": "InvalidKeyUsageException",
-        "message": f"{key.arn} key usage is {key.key_usage} which is not valid for {action}.",
-    }
 
 
 def _state_error(key: Any) -> dict[str, str]:

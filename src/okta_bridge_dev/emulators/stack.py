@@ -4,29 +4,24 @@ server and the API.
 One Okta client per way the bridge can authenticate is registered with freshly generated credentials
 (``provisioning``); ``secret_value`` renders each as the JSON secret the bridge reads,
 ``environment`` gives the variables that point the bridge (and boto3) at the stack (the KMS that
-signs the kms kinds' client assertions, ``stack.kms``, included), and with ``delivery=True`` at the
-S3 bucket large answers go to (``DELIVERY_BUCKET``), and with ``token_cache=True`` at the shared
-token cache: the DynamoDB table ``TOKEN_CACHE_TABLE`` (``stack.dynamodb``) and the symmetric KMS
-key that envelope-encrypts its items (``token_cache_key_id``). An admin app
-(``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for credential
-rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires DPoP and the
-stack's Okta registers new apps that way too (unlike Okta, where new apps require it), so a test
-opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``, which
-``clear_faults`` calls, restores that and the API's DPoP defaults. Run ``python -m
-okta_bridge_dev.emulators.stack`` for a stack to poke at by hand.
+signs the kms kinds' client assertions, ``stack.kms``, included), with ``delivery=True`` at the S3
+bucket large answers go to (``DELIVERY_BUCKET``), with ``token_cache=True`` at the shared token
+cache's table (``TOKEN_CACHE_TABLE`` on ``dynamodb``) and KMS key (``token_cache_key_id``). An
+admin app (``ADMIN_CLIENT_ID``, private_key_jwt, Okta API scopes) gets Management API tokens for
+credential rotation; ``admin_secret_value`` renders its secret. None of the stack's apps requires
+DPoP and the stack's Okta registers new apps that way too (unlike Okta, where new apps require
+it), so a test opts in (``okta.require_dpop``, ``okta.new_apps_require_dpop``); ``reset_dpop``,
+which ``clear_faults`` calls, restores that and the API's DPoP defaults. ``python -m
+okta_bridge_dev.emulators.stack`` serves a stack to poke at by hand (``stack_shell``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import shlex
-import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Self, TypeVar
 
 from okta_bridge_dev.emulators.dynamodb import TOKEN_CACHE_TABLE, DynamoDbServer
@@ -64,15 +59,15 @@ __all__ = [
 ]
 
 _MIN_OKTA_SECRET = 8
+_Server = SecretsManagerServer | S3Server | KmsServer | DynamoDbServer | OktaServer | SampleApi
 
 
 class LocalStack(Lifecycle):
     """Start with ``with LocalStack() as stack:``; everything binds to 127.0.0.1 on free ports.
 
     ``ca``, ``secrets_manager``, ``s3``, ``kms``, ``dynamodb``, ``okta`` and ``api`` exist between
-    ``start()`` and ``stop()``.
-    The environment of ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT`` are
-    absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
+    ``start()`` and ``stop()``. ``environment()`` assumes the variables in ``UNSET_ENVIRONMENT``
+    are absent (a stray ``AWS_PROFILE`` or session token would otherwise leak into boto3).
     """
 
     UNSET_ENVIRONMENT = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
@@ -142,9 +137,8 @@ class LocalStack(Lifecycle):
             servers: list[Lifecycle | None] = [self._lambda, *self._extra_apis, self._api]
             servers += [self._okta, self._secrets_manager, self._s3, self._kms, self._dynamodb]
             self._extra_apis, self._lambda, self._s3, self._kms = [], None, None, None
-            self._dynamodb = self._token_cache_key_id = None
-            self._api = self._okta = self._secrets_manager = None
-            self._ca = self._server_cert = None
+            self._api = self._okta = self._secrets_manager = self._dynamodb = None
+            self._ca = self._server_cert = self._token_cache_key_id = None
             tempdir, self._tempdir = self._tempdir, None
         for server in servers:
             if server is not None:
@@ -370,21 +364,10 @@ class LocalStack(Lifecycle):
             if api is not None:
                 api.reset_dpop()
 
-    def _servers(
-        self,
-    ) -> list[
-        SecretsManagerServer | S3Server | KmsServer | DynamoDbServer | OktaServer | SampleApi
-    ]:
+    def _servers(self) -> list[_Server]:
         with self._lock:
-            servers = (
-                self._secrets_manager,
-                self._s3,
-                self._kms,
-                self._dynamodb,
-                self._okta,
-                self._api,
-            )
-            return [s for s in (*servers, *self._extra_apis) if s is not None]
+            servers = [self._secrets_manager, self._s3, self._kms, self._dynamodb, self._okta]
+            return [s for s in (*servers, self._api, *self._extra_apis) if s is not None]
 
     def _provisioned(self) -> Provisioner:
         with self._lock:
@@ -406,29 +389,11 @@ def _started(component: _T | None) -> _T:
     return component
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)  # unwinds through LocalStack.__exit__: servers stop, keys are removed
-
-
 def main() -> int:
-    """Start a stack, store the "basic" secret, print shell exports, serve until Ctrl-C."""
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with LocalStack() as stack:
-        name = stack.store_secret("basic")
-        for variable in LocalStack.UNSET_ENVIRONMENT:
-            print(f"unset {variable}")
-        environment = stack.environment(name)
-        for variable, value in environment.items():
-            print(f"export {variable}={shlex.quote(value)}")
-        print("# the shared token cache (opt in): run these too")
-        for variable, value in stack.environment(name, token_cache=True).items():
-            if variable not in environment:
-                print(f"# export {variable}={shlex.quote(value)}")
-        print(f"# secret {name!r} holds the client_secret_basic credentials", flush=True)
-        print("# local stack running on 127.0.0.1; Ctrl-C stops it", file=sys.stderr, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-    return 0
+    """Start a stack, print shell exports, serve until Ctrl-C (``stack_shell.serve``)."""
+    from okta_bridge_dev.emulators.stack_shell import serve  # noqa: PLC0415 - it imports us
+
+    return serve()
 
 
 if __name__ == "__main__":
