@@ -283,7 +283,10 @@ class SharedTokenCache:
         except CacheError as exc:
             if exc.code != "TOKEN_CACHE_CORRUPT" and exc.aws_code not in _FOREIGN_BLOBS:
                 raise
-            log.warning("a cached token did not open; replacing it", extra={"code": exc.code})
+            log.warning(
+                "a cached token did not open; replacing it",
+                extra={"code": "TOKEN_CACHE_CORRUPT", "aws_error": exc.aws_code},
+            )
             return None
         metrics.shared_cache("SharedCacheHits")
         return token
