@@ -5,7 +5,9 @@ DynamoDB or KMS fails, saying so in the metrics."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -277,6 +279,26 @@ def test_a_failing_cache_never_fails_an_invocation(
     stack.reset_counts()
     ok(environment.invoke(READ))
     assert sum(stack.dynamodb.counts.values()) == 0
+
+
+def test_a_silent_dynamodb_costs_part_of_the_deadline_not_the_invocation(
+    fleet: Fleet, stack: LocalStack
+) -> None:
+    """A DynamoDB endpoint that accepts connections and never answers (a black-holed route):
+    the invocation still answers, within its deadline, with a token minted alone."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the handshake never completes: nothing ever accepts
+        cache = fleet.environment().bridge.settings.token_cache
+        assert cache is not None
+        endpoint = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        environment = fleet.environment(token_cache=cache._replace(endpoint=endpoint))
+        started = time.monotonic()
+        answer = environment.invoke(READ, remaining_ms=4_000)
+        took = time.monotonic() - started
+    ok(answer)
+    assert took < 4.0
+    assert stack.okta.counts["token"] == 1
 
 
 def _break(stack: LocalStack, how: str) -> None:

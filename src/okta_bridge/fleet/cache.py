@@ -151,14 +151,16 @@ class SharedTokenCache:
         deadline: Deadline,
         waited: list[float],
     ) -> AccessToken:
-        give_up = self._clock() + min(
-            self._settings.lease_seconds + 1.0, max(0.0, deadline.remaining()) / 2
-        )
+        # Reading, waiting and leasing may spend half of what is left, and never the time the
+        # environment needs to mint for itself and call the API if the cache lets it down.
+        share = min(self._settings.lease_seconds + 1.0, max(0.0, deadline.remaining()) / 2)
+        give_up = self._clock() + share
+        budget = Deadline(max(0.001, share + 1.0))
         delay = FIRST_POLL
         throttled: CacheError | None = None
         for _ in range(MAX_ROUNDS):
             try:
-                item = self._table.get(pk, deadline)
+                item = self._table.get(pk, _within(budget, deadline))
             except CacheError as exc:
                 # A hot item's partition throttles reads when a thousand environments poll it:
                 # that is waiting longer, not a failure (each would otherwise mint for itself).
@@ -173,15 +175,15 @@ class SharedTokenCache:
             now = self._wall()
             current = None
             if item is not None and item.has_token and now < item.expires - MIN_LIFE:
-                current = self._adopt(pk, item, held, now, deadline)
+                current = self._adopt(pk, item, held, now, _within(budget, deadline))
             if current is not None and item is not None:
                 if now < item.refresh or item.leased(now, self._longest):
                     return current  # not due, or another environment is refreshing it
-                if self._lease(pk, item, now, deadline):
+                if self._lease(pk, item, now, _within(budget, deadline)):
                     return self._mint_for_fleet(pk, mint, deadline, current)
                 continue  # another environment was first: read what it did
             if item is None or not item.leased(now, self._longest):
-                if self._lease(pk, item, now, deadline):
+                if self._lease(pk, item, now, _within(budget, deadline)):
                     return self._mint_for_fleet(pk, mint, deadline, None)
                 continue
             if not self._pause(delay, give_up, waited):
@@ -232,7 +234,7 @@ class SharedTokenCache:
             self._release(pk, deadline)
             return token
         try:
-            return self._publish(pk, token, deadline)
+            return self._publish(pk, token, Deadline(max(0.001, deadline.remaining() / 3)))
         except CacheError as exc:
             self._trip(exc)
             return token
@@ -368,6 +370,11 @@ class SharedTokenCache:
 
 # KMS's answers to a data key that is not ours or not in our context: an item to replace.
 _FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+
+
+def _within(budget: Deadline, deadline: Deadline) -> Deadline:
+    """The earlier of the two."""
+    return budget if budget.remaining() < deadline.remaining() else deadline
 
 
 def cache_key(credentials: Credentials, dpop_mode: str) -> str | None:
