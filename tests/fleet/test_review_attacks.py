@@ -1,0 +1,115 @@
+"""Review of the shared token cache (issue 20) as an attacker and as AWS's failure modes would
+try it, beyond ``test_cache_attacks``: table contents the reader and the lease's condition read
+differently, a hostile API's 401s, DPoP that the API does not take, slow AWS answers against the
+invocation's deadline, SnapStart, and what reaches logs and reprs.
+
+A test marked ``xfail(strict=True)`` demonstrates a weakness found in review (its reason says
+what); the others are attacks the code withstands, kept so that it goes on withstanding them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from okta_bridge.auth.dpop import DPOP
+from okta_bridge.fleet.cache import MAX_ROUNDS, cache_key
+from okta_bridge.transport.deadline import Deadline
+from okta_bridge_dev.emulators.faults import Fault
+from okta_bridge_dev.emulators.stack import TOKEN_CACHE_TABLE, LocalStack
+from tests.fleet.conftest import Environment, Fleet, emf
+
+pytestmark = pytest.mark.integration
+
+READ = {"path": "/v1/items"}
+TOKEN_PATH = "/oauth2/default/v1/token"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_secret_is_logged(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    DPOP.clear()
+    yield
+    DPOP.clear()
+    stack.api.reset_dpop()
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    for secret in stack.all_secret_material():
+        assert secret not in text
+
+
+def ok(answer: dict[str, Any]) -> None:
+    assert answer["statusCode"] == 200, answer
+
+
+def code(answer: dict[str, Any]) -> str:
+    return str(answer["body"]["error"]["code"])
+
+
+def pk_of(environment: Environment) -> str:
+    credentials = environment.bridge.secrets.current(Deadline(5))
+    key = cache_key(credentials, environment.bridge.settings.dpop)
+    assert key is not None
+    return key
+
+
+# -- table contents the reader and the lease's condition read differently ---------------------
+
+LIVELOCK = (
+    "the reader takes a malformed lease attribute for no lease, but take_lease's condition "
+    "(attribute_not_exists(#lease) OR #until < :now OR #until > :longest) is false for it: "
+    "every cold environment spends MAX_ROUNDS GetItem+UpdateItem pairs without a pause and "
+    "mints alone, and the item is never replaced (the fleet loses the cache for good)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=LIVELOCK)
+@pytest.mark.parametrize(
+    "lease",
+    [
+        {"lease": {"N": "1"}},
+        {"lease": {"S": ""}},
+        {"lease": {"S": "someone"}},
+    ],
+    ids=["lease-number", "lease-empty", "until-missing"],
+)
+def test_a_malformed_lease_is_replaced_not_fought_over(
+    fleet: Fleet, stack: LocalStack, lease: dict[str, Any]
+) -> None:
+    environment = fleet.environment()
+    stack.dynamodb.put_raw_item(TOKEN_CACHE_TABLE, {"pk": {"S": pk_of(environment)}, **lease})
+    stack.reset_counts()
+    ok(environment.invoke(READ))
+    assert stack.dynamodb.counts["UpdateItem"] <= 2, stack.dynamodb.counts
+    ok(fleet.environment().invoke(READ))
+    assert stack.okta.counts["token"] == 1  # the second environment read the first's token
+
+
+TID_LIVELOCK = (
+    "a tid of a type _attribute does not keep (NULL, BOOL, a list or set) makes stored_tid "
+    "None, so take_lease's condition is attribute_not_exists(#tid), false while the tid is "
+    "there: the item is fought over MAX_ROUNDS times by every cold environment, never replaced"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=TID_LIVELOCK)
+@pytest.mark.parametrize(
+    "tid",
+    [{"NULL": True}, {"BOOL": True}, {"L": []}, {"SS": ["a"]}, {"M": {}}],
+    ids=["null", "bool", "list", "string-set", "map"],
+)
+def test_a_tid_of_another_type_is_replaced_not_fought_over(
+    fleet: Fleet, stack: LocalStack, tid: dict[str, Any]
+) -> None:
+    environment = fleet.environment()
+    stack.dynamodb.put_raw_item(
+        TOKEN_CACHE_TABLE, {"pk": {"S": pk_of(environment)}, "tid": tid}
+    )
+    stack.reset_counts()
+    ok(environment.invoke(READ))
+    assert stack.dynamodb.counts["UpdateItem"] <= 2, stack.dynamodb.counts
+    ok(fleet.environment().invoke(READ))
+    assert stack.okta.counts["token"] == 1
