@@ -113,3 +113,43 @@ def test_a_tid_of_another_type_is_replaced_not_fought_over(
     assert stack.dynamodb.counts["UpdateItem"] <= 2, stack.dynamodb.counts
     ok(fleet.environment().invoke(READ))
     assert stack.okta.counts["token"] == 1
+
+
+# -- DPoP that the API does not take -----------------------------------------------------------
+
+DPOP_PINNED = (
+    "dpop_unsupported calls invalidate(token) without a deadline, so the fleet's DPoP-bound "
+    "token is never dropped from the table: the environment that learned DPoP unlearns it, "
+    "then adopts the same bound token from the table again; environments that adopted it "
+    "never learned anything (_learned_for is None) and do nothing at all. The whole fleet "
+    "answers UPSTREAM_DPOP_UNSUPPORTED until the token's refresh moment (~55 minutes), where "
+    "without the cache the second call after the minimum age is served"
+)
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        pytest.param(False, id="alone"),
+        pytest.param(True, id="fleet", marks=pytest.mark.xfail(strict=True, reason=DPOP_PINNED)),
+    ],
+)
+def test_a_spurious_dpop_requirement_heals_after_the_minimum_age(
+    fleet: Fleet, stack: LocalStack, cache: bool
+) -> None:
+    """Okta once refuses a proof-less request with ``invalid_dpop_proof`` (a spurious refusal,
+    or an admin who turned DPoP on and off again): ``auto`` learns DPoP, and the API's Bearer
+    gateway refuses the bound token. As without the cache, the fleet must be back to Bearer
+    one call after the token is older than the minimum age."""
+    stack.api.dpop_support = "bearer_only"
+    stack.okta.inject(
+        Fault(match=TOKEN_PATH, status=400, body=b'{"error":"invalid_dpop_proof"}', times=1)
+    )
+    minter = fleet.environment(cache=cache)
+    assert code(minter.invoke(READ)) == "UPSTREAM_DPOP_UNSUPPORTED"  # this call may fail
+    fleet.clocks.advance(120)  # the bound token is now older than the minimum age (60 s)
+    first = minter.invoke(READ)  # may fail too: it drops the token
+    second = minter.invoke(READ)
+    assert 200 in (first["statusCode"], second["statusCode"]), (first, second)
+    if cache:  # and a cold environment is not handed the bound token either
+        ok(fleet.environment().invoke(READ))
