@@ -153,3 +153,82 @@ def test_a_spurious_dpop_requirement_heals_after_the_minimum_age(
     assert 200 in (first["statusCode"], second["statusCode"]), (first, second)
     if cache:  # and a cold environment is not handed the bound token either
         ok(fleet.environment().invoke(READ))
+
+
+# -- the invocation's deadline -----------------------------------------------------------------
+
+DEADLINE = (
+    "_obtain checks give_up (half the remaining time) only before a pause: a lease it loses "
+    "goes straight to another GetItem (`continue`), so with the malformed lease above and "
+    "DynamoDB answering in ~30 ms the cache spends the whole deadline on 64 calls and the "
+    "invocation fails with a timeout, where without the cache it is served"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=DEADLINE)
+def test_contention_never_spends_more_than_half_the_deadline(
+    fleet: Fleet, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time  # noqa: PLC0415
+
+    environment = fleet.environment(real_time=True)
+    stack.dynamodb.put_raw_item(
+        TOKEN_CACHE_TABLE, {"pk": {"S": pk_of(environment)}, "lease": {"N": "1"}}
+    )
+    assert environment.cache is not None
+    api = environment.cache._table._api
+    call = api.call
+
+    def slow(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        time.sleep(0.03)  # a DynamoDB brownout, well under CALL_SECONDS
+        return call(*args, **kwargs)
+
+    monkeypatch.setattr(api, "call", slow)
+    started = time.monotonic()
+    answer = environment.invoke(READ, remaining_ms=2_500)
+    elapsed = time.monotonic() - started
+    ok(answer)
+    assert elapsed < 2.0
+
+
+def test_a_lease_held_past_the_deadline_falls_back_within_half_of_it(fleet: Fleet, stack: LocalStack) -> None:
+    """A live lease (renewed by a hostile or stuck writer) holds a cold environment no longer
+    than half its remaining time: then it mints alone, and the invocation is served."""
+    environment = fleet.environment()
+    pk = pk_of(environment)
+    stack.dynamodb.put_raw_item(
+        TOKEN_CACHE_TABLE,
+        {
+            "pk": {"S": pk},
+            "lease": {"S": "a-writer-that-renews"},
+            "lease_until": {"N": repr(fleet.clocks.wall + 9.5)},  # within longest_lease
+        },
+    )
+    ok(environment.invoke(READ, remaining_ms=4_000))
+    assert sum(environment.slept) <= (4.0 - environment.bridge.settings.deadline_margin) / 2
+    assert stack.okta.counts["token"] == 1
+
+
+# -- a hostile API answering 401 -----------------------------------------------------------------
+
+
+def test_a_hostile_api_costs_the_fleet_one_token_per_minimum_age(
+    fleet: Fleet, stack: LocalStack
+) -> None:
+    """Every API request is refused with 401 for five minutes, across six environments that
+    call every ten seconds: the fleet mints about once per minimum age (60 s), not once per
+    environment and 401."""
+    environments = [fleet.environment() for _ in range(6)]
+    ok(environments[0].invoke(READ))
+    for other in environments[1:]:
+        ok(other.invoke(READ))
+    assert stack.okta.counts["token"] == 1
+    stack.api.inject(Fault(status=401, body=b'{"error":"invalid_token"}', times=10_000))
+    try:
+        for _ in range(30):
+            fleet.clocks.advance(10)
+            for environment in environments:
+                assert code(environment.invoke(READ)) == "UPSTREAM_UNAUTHORIZED"
+    finally:
+        stack.api.clear_faults()
+    assert stack.okta.counts["token"] <= 1 + 300 // 60 + 1, stack.okta.counts
