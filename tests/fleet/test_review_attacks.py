@@ -232,3 +232,65 @@ def test_a_hostile_api_costs_the_fleet_one_token_per_minimum_age(
     finally:
         stack.api.clear_faults()
     assert stack.okta.counts["token"] <= 1 + 300 // 60 + 1, stack.okta.counts
+
+
+# -- SnapStart, logs, the cold path -------------------------------------------------------------
+
+
+def test_a_snapstart_restore_forgets_the_owner_the_data_keys_and_the_circuit(
+    fleet: Fleet, stack: LocalStack
+) -> None:
+    """Restored environments share the snapshot's memory: none may keep the snapshot's lease
+    identity (two would both "hold" one lease and publish over each other), its data keys or
+    an open circuit."""
+    from okta_bridge.ops import snapstart  # noqa: PLC0415
+
+    environment = fleet.environment()
+    ok(environment.invoke(READ))
+    cache = environment.cache
+    assert cache is not None
+    owner = cache._identity()
+    cache._open_until = float("inf")
+    assert cache._envelope._sealing is not None
+    snapstart.forget(environment.bridge)
+    assert cache._identity() != owner
+    assert cache._envelope._sealing is None
+    assert not cache._envelope._opened
+    assert not cache._circuit_open()
+
+
+def test_aws_error_messages_never_reach_the_logs(
+    fleet: Fleet, stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AWS's messages name principals, keys and tables; only the error type is logged."""
+    message = "User: arn:aws:sts::123456789012:assumed-role/private-role/x is not authorized"
+    stack.dynamodb.inject_error("GetItem", "AccessDeniedException", message=message, times=5)
+    environment = fleet.environment()
+    ok(environment.invoke(READ))
+    out = capsys.readouterr()
+    assert "private-role" not in out.out + out.err
+    assert "AccessDeniedException" in out.out
+    assert emf(out.out)[-1]["SharedCacheFallbacks"] == 1
+
+
+def test_with_the_cache_off_nothing_of_the_fleet_is_imported(stack: LocalStack) -> None:
+    """tests/integration/test_cold_path_imports does not list okta_bridge.fleet in NEVER: the
+    cold path of a bridge without BRIDGE_TOKEN_CACHE is checked here."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    child = (
+        "import json, sys\n"
+        "from okta_bridge.config import Settings\n"
+        "from okta_bridge.request.bridge import Bridge\n"
+        "import okta_bridge.handler\n"
+        "Bridge(Settings.from_env({'BRIDGE_SECRET_ID': 'x', 'AWS_REGION': 'us-east-1'}))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('okta_bridge.fleet'))))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRIDGE_"))}
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", child], env=base, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
