@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from okta_bridge.auth.dpop import DPOP
-from okta_bridge.fleet.cache import MAX_ROUNDS, cache_key
+from okta_bridge.fleet.cache import cache_key
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import TOKEN_CACHE_TABLE, LocalStack
@@ -105,9 +105,7 @@ def test_a_tid_of_another_type_is_replaced_not_fought_over(
     fleet: Fleet, stack: LocalStack, tid: dict[str, Any]
 ) -> None:
     environment = fleet.environment()
-    stack.dynamodb.put_raw_item(
-        TOKEN_CACHE_TABLE, {"pk": {"S": pk_of(environment)}, "tid": tid}
-    )
+    stack.dynamodb.put_raw_item(TOKEN_CACHE_TABLE, {"pk": {"S": pk_of(environment)}, "tid": tid})
     stack.reset_counts()
     ok(environment.invoke(READ))
     assert stack.dynamodb.counts["UpdateItem"] <= 2, stack.dynamodb.counts
@@ -191,7 +189,9 @@ def test_contention_never_spends_more_than_half_the_deadline(
     assert elapsed < 2.0
 
 
-def test_a_lease_held_past_the_deadline_falls_back_within_half_of_it(fleet: Fleet, stack: LocalStack) -> None:
+def test_a_lease_held_past_the_deadline_falls_back_within_half_of_it(
+    fleet: Fleet, stack: LocalStack
+) -> None:
     """A live lease (renewed by a hostile or stuck writer) holds a cold environment no longer
     than half its remaining time: then it mints alone, and the invocation is served."""
     environment = fleet.environment()
@@ -251,7 +251,8 @@ def test_a_snapstart_restore_forgets_the_owner_the_data_keys_and_the_circuit(
     assert cache is not None
     owner = cache._identity()
     cache._open_until = float("inf")
-    assert cache._envelope._sealing is not None
+    sealing = cache._envelope._sealing
+    assert sealing is not None
     snapstart.forget(environment.bridge)
     assert cache._identity() != owner
     assert cache._envelope._sealing is None
