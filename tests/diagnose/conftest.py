@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from okta_bridge import handler
-from okta_bridge.config import Settings
+from okta_bridge.config import Settings, TokenCacheSettings
 from okta_bridge.logs import configure
 from okta_bridge.ops import diagnose
 from okta_bridge.ops.mints import MINTS
@@ -40,9 +40,10 @@ def _clean_stack(stack: LocalStack) -> Iterator[None]:
 @pytest.fixture
 def run_diagnose(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Diagnose:
     """``run_diagnose(kind=..., secret=..., secret_name=..., deadline=..., delivery=...,
-    **settings)``: store the stack's secret for ``kind`` (or ``secret`` as given), run diagnose
-    with the stack's environment (its S3 delivery bucket unless ``delivery=False``) and
-    ``settings`` overrides, and return the report (checked to be JSON)."""
+    token_cache=..., **settings)``: store the stack's secret for ``kind`` (or ``secret`` as
+    given), run diagnose with the stack's environment (its S3 delivery bucket unless
+    ``delivery=False``, its shared token cache with ``token_cache=True`` or as the settings
+    given) and ``settings`` overrides, and return the report (checked to be JSON)."""
     env = stack.environment("unused", delivery=True)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
         monkeypatch.setenv(name, env[name])  # the S3 probe signs as the function would
@@ -55,6 +56,7 @@ def run_diagnose(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Diagnose
         store: bool = True,
         deadline: float = 20.0,
         delivery: bool = True,
+        token_cache: bool | TokenCacheSettings = False,
         **overrides: Any,
     ) -> Report:
         # Each run here is its own scenario, asking Okta afresh; the minimum interval between
@@ -63,7 +65,9 @@ def run_diagnose(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Diagnose
         name = secret_name or f"diagnose/{kind}"
         if store:
             stack.secrets_manager.put_secret(name, secret or stack.secret_value(kind))
-        environment = stack.environment(name, delivery=delivery)
+        environment = stack.environment(name, delivery=delivery, token_cache=bool(token_cache))
+        if isinstance(token_cache, TokenCacheSettings):
+            overrides["token_cache"] = token_cache
         settings = Settings.from_env(environment)._replace(**overrides)
         client = stack.secrets_manager.client(stack.ca.ca_pem_path, max_attempts=1)
         try:

@@ -56,7 +56,7 @@ class AwsJsonApi:
         self._prefix = target_prefix
         self._content_type = content_type
         self._credentials = credentials
-        self._target = Target(label, "TOKEN_CACHE_UNREACHABLE", "TOKEN_CACHE_TIMEOUT", CacheError)
+        self.target = Target(label, "TOKEN_CACHE_UNREACHABLE", "TOKEN_CACHE_TIMEOUT", CacheError)
         self.calls = 0
 
     def call(self, action: str, payload: Mapping[str, Any], deadline: Deadline) -> dict[str, Any]:
@@ -91,7 +91,7 @@ class AwsJsonApi:
             answer = self._http.request(
                 "POST",
                 self.url,
-                target=self._target,
+                target=self.target,
                 deadline=budget,
                 prepare=prepare,
                 max_bytes=MAX_ANSWER,

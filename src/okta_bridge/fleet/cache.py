@@ -41,7 +41,7 @@ from okta_bridge.config import Settings
 from okta_bridge.errors import CacheError, ConfigError
 from okta_bridge.fleet.aws_json import THROTTLING, dynamodb_api, kms_api
 from okta_bridge.fleet.envelope import Envelope
-from okta_bridge.fleet.table import FORMAT, Item, TokenTable, longest_lease
+from okta_bridge.fleet.table import Item, TokenTable, longest_lease
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
@@ -283,7 +283,7 @@ class SharedTokenCache:
             opened = self._envelope.open(item.edk, item.sealed, self._aad(pk, item), deadline)
             token = self._token(pk, item, opened, mono, now)
         except CacheError as exc:
-            if exc.code != "TOKEN_CACHE_CORRUPT" and exc.aws_code not in _FOREIGN_BLOBS:
+            if exc.code != "TOKEN_CACHE_CORRUPT" and exc.aws_code not in FOREIGN_BLOBS:
                 raise
             log.warning(
                 "a cached token did not open; replacing it",
@@ -344,9 +344,7 @@ class SharedTokenCache:
             log.info("could not give the lease back", extra={"code": exc.code})
 
     def _aad(self, pk: str, item: Item) -> bytes:
-        """What an item's ciphertext is bound to: moved or edited, it does not open."""
-        parts = (FORMAT, self._table.table, pk, item.tid, item.issued, item.refresh, item.expires)
-        return "|".join(repr(p) for p in parts).encode()
+        return item.aad(self._table.table, pk)
 
     def _identity(self) -> str:
         with self._lock:
@@ -369,7 +367,7 @@ class SharedTokenCache:
 
 
 # KMS's answers to a data key that is not ours or not in our context: an item to replace.
-_FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
+FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
 def _within(budget: Deadline, deadline: Deadline) -> Deadline:

@@ -61,6 +61,11 @@ class Item(NamedTuple):
     def has_token(self) -> bool:
         return self.tid is not None and bool(self.edk) and bool(self.sealed)
 
+    def aad(self, table: str, pk: str) -> bytes:
+        """What the item's ciphertext is bound to: moved or edited, it does not open."""
+        parts = (FORMAT, table, pk, self.tid, self.issued, self.refresh, self.expires)
+        return "|".join(repr(p) for p in parts).encode()
+
     def leased(self, now: float, longest: float) -> bool:
         """Another environment is minting, and its lease has not run out. A lease that ends
         more than ``longest`` seconds from now was never granted by this protocol (a clock far

@@ -4,7 +4,10 @@ Invoked with the event ``{"action": "diagnose"}``. The hops, in order: ``config`
 for the token host ``dns``, ``tcp``, ``tls``, ``token`` and for the API host ``dns``, ``tcp``,
 ``tls``, ``api``. Each is ``ok``, ``failed`` (with a catalog code and hint) or ``skipped`` (with the
 reason it could not run). The API host's network hops run even when the token host failed, so one
-report shows both hosts.
+report shows both hosts. Before the token host come, when configured, the shared token cache
+(``token_cache``: ``dns``, ``tcp``, ``tls``, ``read``, ``open``; its failure skips nothing after
+it, as the bridge then mints for itself) and KMS (``kms_host``: ``dns``, ``tcp``, ``tls``,
+``sign``).
 
 Diagnose builds its own objects (secret source, HTTP client, token endpoint): it reads the secret
 afresh and asks Okta for a fresh token, and the warm bridge's caches stay untouched. It asks Okta

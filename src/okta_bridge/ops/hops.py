@@ -1,4 +1,5 @@
-"""The hops of one diagnose run: config, secret, then DNS, TCP, TLS and the token or API call.
+"""The hops of one diagnose run: config, secret, then DNS, TCP, TLS and the token or API call
+(with ``BRIDGE_TOKEN_CACHE``, the shared token cache's first: ``cache_probe``).
 
 ``Diagnosis`` builds its own secret source, HTTP client and token endpoint (no retries), so the
 warm bridge's caches stay untouched and the report shows what one attempt meets.
@@ -72,6 +73,8 @@ class Diagnosis:
         # No retries: diagnose reports what one attempt meets, and keeps within the deadline.
         http = HttpClient(self.settings, retry=RetryPolicy(max_retries=0))
         try:
+            if self.settings.token_cache is not None:
+                self._token_cache(credentials, http)
             if credentials.kms_key_id is not None:
                 self._kms_host(credentials, http)
             token = self._token_host(credentials, http)
@@ -120,6 +123,24 @@ class Diagnosis:
             self.walk.skip("token_host", ("token",), self._blocked("token_host"))
             return None
         return self.walk.step("token_host", "token", lambda f: self._token(credentials, http, f))
+
+    def _token_cache(self, credentials: Credentials, http: HttpClient) -> None:
+        """The fleet's shared token cache: DynamoDB's host, the item, its key in KMS. Its
+        failure skips nothing after it: the bridge mints for itself then."""
+        from okta_bridge.ops.cache_probe import TokenCacheProbe  # noqa: PLC0415 - loads fleet
+
+        cache = self.settings.token_cache
+        if cache is not None:
+            probe = TokenCacheProbe(
+                self.settings,
+                cache,
+                self.walk,
+                http,
+                network=self._network,
+                blocked=self._blocked,
+                budget=self._slice,
+            )
+            probe.run(credentials)
 
     def _kms_host(self, credentials: Credentials, http: HttpClient) -> None:
         """DNS, TCP and TLS towards KMS, then one kms:Sign with the secret's key: whether the
