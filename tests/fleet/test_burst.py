@@ -39,7 +39,13 @@ def run_burst(
     extra: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Release BURST cold environments at once; every result of every call."""
-    env = child_environment(stack, secret_id, ALLOWED_PATHS, token_cache=token_cache, extra=extra)
+    # 64 interpreters on a couple of CPUs make each environment far slower than in Lambda
+    # (one CPU each): a generous lease and deadline keep the test about the protocol, not
+    # about starved processes giving up. The lease timeout has a test of its own below.
+    slow = {"BRIDGE_TOKEN_CACHE_LEASE_SECONDS": "15", "CHILD_REMAINING_MS": "90000"}
+    env = child_environment(
+        stack, secret_id, ALLOWED_PATHS, token_cache=token_cache, extra={**slow, **(extra or {})}
+    )
     end = time.monotonic() + BOUND_SECONDS
     children = spawn(BURST, CALLS, env, tmp_path, end)
     try:

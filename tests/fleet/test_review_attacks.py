@@ -3,8 +3,11 @@ try it, beyond ``test_cache_attacks``: table contents the reader and the lease's
 differently, a hostile API's 401s, DPoP that the API does not take, slow AWS answers against the
 invocation's deadline, SnapStart, and what reaches logs and reprs.
 
-A test marked ``xfail(strict=True)`` demonstrates a weakness found in review (its reason says
-what); the others are attacks the code withstands, kept so that it goes on withstanding them.
+Each test is an attack the code withstands, kept so that it goes on withstanding it; the
+comments say what the review first found broken (fixed since: the lease is taken only
+while tid, lease and lease_until are exactly as read, lost leases in a row trip the circuit, the
+deadline is checked every round, and any holder of the fleet's DPoP-bound token drops it when the
+API does not take DPoP).
 """
 
 from __future__ import annotations
@@ -58,15 +61,12 @@ def pk_of(environment: Environment) -> str:
 
 # -- table contents the reader and the lease's condition read differently ---------------------
 
-LIVELOCK = (
-    "the reader takes a malformed lease attribute for no lease, but take_lease's condition "
-    "(attribute_not_exists(#lease) OR #until < :now OR #until > :longest) is false for it: "
-    "every cold environment spends MAX_ROUNDS GetItem+UpdateItem pairs without a pause and "
-    "mints alone, and the item is never replaced (the fleet loses the cache for good)"
-)
+# Found in review (fixed): the reader takes a malformed lease attribute for no lease, but
+# take_lease's condition (attribute_not_exists(#lease) OR #until < :now OR #until > :longest) is
+# false for it: every cold environment spends MAX_ROUNDS GetItem+UpdateItem pairs without a
+# pause and mints alone, and the item is never replaced (the fleet loses the cache for good)
 
 
-@pytest.mark.xfail(strict=True, reason=LIVELOCK)
 @pytest.mark.parametrize(
     "lease",
     [
@@ -88,14 +88,12 @@ def test_a_malformed_lease_is_replaced_not_fought_over(
     assert stack.okta.counts["token"] == 1  # the second environment read the first's token
 
 
-TID_LIVELOCK = (
-    "a tid of a type _attribute does not keep (NULL, BOOL, a list or set) makes stored_tid "
-    "None, so take_lease's condition is attribute_not_exists(#tid), false while the tid is "
-    "there: the item is fought over MAX_ROUNDS times by every cold environment, never replaced"
-)
+# Found in review (fixed): a tid of a type _attribute does not keep (NULL, BOOL, a list or set)
+# makes stored_tid None, so take_lease's condition is attribute_not_exists(#tid), false while
+# the tid is there: the item is fought over MAX_ROUNDS times by every cold environment, never
+# replaced
 
 
-@pytest.mark.xfail(strict=True, reason=TID_LIVELOCK)
 @pytest.mark.parametrize(
     "tid",
     [{"NULL": True}, {"BOOL": True}, {"L": []}, {"SS": ["a"]}, {"M": {}}],
@@ -115,21 +113,19 @@ def test_a_tid_of_another_type_is_replaced_not_fought_over(
 
 # -- DPoP that the API does not take -----------------------------------------------------------
 
-DPOP_PINNED = (
-    "dpop_unsupported calls invalidate(token) without a deadline, so the fleet's DPoP-bound "
-    "token is never dropped from the table: the environment that learned DPoP unlearns it, "
-    "then adopts the same bound token from the table again; environments that adopted it "
-    "never learned anything (_learned_for is None) and do nothing at all. The whole fleet "
-    "answers UPSTREAM_DPOP_UNSUPPORTED until the token's refresh moment (~55 minutes), where "
-    "without the cache the second call after the minimum age is served"
-)
+# Found in review (fixed): dpop_unsupported calls invalidate(token) without a deadline, so the
+# fleet's DPoP-bound token is never dropped from the table: the environment that learned DPoP
+# unlearns it, then adopts the same bound token from the table again; environments that adopted
+# it never learned anything (_learned_for is None) and do nothing at all. The whole fleet
+# answers UPSTREAM_DPOP_UNSUPPORTED until the token's refresh moment (~55 minutes), where
+# without the cache the second call after the minimum age is served
 
 
 @pytest.mark.parametrize(
     "cache",
     [
         pytest.param(False, id="alone"),
-        pytest.param(True, id="fleet", marks=pytest.mark.xfail(strict=True, reason=DPOP_PINNED)),
+        pytest.param(True, id="fleet"),
     ],
 )
 def test_a_spurious_dpop_requirement_heals_after_the_minimum_age(
@@ -155,15 +151,12 @@ def test_a_spurious_dpop_requirement_heals_after_the_minimum_age(
 
 # -- the invocation's deadline -----------------------------------------------------------------
 
-DEADLINE = (
-    "_obtain checks give_up (half the remaining time) only before a pause: a lease it loses "
-    "goes straight to another GetItem (`continue`), so with the malformed lease above and "
-    "DynamoDB answering in ~30 ms the cache spends the whole deadline on 64 calls and the "
-    "invocation fails with a timeout, where without the cache it is served"
-)
+# Found in review (fixed): _obtain checks give_up (half the remaining time) only before a pause:
+# a lease it loses goes straight to another GetItem (`continue`), so with the malformed lease
+# above and DynamoDB answering in ~30 ms the cache spends the whole deadline on 64 calls and the
+# invocation fails with a timeout, where without the cache it is served
 
 
-@pytest.mark.xfail(strict=True, reason=DEADLINE)
 def test_contention_never_spends_more_than_half_the_deadline(
     fleet: Fleet, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

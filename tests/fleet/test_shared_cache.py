@@ -305,7 +305,7 @@ def _break(stack: LocalStack, how: str) -> None:
     if how == "dynamodb_denied":
         stack.dynamodb.inject_error("GetItem", "AccessDeniedException", times=5)
     elif how == "dynamodb_throttled":
-        stack.dynamodb.inject_error("GetItem", "ProvisionedThroughputExceededException", times=50)
+        stack.dynamodb.inject_error("GetItem", "ProvisionedThroughputExceededException", times=500)
     else:
         stack.kms.inject_error("Decrypt", 400, "AccessDeniedException", times=5)
 

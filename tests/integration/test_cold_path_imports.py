@@ -35,6 +35,7 @@ NEVER = (
     "uuid",  # jti values are os.urandom's; a request id only when Lambda gives none
     "concurrent.futures",  # BRIDGE_SECRET_SOURCE=sdk only (boto3's calls on a worker)
     "boto3",  # the bridge signs its own AWS requests (SigV4)
+    "okta_bridge.fleet",  # the shared token cache: only with BRIDGE_TOKEN_CACHE
     "botocore",
     "opentelemetry",  # BRIDGE_TRACING=on only
     "okta_bridge.delivery",  # S3 delivery of large answers, when configured and needed

@@ -9,6 +9,7 @@ bridge's logs go to stderr so stdout carries only the protocol.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -16,12 +17,16 @@ from typing import Any
 EVENTS: list[Any] = [{}, {"path": "/v1/items", "query": {"page": "2"}}, {"path": "/v1/items/7"}]
 
 
+# Lambda's remaining time each invocation is given (CHILD_REMAINING_MS overrides the default).
+REMAINING_MS = int(os.environ.get("CHILD_REMAINING_MS", "20000"))
+
+
 class Context:
     def __init__(self, request_id: str) -> None:
         self.aws_request_id = request_id
 
     def get_remaining_time_in_millis(self) -> int:
-        return 20_000
+        return REMAINING_MS
 
 
 def main() -> int:

@@ -193,18 +193,25 @@ class TokenProvider:
         """Whether the next ``get`` will ask Okta (no token, or its refresh moment passed)."""
         return not self._fresh(self._token)
 
-    def dpop_unsupported(self, token: AccessToken) -> None:
+    def dpop_unsupported(self, token: AccessToken, deadline: Deadline | None = None) -> None:
         """The API does not take ``token``'s DPoP binding. If DPoP was learned (``auto``), not
         configured, forget it, so a spurious refusal at Okta cannot pin the environment to DPoP;
         and drop the token once it is older than the refresh minimum age (as for any 401), so at
-        most one token a minute is spent finding out again."""
+        most one token a minute is spent finding out again. A fleet's token was learned by the
+        environment that minted it: any environment holding it drops it (for the fleet too)."""
+        if token.scheme != "DPoP":
+            return
         learned = self._learned_for
-        if token.scheme != "DPoP" or learned is None:
+        if learned is None and token.shared is not None:
+            credentials = self._secrets.current(deadline)
+            if self._endpoint.auto(credentials):
+                learned = (credentials.client_id, credentials.token_url)
+        if learned is None:
             return
         self.dpop.unlearn(*learned)
         log.warning("the API does not take DPoP-bound tokens; DPoP is no longer assumed")
         if self.age(token) >= self.refresh_min_age:
-            self.invalidate(token)
+            self.invalidate(token, deadline)
 
     def age(self, token: AccessToken) -> float:
         """Seconds since ``token`` was requested."""

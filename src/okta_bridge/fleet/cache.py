@@ -54,6 +54,8 @@ CIRCUIT_SECONDS = 30.0
 RECHECK = (1.0, 3.0)  # a refresh another environment is doing: look for its token this soon
 MIN_LIFE = 30.0  # a token with less life than this is not worth handing out from the table
 MAX_ROUNDS = 32  # reads of one obtain: contention that never settles falls back
+MAX_LOST = 3  # lease attempts lost in a row without anyone holding the lease: not contention
+WAIT, LOST = "wait", "lost"
 
 Mint = Callable[[], tuple[AccessToken, Credentials]]
 """Asks Okta for a token; returns it and the credentials it was minted with (re-read when Okta
@@ -153,12 +155,20 @@ class SharedTokenCache:
     ) -> AccessToken:
         # Reading, waiting and leasing may spend half of what is left, and never the time the
         # environment needs to mint for itself and call the API if the cache lets it down.
-        share = min(self._settings.lease_seconds + 1.0, max(0.0, deadline.remaining()) / 2)
+        share = min(2 * self._settings.lease_seconds + 1.0, max(0.0, deadline.remaining()) / 2)
         give_up = self._clock() + share
         budget = Deadline(max(0.001, share + 1.0))
         delay = FIRST_POLL
         throttled: CacheError | None = None
+        outcome: AccessToken | str
+        lost = 0  # lease attempts lost in a row: each means the item changed since it was read
         for _ in range(MAX_ROUNDS):
+            if self._clock() >= give_up:
+                break
+            if lost >= MAX_LOST:
+                raise CacheError(
+                    "TOKEN_CACHE_CORRUPT", "The item changed under every lease attempt."
+                )
             try:
                 item = self._table.get(pk, _within(budget, deadline))
             except CacheError as exc:
@@ -166,26 +176,18 @@ class SharedTokenCache:
                 # that is waiting longer, not a failure (each would otherwise mint for itself).
                 if exc.aws_code not in THROTTLING:
                     raise
-                throttled = exc
-                if not self._pause(delay, give_up, waited):
-                    break
-                delay = min(delay * 2, POLL_CAP)
-                continue
-            throttled = None
-            now = self._wall()
-            current = None
-            if item is not None and item.has_token and now < item.expires - MIN_LIFE:
-                current = self._adopt(pk, item, held, now, _within(budget, deadline))
-            if current is not None and item is not None:
-                if now < item.refresh or item.leased(now, self._longest):
-                    return current  # not due, or another environment is refreshing it
-                if self._lease(pk, item, now, _within(budget, deadline)):
-                    return self._mint_for_fleet(pk, mint, deadline, current)
+                throttled, outcome = exc, WAIT
+            else:
+                throttled = None
+                outcome = self._step(
+                    pk, item, held, mint, deadline, budget=_within(budget, deadline)
+                )
+            if isinstance(outcome, AccessToken):
+                return outcome
+            if outcome is LOST:
+                lost += 1
                 continue  # another environment was first: read what it did
-            if item is None or not item.leased(now, self._longest):
-                if self._lease(pk, item, now, _within(budget, deadline)):
-                    return self._mint_for_fleet(pk, mint, deadline, None)
-                continue
+            lost = 0
             if not self._pause(delay, give_up, waited):
                 break
             delay = min(delay * 2, POLL_CAP)
@@ -194,6 +196,31 @@ class SharedTokenCache:
         log.info("no token from the fleet in time; minting for this environment")
         metrics.shared_cache("SharedCacheFallbacks")
         return mint()[0]
+
+    def _step(
+        self,
+        pk: str,
+        item: Item | None,
+        held: AccessToken | None,
+        mint: Mint,
+        deadline: Deadline,
+        *,
+        budget: Deadline,
+    ) -> AccessToken | str:
+        """What one read of the item leads to: a token (the fleet's, or minted under the lease),
+        ``LOST`` (the lease went to another environment) or ``WAIT`` (another is minting)."""
+        now = self._wall()
+        current = None
+        if item is not None and item.has_token and now < item.expires - MIN_LIFE:
+            current = self._adopt(pk, item, held, now, budget)
+        if current is not None and item is not None:
+            if now < item.refresh or item.leased(now, self._longest):
+                return current  # not due, or another environment is refreshing it
+        elif item is not None and item.leased(now, self._longest):
+            return WAIT
+        if self._lease(pk, item, now, budget):
+            return self._mint_for_fleet(pk, mint, deadline, current)
+        return LOST
 
     def _pause(self, delay: float, give_up: float, waited: list[float]) -> bool:
         """Sleep about ``delay`` (jittered) unless that passes ``give_up``."""
@@ -301,7 +328,7 @@ class SharedTokenCache:
             scopes = tuple(str(s) for s in sealed.get("scopes") or ())
             raw_key = sealed.get("key")
             key = _proof_key(base64.b64decode(raw_key, validate=True)) if raw_key else None
-        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
             raise CacheError("TOKEN_CACHE_CORRUPT", "A cached token is malformed.") from None
         lifetime = item.expires - item.issued
         if (

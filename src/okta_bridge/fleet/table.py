@@ -53,9 +53,10 @@ class Item(NamedTuple):
     expires: float = 0.0
     lease: str | None = None
     lease_until: float = 0.0
-    # ``tid`` as stored, whatever its type: what a lease's condition names, so that an item
-    # whose ``tid`` is malformed can still be replaced (and only while it is unchanged).
-    stored_tid: dict[str, Any] | None = None
+    # ``tid``, ``lease`` and ``lease_until`` as stored, whatever their type: a lease is taken
+    # only while all three are still exactly what was read, so an item whose attributes are
+    # malformed is replaced like any other (and never fought over).
+    seen_as: tuple[tuple[str, Seen], ...] = ()
 
     @property
     def has_token(self) -> bool:
@@ -99,21 +100,18 @@ class TokenTable:
         seen: Item | None,
         deadline: Deadline,
     ) -> bool:
-        """Take the lease if it is free, expired or impossibly long (see ``Item.leased``), and
-        the token is still the one ``seen``."""
-        condition = "(attribute_not_exists(#lease) OR #until < :now OR #until > :longest)"
+        """Take the lease, which the caller judged free, expired or impossibly long (see
+        ``Item.leased``), if the item's token and lease are still exactly as ``seen`` (None: no
+        item): optimistic concurrency, so of two environments that read alike one wins."""
         values: dict[str, Any] = {
             ":owner": {"S": owner},
             ":until": _number(now + seconds),
-            ":now": _number(now),
-            ":longest": _number(now + longest_lease(seconds)),
             ":ttl": _number(int(max(now + seconds, seen.expires if seen else 0)) + TTL_MARGIN),
         }
-        if seen is not None and seen.stored_tid is not None:
-            condition += " AND #tid = :tid"
-            values[":tid"] = seen.stored_tid
-        else:
-            condition += " AND attribute_not_exists(#tid)"
+        found = dict(seen.seen_as) if seen is not None else {}
+        condition = " AND ".join(
+            _unchanged(name, found.get(name), values) for name in ("#tid", "#lease", "#until")
+        )
         return self._update(
             pk,
             "SET #lease = :owner, #until = :until, #ttl = :ttl",
@@ -217,19 +215,38 @@ def _item(raw: Mapping[str, Any]) -> Item:
         expires=_float(raw, "expires"),
         lease=_string(raw, "lease") or None,
         lease_until=_float(raw, "lease_until"),
-        stored_tid=_attribute(raw, "tid"),
+        seen_as=tuple(
+            (f"#{short}", _attribute(raw, name))
+            for short, name in (("tid", "tid"), ("lease", "lease"), ("until", "lease_until"))
+        ),
     )
 
 
-def _attribute(raw: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    """One attribute as DynamoDB gave it (one type, one value; the answer is bounded), or None."""
+Seen = tuple[str, str] | None
+"""An attribute as read: its type and, for a string, number or binary, its value; None when
+absent."""
+
+
+def _attribute(raw: Mapping[str, Any], name: str) -> Seen:
     value = raw.get(name)
-    if not isinstance(value, Mapping) or len(value) != 1:
+    if not isinstance(value, Mapping) or not value:
         return None
     kind, inner = next(iter(value.items()))
-    if kind not in ("S", "N", "B") or not isinstance(inner, str):
-        return None
-    return {kind: inner}
+    return (str(kind)[:4], inner if kind in ("S", "N", "B") and isinstance(inner, str) else "")
+
+
+def _unchanged(name: str, seen: Seen, values: dict[str, Any]) -> str:
+    """The condition that attribute ``name`` is still as ``seen``: absent, equal, or (a type
+    this protocol never writes) still of that type."""
+    if seen is None:
+        return f"attribute_not_exists({name})"
+    kind, inner = seen
+    key = f":seen_{name[1:]}"
+    if kind in ("S", "N", "B"):
+        values[key] = {kind: inner}
+        return f"{name} = {key}"
+    values[key] = {"S": kind}
+    return f"attribute_type({name}, {key})"
 
 
 def _string(raw: Mapping[str, Any], name: str) -> str:

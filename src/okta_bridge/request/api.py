@@ -140,7 +140,7 @@ class InternalApi:
                 refuse_dpop_failure(response, token)
             except UpstreamError as exc:
                 if exc.code == "UPSTREAM_DPOP_UNSUPPORTED":
-                    self._tokens.dpop_unsupported(token)
+                    self._tokens.dpop_unsupported(token, deadline)
                 raise
         if response.status == 401 and self._refresh_helps(response, token):
             log.warning("the API refused the token; refreshing it once")
