@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from okta_bridge.fleet.cache import cache_key
 from okta_bridge.fleet.envelope import CONTEXT
-from okta_bridge.fleet.table import Item
+from okta_bridge.fleet.table import Item, cache_key
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, TOKEN_CACHE_TABLE, LocalStack
 from tests.fleet.conftest import Environment, Fleet

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from okta_bridge.auth.dpop import DPOP
-from okta_bridge.fleet.cache import cache_key
+from okta_bridge.fleet.table import cache_key
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import TOKEN_CACHE_TABLE, LocalStack

@@ -318,7 +318,7 @@ def _deadline() -> Any:
 
 def _pk(fleet: Fleet) -> str:
     """The item key the fleet's environments use (read from a real environment's secret)."""
-    from okta_bridge.fleet.cache import cache_key  # noqa: PLC0415
+    from okta_bridge.fleet.table import cache_key  # noqa: PLC0415
 
     environment = fleet.environment()
     credentials = environment.bridge.secrets.current(_deadline())

@@ -23,25 +23,20 @@ here: they use the environment's own copy of the token.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from okta_bridge import metrics
 from okta_bridge.auth.access_token import EXPIRY_SAFETY, AccessToken, refresh_window
-from okta_bridge.auth.endpoint import B64TOKEN
 from okta_bridge.config import Settings
 from okta_bridge.errors import CacheError, ConfigError
 from okta_bridge.fleet.aws_json import THROTTLING, dynamodb_api, kms_api
 from okta_bridge.fleet.envelope import Envelope
-from okta_bridge.fleet.table import Item, TokenTable, longest_lease
+from okta_bridge.fleet.sealed import open_part, sealed_part
+from okta_bridge.fleet.table import Item, TokenTable, cache_key, longest_lease
 from okta_bridge.logs import get_logger
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
@@ -273,13 +268,7 @@ class SharedTokenCache:
         window = refresh_window(token.lifetime)
         refresh = round(expires - self._rng.uniform(window / 5, window), 3)
         tid = os.urandom(16).hex()
-        sealed_part = {
-            "token": token.value,
-            "scheme": token.scheme,
-            "scopes": list(token.scopes),
-            "key": _b64(token.key.private_scalar()) if token.key is not None else None,
-        }
-        plaintext = json.dumps(sealed_part, separators=(",", ":")).encode()
+        plaintext = sealed_part(token)
         item = Item(tid=tid, issued=issued, refresh=refresh, expires=expires)
         edk, sealed = self._envelope.seal(plaintext, self._aad(pk, item), deadline)
         item = item._replace(edk=edk, sealed=sealed)
@@ -322,22 +311,9 @@ class SharedTokenCache:
 
     def _token(self, pk: str, item: Item, opened: bytes, mono: float, wall: float) -> AccessToken:
         """The sealed part as a token, checked as strictly as Okta's answer is."""
-        try:
-            sealed = json.loads(opened)
-            value, scheme = sealed["token"], sealed["scheme"]
-            scopes = tuple(str(s) for s in sealed.get("scopes") or ())
-            raw_key = sealed.get("key")
-            key = _proof_key(base64.b64decode(raw_key, validate=True)) if raw_key else None
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error):
-            raise CacheError("TOKEN_CACHE_CORRUPT", "A cached token is malformed.") from None
+        value, scheme, scopes, key = open_part(opened)
         lifetime = item.expires - item.issued
-        if (
-            not isinstance(value, str)
-            or not B64TOKEN.fullmatch(value)
-            or scheme not in ("Bearer", "DPoP")
-            or (scheme == "DPoP") != (key is not None)
-            or not 0 < lifetime <= 86_400
-        ):
+        if not 0 < lifetime <= 86_400:
             raise CacheError("TOKEN_CACHE_CORRUPT", "A cached token is malformed.")
         if self._on_token is not None:
             self._on_token(value)
@@ -400,33 +376,3 @@ FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"
 def _within(budget: Deadline, deadline: Deadline) -> Deadline:
     """The earlier of the two."""
     return budget if budget.remaining() < deadline.remaining() else deadline
-
-
-def cache_key(credentials: Credentials, dpop_mode: str) -> str | None:
-    """The item's key: who the token is for and from which version of the secret. None when
-    the source gives no version (then a rotation could not be told apart: nothing is shared)."""
-    if not credentials.version_id:
-        return None
-    identity: list[Any] = [
-        credentials.client_id,
-        credentials.token_url,
-        credentials.grant_type,
-        credentials.auth_method,
-        list(credentials.scopes),
-        credentials.username,
-        credentials.version_id,
-        credentials.dpop,
-        dpop_mode,
-    ]
-    digest = hashlib.sha256(json.dumps(identity, separators=(",", ":")).encode()).hexdigest()
-    return f"token#{digest}"
-
-
-def _proof_key(scalar: bytes) -> Any:
-    from okta_bridge.auth.dpop import ProofKey  # noqa: PLC0415 - DPoP-bound tokens only
-
-    return ProofKey(scalar)
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

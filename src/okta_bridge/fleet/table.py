@@ -11,12 +11,15 @@ The item expires through the table's TTL (``ttl``) shortly after its token.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from okta_bridge.errors import CacheError
 from okta_bridge.fleet.aws_json import AwsJsonApi
+from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.deadline import Deadline
 
 FORMAT = 1
@@ -271,3 +274,23 @@ def _bytes(raw: Mapping[str, Any], name: str) -> bytes:
         )
     except (KeyError, ValueError):
         return b""
+
+
+def cache_key(credentials: Credentials, dpop_mode: str) -> str | None:
+    """The item's key: who the token is for and from which version of the secret. None when
+    the source gives no version (then a rotation could not be told apart: nothing is shared)."""
+    if not credentials.version_id:
+        return None
+    identity: list[Any] = [
+        credentials.client_id,
+        credentials.token_url,
+        credentials.grant_type,
+        credentials.auth_method,
+        list(credentials.scopes),
+        credentials.username,
+        credentials.version_id,
+        credentials.dpop,
+        dpop_mode,
+    ]
+    digest = hashlib.sha256(json.dumps(identity, separators=(",", ":")).encode()).hexdigest()
+    return f"token#{digest}"

@@ -23,9 +23,9 @@ from typing import Any
 from okta_bridge.config import Settings, TokenCacheSettings
 from okta_bridge.errors import BridgeError, CacheError
 from okta_bridge.fleet.aws_json import AwsJsonApi, dynamodb_api, kms_api
-from okta_bridge.fleet.cache import FOREIGN_BLOBS, MIN_LIFE, cache_key
+from okta_bridge.fleet.cache import FOREIGN_BLOBS, MIN_LIFE
 from okta_bridge.fleet.envelope import CONTEXT, KEY_BYTES, Envelope
-from okta_bridge.fleet.table import Item, TokenTable, longest_lease
+from okta_bridge.fleet.table import Item, TokenTable, cache_key, longest_lease
 from okta_bridge.ops.report import NETWORK_HOPS, Walk
 from okta_bridge.secret.credentials import Credentials
 from okta_bridge.transport.client import HttpClient
