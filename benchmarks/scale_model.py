@@ -388,7 +388,7 @@ class Simulation:
     def wait_bound(self, env: Env) -> float:
         started = env.wait_start if env.wait_start is not None else env.arrival
         remaining = self.a.invocation_timeout_s - (started - env.arrival)
-        return min(self.a.lease_s + 1.0, remaining / 2)
+        return min(2 * self.a.lease_s + 1.0, remaining / 2)
 
     def poll(self, t: float, env: Env, attempt: int) -> None:
         if not env.alive or env.wait_start is None:

@@ -32,8 +32,8 @@ PARTS = {
     "zh": ("**可能原因。**", "**diagnose 显示。**", "**处理。**"),
 }
 # Names fixed by the issue 6 contract (diagnose's report, the metrics, the alarms, the queries).
-DIAGNOSE_TARGETS = ("config", "secret", "token_host", "api_host")
-DIAGNOSE_HOPS = ("config", "secret", "dns", "tcp", "tls", "token", "api")
+DIAGNOSE_TARGETS = ("config", "secret", "token_cache", "token_host", "api_host")
+DIAGNOSE_HOPS = ("config", "secret", "dns", "tcp", "tls", "read", "open", "token", "api")
 DIAGNOSE_FACTS = (
     "days_to_expiry",
     "anchor",

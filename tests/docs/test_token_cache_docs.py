@@ -52,7 +52,7 @@ FLEET_TESTS = (
     "tests/fleet/test_burst.py",
     "tests/fleet/test_cache_attacks.py",
 )
-FLEET_MODULES = ("aws_json", "table", "envelope", "cache")
+FLEET_MODULES = ("aws_json", "table", "envelope", "sealed", "cache")
 
 
 def _docs(paths: dict[str, Path]) -> dict[str, Doc]:
