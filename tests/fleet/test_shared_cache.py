@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from okta_bridge.errors import CacheError
 from okta_bridge.fleet.table import Item
 from okta_bridge_dev.emulators.faults import Fault
 from okta_bridge_dev.emulators.stack import CLIENT_IDS, TOKEN_CACHE_TABLE, LocalStack
@@ -155,6 +156,43 @@ def test_a_dead_lease_holder_is_taken_over_once_its_lease_expires(
     waited = sum(environment.slept)
     assert lease <= waited <= lease + 1.0  # it waited out the lease, and not much longer
     assert _item(stack, pk).tid is not None
+
+
+def test_a_slow_read_while_another_environment_mints_is_more_waiting(
+    fleet: Fleet,
+    stack: LocalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A read that times out while a lease is held (a hot partition, a starved host) does not
+    send the environment to Okta on its own: it waits on, and here takes the dead lease over."""
+    environment = fleet.environment()
+    cache = environment.cache
+    assert cache is not None
+    pk = _pk(fleet)
+    stack.dynamodb.put_raw_item(
+        TOKEN_CACHE_TABLE,
+        {
+            "pk": {"S": pk},
+            "lease": {"S": "a-slow-holder"},
+            "lease_until": {"N": str(fleet.clocks.wall + 2)},
+        },
+    )
+    table = cache._table
+    real_get = table.get
+    calls = []
+
+    def get(key: str, deadline: Any) -> Any:
+        calls.append(key)
+        if len(calls) in (2, 3):
+            raise CacheError("TOKEN_CACHE_TIMEOUT", "DynamoDB did not answer in time.")
+        return real_get(key, deadline)
+
+    monkeypatch.setattr(table, "get", get)
+    ok(environment.invoke(READ))
+    assert stack.okta.counts["token"] == 1  # the takeover's mint, for the fleet
+    assert len(calls) > 3
+    assert emf(capsys.readouterr().out)[-1]["SharedCacheFallbacks"] == 0
 
 
 def test_a_lease_far_in_the_future_does_not_hold_the_fleet(fleet: Fleet, stack: LocalStack) -> None:

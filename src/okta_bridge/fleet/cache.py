@@ -157,6 +157,7 @@ class SharedTokenCache:
         throttled: CacheError | None = None
         outcome: AccessToken | str
         lost = 0  # lease attempts lost in a row: each means the item changed since it was read
+        waiting = False  # another environment was seen minting
         for _ in range(MAX_ROUNDS):
             if self._clock() >= give_up:
                 break
@@ -167,9 +168,11 @@ class SharedTokenCache:
             try:
                 item = self._table.get(pk, _within(budget, deadline))
             except CacheError as exc:
-                # A hot item's partition throttles reads when a thousand environments poll it:
-                # that is waiting longer, not a failure (each would otherwise mint for itself).
-                if exc.aws_code not in THROTTLING:
+                # A hot item's partition throttles (or is slow to answer) when a thousand
+                # environments poll it while one mints: that is waiting longer, not a failure
+                # (each would otherwise mint for itself, the very burst the cache prevents).
+                slow = exc.code == "TOKEN_CACHE_TIMEOUT" and waiting
+                if exc.aws_code not in THROTTLING and not slow:
                     raise
                 throttled, outcome = exc, WAIT
             else:
@@ -182,7 +185,7 @@ class SharedTokenCache:
             if outcome is LOST:
                 lost += 1
                 continue  # another environment was first: read what it did
-            lost = 0
+            lost, waiting = 0, True
             if not self._pause(delay, give_up, waited):
                 break
             delay = min(delay * 2, POLL_CAP)
