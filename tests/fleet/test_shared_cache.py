@@ -5,9 +5,11 @@ DynamoDB or KMS fails, saying so in the metrics."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +23,23 @@ from tests.fleet.conftest import Fleet, emf, items, until
 pytestmark = pytest.mark.integration
 
 READ = {"path": "/v1/items"}
+
+
+@contextlib.contextmanager
+def holder_minting(fleet: Fleet, stack: LocalStack) -> Iterator[None]:
+    """Inside: a first environment, on a thread, holds the lease while its token request is held
+    at Okta for half a second. On the way out: it was answered 200."""
+    holder = fleet.environment(real_time=True)
+    stack.okta.inject(Fault(match="/oauth2/default/v1/token", delay=0.5))
+    answers: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: answers.append(holder.invoke(READ)))
+    thread.start()
+    try:
+        assert until(lambda: stack.dynamodb.counts["UpdateItem"] == 1)
+        yield
+    finally:
+        thread.join(20)
+    ok(answers[0])
 
 
 def authorizations(stack: LocalStack) -> list[str]:
@@ -97,17 +116,9 @@ def test_an_environment_waits_for_the_lease_holders_token(
 ) -> None:
     """The first environment's token request is held at Okta for half a second; the second
     finds the lease and polls until the token is published."""
-    holder, waiter = fleet.environment(real_time=True), fleet.environment(real_time=True)
-    stack.okta.inject(Fault(match="/oauth2/default/v1/token", delay=0.5))
-    answers: list[dict[str, Any]] = []
-    thread = threading.Thread(target=lambda: answers.append(holder.invoke(READ)))
-    thread.start()
-    try:
-        assert until(lambda: stack.dynamodb.counts["UpdateItem"] == 1)
+    waiter = fleet.environment(real_time=True)
+    with holder_minting(fleet, stack):
         ok(waiter.invoke(READ))
-    finally:
-        thread.join(20)
-    ok(answers[0])
     assert stack.okta.counts["token"] == 1
     assert waiter.slept  # it polled
     waits = [d for d in emf(capsys.readouterr().out) if d.get("SharedCacheWaits")]
@@ -120,19 +131,11 @@ def test_throttled_reads_while_waiting_are_more_waiting_not_a_mint(
 ) -> None:
     """A thousand environments polling one item meet the partition's read limit: a throttled
     read means look again later, not mint for yourself (which would be the burst again)."""
-    holder, waiter = fleet.environment(real_time=True), fleet.environment(real_time=True)
-    stack.okta.inject(Fault(match="/oauth2/default/v1/token", delay=0.5))
-    answers: list[dict[str, Any]] = []
-    thread = threading.Thread(target=lambda: answers.append(holder.invoke(READ)))
-    thread.start()
-    try:
-        assert until(lambda: stack.dynamodb.counts["UpdateItem"] == 1)
+    waiter = fleet.environment(real_time=True)
+    with holder_minting(fleet, stack):
         # Two of the waiter's reads are throttled (each with the client's two retries).
         stack.dynamodb.inject_error("GetItem", "ProvisionedThroughputExceededException", times=6)
         ok(waiter.invoke(READ))
-    finally:
-        thread.join(20)
-    ok(answers[0])
     assert stack.okta.counts["token"] == 1
     assert stack.dynamodb.counts["GetItem"] >= 3
 
