@@ -22,7 +22,7 @@ from okta_bridge import config
 from okta_bridge.config import Settings
 from okta_bridge.errors import ConfigError, SigningError
 from okta_bridge.logs import get_logger
-from okta_bridge.secret.sigv4 import Credentials, service_host, sign_post
+from okta_bridge.secret.sigv4 import Credentials, error_type, service_host, sign_post
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -75,12 +75,7 @@ class KmsSigner:
         if not region:
             raise ConfigError("AWS_REGION", "is required to sign with KMS (Lambda sets it)")
         self._region = region
-        url = endpoint or settings.aws.kms_endpoint
-        if url is not None:
-            config.validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
-        else:
-            url = f"https://{service_host('kms', region, fips=settings.aws.fips)}"
-        self.url = url.rstrip("/") + "/"
+        self.url = kms_url(settings, region, endpoint)
         self._http = http
         self._credentials = credentials
         self._clock = clock
@@ -174,7 +169,7 @@ def _der_integer(data: bytes) -> tuple[int, bytes]:
 def _signature(answer: HttpResponse, key_id: str, credentials: Credentials | None) -> bytes:
     document = answer.json_object() or {}
     if answer.status != 200:
-        error = _error_type(document) or f"HTTP {answer.status}"
+        error = error_type(document) or f"HTTP {answer.status}"
         # KMS's own message names principals and policies: for the log, not for the caller;
         # scrubbed of the function's credentials, should anything in between echo the request.
         message = str(document.get("message", document.get("Message", "")))[:300]
@@ -201,15 +196,20 @@ def _refused(error_type: str, key_id: str) -> SigningError:
     return SigningError(code, f"KMS refused kms:Sign with the key {key_id[:300]}: {error_type}.")
 
 
-def _error_type(document: dict[str, object]) -> str:
-    """KMS's ``__type`` without its namespace (``...#AccessDeniedException``), bounded."""
-    raw = str(document.get("__type", "")).rsplit("#", 1)[-1]
-    return "".join(c for c in raw if c.isalnum())[:80]
+def kms_url(settings: Settings, region: str, endpoint: str | None = None) -> str:
+    """KMS's JSON API: ``endpoint``, else ``AWS_ENDPOINT_URL_KMS`` (https only), else the
+    region's host (FIPS when asked)."""
+    url = endpoint or settings.aws.kms_endpoint
+    if url is not None:
+        config.validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
+    else:
+        url = f"https://{service_host('kms', region, fips=settings.aws.fips)}"
+    return url.rstrip("/") + "/"
 
 
 def _transient(answer: HttpResponse) -> bool:
     """Throttling (HTTP 400) and KMS's own server faults (HTTP 500) are tried again."""
-    error = _error_type(answer.json_object() or {})
+    error = error_type(answer.json_object() or {})
     return (answer.status == 400 and error in _THROTTLING) or (
         answer.status == 500 and error in _SERVER_FAULTS
     )

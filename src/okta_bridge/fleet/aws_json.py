@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from okta_bridge import config
-from okta_bridge.config import Settings, validate_https_url
+from okta_bridge.auth.kms_signing import kms_url
+from okta_bridge.config import Settings
 from okta_bridge.errors import BridgeError, CacheError, ConfigError
-from okta_bridge.secret.sigv4 import Credentials, service_host, sign_post
+from okta_bridge.secret.sigv4 import Credentials, error_type, service_host, sign_post
 from okta_bridge.transport.client import HttpClient
 from okta_bridge.transport.deadline import Deadline
 from okta_bridge.transport.message import HttpResponse, ResponseTooLarge, Target
@@ -120,13 +121,6 @@ class AwsJsonApi:
         return document
 
 
-def error_type(document: Mapping[str, Any]) -> str:
-    """AWS's ``__type`` without its namespace (``...#ConditionalCheckFailedException``), bounded
-    and reduced to letters and digits: it goes into logs and metrics as it is."""
-    raw = str(document.get("__type", "")).rsplit("#", 1)[-1]
-    return "".join(c for c in raw if c.isalnum())[:80]
-
-
 def _transient(answer: HttpResponse) -> bool:
     """Throttling (HTTP 400) and server faults (HTTP 500) get another attempt in the budget."""
     if answer.status >= 500:
@@ -155,15 +149,10 @@ def dynamodb_api(settings: Settings, http: HttpClient) -> AwsJsonApi:
 def kms_api(settings: Settings, http: HttpClient) -> AwsJsonApi:
     """KMS's JSON 1.1 API in the function's region (``AWS_ENDPOINT_URL_KMS``)."""
     region = _region(settings)
-    url = settings.aws.kms_endpoint
-    if url is not None:
-        validate_https_url(url, "AWS_ENDPOINT_URL_KMS")
-    else:
-        url = f"https://{service_host('kms', region, fips=settings.aws.fips)}/"
     return AwsJsonApi(
         http,
         label="AWS KMS",
-        url=url,
+        url=kms_url(settings, region),
         region=region,
         service="kms",
         target_prefix="TrentService",

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import time
 import urllib.parse
+from collections.abc import Mapping
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -144,6 +145,14 @@ def service_host(service: str, region: str, *, fips: bool) -> str:
     ``AWS_USE_FIPS_ENDPOINT`` is true; ``.com.cn`` in the China regions)."""
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"{service}{'-fips' if fips else ''}.{region}.{suffix}"
+
+
+def error_type(document: Mapping[str, object]) -> str:
+    """An AWS JSON-protocol error's ``__type`` without its namespace
+    (``...#AccessDeniedException``), bounded and reduced to letters and digits: it goes into
+    logs, metrics and error codes as it is."""
+    raw = str(document.get("__type", "")).rsplit("#", 1)[-1]
+    return "".join(c for c in raw if c.isalnum())[:80]
 
 
 def _stamp(now: float | None) -> str:
