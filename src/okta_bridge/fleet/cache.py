@@ -302,11 +302,11 @@ class SharedTokenCache:
             opened = self._envelope.open(item.edk, item.sealed, self._aad(pk, item), deadline)
             token = self._token(pk, item, opened, mono, now)
         except CacheError as exc:
-            if exc.code != "TOKEN_CACHE_CORRUPT" and exc.aws_code not in FOREIGN_BLOBS:
+            if exc.code != "TOKEN_CACHE_CORRUPT":
                 raise
             log.warning(
                 "a cached token did not open; replacing it",
-                extra={"code": "TOKEN_CACHE_CORRUPT", "aws_error": exc.aws_code},
+                extra={"code": exc.code, "aws_error": exc.aws_code},
             )
             return None
         metrics.shared_cache("SharedCacheHits")
@@ -370,10 +370,6 @@ class SharedTokenCache:
         )
         with self._lock:
             self._open_until = self._clock() + CIRCUIT_SECONDS
-
-
-# KMS's answers to a data key that is not ours or not in our context: an item to replace.
-FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
 def _within(budget: Deadline, deadline: Deadline) -> Deadline:

@@ -32,6 +32,9 @@ NONCE_BYTES = 12
 KEY_BYTES = 32
 DATA_KEY_SECONDS = 3600.0  # a new data key for the items an environment writes, hourly
 OPENED_KEYS = 16  # data keys of other environments kept opened (one per minter seen)
+# KMS's answers to a data key that is not the stack key's or not in the cache's context: the item
+# was not sealed by this stack's bridge, so it is corrupt (replaced), not a failure of the cache.
+FOREIGN_BLOBS = frozenset({"InvalidCiphertextException", "IncorrectKeyException"})
 
 
 class Envelope:
@@ -65,7 +68,8 @@ class Envelope:
         return encrypted, nonce + AESGCM(plain).encrypt(nonce, plaintext, aad)
 
     def open(self, encrypted_key: bytes, sealed: bytes, aad: bytes, deadline: Deadline) -> bytes:
-        """The plaintext, or ``TOKEN_CACHE_CORRUPT`` when the item does not open as written."""
+        """The plaintext, or ``TOKEN_CACHE_CORRUPT`` when the item does not open as written (its
+        ciphertext altered or moved, its data key foreign)."""
         from cryptography.exceptions import InvalidTag  # noqa: PLC0415
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
@@ -112,15 +116,25 @@ class Envelope:
                 return plain
         # KeyId pins the key: a blob made under any other key (another stack's, an attacker's)
         # is refused by KMS rather than opened with whatever key it names.
-        answer = self._kms.call(
-            "Decrypt",
-            {
-                "CiphertextBlob": base64.b64encode(encrypted).decode("ascii"),
-                "EncryptionContext": CONTEXT,
-                "KeyId": self._key_id,
-            },
-            deadline,
-        )
+        try:
+            answer = self._kms.call(
+                "Decrypt",
+                {
+                    "CiphertextBlob": base64.b64encode(encrypted).decode("ascii"),
+                    "EncryptionContext": CONTEXT,
+                    "KeyId": self._key_id,
+                },
+                deadline,
+            )
+        except CacheError as exc:
+            if exc.aws_code not in FOREIGN_BLOBS:
+                raise
+            raise CacheError(
+                "TOKEN_CACHE_CORRUPT",
+                f"KMS would not open the cached item's data key ({exc.aws_code}): another key "
+                "or encryption context; the next mint replaces it.",
+                aws_code=exc.aws_code,
+            ) from None
         plain = _blob(answer.get("Plaintext"), "Decrypt's Plaintext")
         if len(plain) != KEY_BYTES:
             raise CacheError("TOKEN_CACHE_CORRUPT", "A cached item's data key is not 256 bits.")

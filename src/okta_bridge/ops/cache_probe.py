@@ -23,7 +23,7 @@ from typing import Any
 from okta_bridge.config import Settings, TokenCacheSettings
 from okta_bridge.errors import BridgeError, CacheError
 from okta_bridge.fleet.aws_json import AwsJsonApi, dynamodb_api, kms_api
-from okta_bridge.fleet.cache import FOREIGN_BLOBS, MIN_LIFE
+from okta_bridge.fleet.cache import MIN_LIFE
 from okta_bridge.fleet.envelope import CONTEXT, KEY_BYTES, Envelope
 from okta_bridge.fleet.table import Item, TokenTable, cache_key, longest_lease
 from okta_bridge.ops.report import NETWORK_HOPS, Walk
@@ -128,18 +128,8 @@ class TokenCacheProbe:
             return
         facts["kms_action"] = "Decrypt"
         aad = item.aad(self._cache.table, pk)
-        try:
-            opened = envelope.open(item.edk, item.sealed, aad, self._deadline())
-        except CacheError as exc:
-            if exc.aws_code not in FOREIGN_BLOBS:
-                raise
-            # As the bridge counts it: a data key of another key or context is an item to replace.
-            raise CacheError(
-                "TOKEN_CACHE_CORRUPT",
-                f"KMS would not open the cached item's data key ({exc.aws_code}): another key "
-                "or encryption context; the next mint replaces it.",
-                aws_code=exc.aws_code,
-            ) from None
+        # A data key of another key or context is TOKEN_CACHE_CORRUPT, as the bridge counts it.
+        opened = envelope.open(item.edk, item.sealed, aad, self._deadline())
         facts["opened"] = True
         facts["token_type"] = _scheme(opened)
 
