@@ -222,13 +222,7 @@ def delivered(size: int) -> None:
         recorder.delivered_bytes += size
 
 
-SHARED_METRICS = (
-    "SharedCacheHits",
-    "SharedCacheMints",
-    "SharedCacheWaits",
-    "SharedCacheWaitMs",
-    "SharedCacheFallbacks",
-)
+SHARED_METRICS = tuple(name for name in METRICS if name.startswith("SharedCache"))
 
 
 def shared_cache(name: str, value: float = 1) -> None:

@@ -81,8 +81,9 @@ class AccessToken(Record):
         this environment can make will go with it, so it is as good as expired."""
         return self.key is None and self.bound_to is not None and self.bound_to != dpop.thumbprint()
 
-    def refreshing_at(self, moment: float) -> AccessToken:
-        """This token with another refresh moment (the fleet's, or a later check)."""
+    def refreshing_at(self, moment: float, *, shared: tuple[str, str] | None = None) -> AccessToken:
+        """This token with another refresh moment (the fleet's, or a later check) and, when
+        ``shared`` is given, as that item of the fleet's (just published)."""
         return AccessToken(
             self.value,
             self.expires_at,
@@ -92,7 +93,7 @@ class AccessToken(Record):
             self.scheme,
             self.bound_to,
             self.key,
-            self.shared,
+            shared or self.shared,
         )
 
 

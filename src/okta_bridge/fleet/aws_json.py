@@ -58,7 +58,6 @@ class AwsJsonApi:
         self._content_type = content_type
         self._credentials = credentials
         self.target = Target(label, "TOKEN_CACHE_UNREACHABLE", "TOKEN_CACHE_TIMEOUT", CacheError)
-        self.calls = 0
 
     def call(self, action: str, payload: Mapping[str, Any], deadline: Deadline) -> dict[str, Any]:
         """AWS's answer to ``action``; raises ``CacheError`` (``aws_code`` set when AWS refused)."""
@@ -86,7 +85,6 @@ class AwsJsonApi:
             )
             return signed, body
 
-        self.calls += 1
         budget = Deadline(max(0.001, min(deadline.remaining(), CALL_SECONDS)))
         try:
             answer = self._http.request(

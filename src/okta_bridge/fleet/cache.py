@@ -278,17 +278,7 @@ class SharedTokenCache:
         if not self._table.publish(pk, self._identity(), item, deadline):
             log.info("the lease was taken over during the mint; the token serves this environment")
             return token
-        return AccessToken(
-            token.value,
-            token.expires_at,
-            self._local_refresh(item, now, wall),
-            token.lifetime,
-            token.scopes,
-            token.scheme,
-            token.bound_to,
-            token.key,
-            (pk, tid),
-        )
+        return token.refreshing_at(self._local_refresh(item, now, wall), shared=(pk, tid))
 
     def _adopt(
         self, pk: str, item: Item, held: AccessToken | None, now: float, deadline: Deadline
