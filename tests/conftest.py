@@ -46,3 +46,23 @@ def stack_fixture() -> Callable[..., Any]:
             yield local
 
     return stack
+
+
+def clean_stack_fixture() -> Callable[..., Any]:
+    """An autouse fixture for a directory whose tests invoke the handler against its ``stack``:
+    counts zeroed, faults cleared and INFO logs before each test; faults cleared and the
+    handler's bridge forgotten after it."""
+
+    @pytest.fixture(autouse=True)
+    def clean_stack(stack: LocalStack) -> Iterator[None]:
+        from okta_bridge import handler  # noqa: PLC0415 - only the directories that use it
+        from okta_bridge.logs import configure  # noqa: PLC0415
+
+        stack.reset_counts()
+        stack.clear_faults()
+        configure("INFO")
+        yield
+        stack.clear_faults()
+        handler.set_bridge(None)
+
+    return clean_stack

@@ -23,12 +23,12 @@ from okta_bridge import handler
 from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
 from okta_bridge.fleet.cache import SharedTokenCache
-from okta_bridge.logs import REDACTOR, configure
+from okta_bridge.logs import REDACTOR
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource, SecretStore
 from okta_bridge.transport.client import HttpClient
 from okta_bridge_dev.emulators.stack import TOKEN_CACHE_TABLE, LocalStack
-from tests.conftest import stack_fixture
+from tests.conftest import clean_stack_fixture, stack_fixture
 
 stack = stack_fixture()  # this directory's own local stack
 
@@ -36,18 +36,8 @@ ALLOWED_PATHS = ("/v1/data", "/v1/items", "/v1/items/*")
 _names = itertools.count()
 
 
-@pytest.fixture(autouse=True)
-def _clean_stack(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    environment = stack.environment("unused", token_cache=True)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, environment[name])  # what the cache signs its calls with
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    stack.reset_counts()
-    stack.clear_faults()
-    configure("INFO")
-    yield
-    stack.clear_faults()
-    handler.set_bridge(None)
+# The cache signs its calls with the function's credentials: tests/conftest.py sets them.
+_clean_stack = clean_stack_fixture()
 
 
 class Clocks:

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from okta_bridge import handler
 from okta_bridge.auth.tokens import TokenProvider
 from okta_bridge.config import Settings
-from okta_bridge.logs import REDACTOR, configure
+from okta_bridge.logs import REDACTOR
 from okta_bridge.request.bridge import Bridge
 from okta_bridge.secret.store import BotoSecretSource, SecretStore
 from okta_bridge.transport.client import HttpClient, RetryPolicy
 from okta_bridge_dev.emulators.stack import LocalStack
-from tests.conftest import stack_fixture
+from tests.conftest import clean_stack_fixture, stack_fixture
 
 stack = stack_fixture()  # this directory's own local stack
 
 
-@pytest.fixture(autouse=True)
-def _clean_stack(stack: LocalStack) -> Iterator[None]:
-    stack.reset_counts()
-    stack.clear_faults()
-    configure("INFO")
-    yield
-    stack.clear_faults()
-    handler.set_bridge(None)
+_clean_stack = clean_stack_fixture()
 
 
 class FakeClock:
