@@ -81,6 +81,7 @@ RESPONSE_CAP_LIMIT = 5_500_000
 DEFAULT_INLINE_LIMIT = 6_000_000
 LAMBDA_RESPONSE_LIMIT = 6_291_456
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_KMS_KEY = r"[A-Za-z0-9:/_-]{1,2048}"  # a KMS key id, key ARN or alias
 _PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
 
 
@@ -241,16 +242,10 @@ class Settings(NamedTuple):
             aws=AwsSettings(
                 region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
                 or None,
-                secrets_endpoint=(
-                    env.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or env.get("AWS_ENDPOINT_URL") or ""
-                ).strip()
-                or None,
+                secrets_endpoint=_aws_endpoint(env, "SECRETS_MANAGER") or None,
                 # Checked (https) where a KMS key is used: other code in the process may point
                 # these variables elsewhere when the bridge signs nothing in KMS.
-                kms_endpoint=(
-                    env.get("AWS_ENDPOINT_URL_KMS") or env.get("AWS_ENDPOINT_URL") or ""
-                ).strip()
-                or None,
+                kms_endpoint=_aws_endpoint(env, "KMS") or None,
                 ca_bundle=env.get("AWS_CA_BUNDLE", "").strip() or None,
                 fips=env.get("AWS_USE_FIPS_ENDPOINT", "").strip().lower() == "true",
                 extension_port=int(
@@ -408,9 +403,9 @@ def _delivery(env: Mapping[str, str]) -> DeliverySettings:
             DELIVERY_PREFIX, "must be a key prefix such as okta-bridge/ (A-Z a-z 0-9 - _ . /)"
         )
     key = env.get(DELIVERY_KMS_KEY, "").strip() or None
-    if key is not None and not re.fullmatch(r"[A-Za-z0-9:/_-]{1,2048}", key):
+    if key is not None and not re.fullmatch(_KMS_KEY, key):
         raise ConfigError(DELIVERY_KMS_KEY, "must be a KMS key id, key ARN or alias")
-    endpoint = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    endpoint = _aws_endpoint(env, "S3")
     return DeliverySettings(
         bucket=bucket,
         prefix=prefix,
@@ -446,12 +441,12 @@ def _token_cache(env: Mapping[str, str]) -> TokenCacheSettings | None:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
         raise ConfigError(TOKEN_CACHE, "must be a DynamoDB table name (3-255 A-Z a-z 0-9 _ . -)")
     key = env.get(TOKEN_CACHE_KEY_ID, "").strip()
-    if not re.fullmatch(r"[A-Za-z0-9:/_-]{1,2048}", key):
+    if not re.fullmatch(_KMS_KEY, key):
         raise ConfigError(
             TOKEN_CACHE_KEY_ID,
             "must be the KMS key (id, ARN or alias) that seals the shared token cache's items",
         )
-    endpoint = (env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    endpoint = _aws_endpoint(env, "DYNAMODB")
     return TokenCacheSettings(
         table=table,
         key_id=key,
@@ -459,6 +454,12 @@ def _token_cache(env: Mapping[str, str]) -> TokenCacheSettings | None:
         # Read only when the cache is on: other DynamoDB users of the process may point it away.
         endpoint=validate_https_url(endpoint, "AWS_ENDPOINT_URL_DYNAMODB") if endpoint else None,
     )
+
+
+def _aws_endpoint(env: Mapping[str, str], service: str) -> str:
+    """``AWS_ENDPOINT_URL_<SERVICE>``, else ``AWS_ENDPOINT_URL`` (as the AWS SDKs read them), or
+    "" when neither is set."""
+    return (env.get(f"AWS_ENDPOINT_URL_{service}") or env.get("AWS_ENDPOINT_URL") or "").strip()
 
 
 def _caller_routes(env: Mapping[str, str]) -> tuple[CallerRoute, ...]:
