@@ -21,9 +21,7 @@ by TTL; neither does DynamoDB promptly (typically within days), so readers must 
 from __future__ import annotations
 
 import base64
-import json
 import threading
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +33,7 @@ from okta_bridge_dev.emulators.moto_tls import (
     InjectedError,
     MotoTlsServer,
     drain,
-    reason,
+    json_answer,
 )
 
 if TYPE_CHECKING:
@@ -195,18 +193,12 @@ class DynamoDbServer(MotoTlsServer):
             with self._state_lock:  # moto's conditional writes are not atomic on their own
                 return list(self._moto(environ, amz_json))
         drain(environ)
-        body = json.dumps(
-            {"__type": error_type(injected.code), "message": injected.message}
-        ).encode()
-        start_response(
-            f"{injected.status} {reason(injected.status)}",
-            [
-                ("Content-Type", _CONTENT_TYPE),
-                ("Content-Length", str(len(body))),
-                ("x-amzn-RequestId", uuid.uuid4().hex.upper()),
-            ],
+        return json_answer(
+            start_response,
+            injected.status,
+            {"__type": error_type(injected.code), "message": injected.message},
+            content_type=_CONTENT_TYPE,
         )
-        return [body]
 
 
 def _raw(item: Item) -> RawItem:

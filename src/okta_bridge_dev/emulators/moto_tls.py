@@ -263,13 +263,20 @@ def reason(status: int) -> str:
         return "Error"
 
 
-def json_answer(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
-    """An answer in AWS's JSON protocol (``{"__type": ..., "message": ...}`` for an error)."""
+def json_answer(
+    start_response: StartResponse,
+    status: int,
+    payload: dict[str, Any],
+    *,
+    content_type: str = "application/x-amz-json-1.1",
+) -> list[bytes]:
+    """An answer in AWS's JSON protocol (``{"__type": ..., "message": ...}`` for an error;
+    DynamoDB's is JSON 1.0)."""
     body = json.dumps(payload).encode()
     start_response(
         f"{status} {reason(status)}",
         [
-            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("x-amzn-RequestId", str(uuid.uuid4())),
         ],
